@@ -1,0 +1,1 @@
+"""Policies: the protocol, the registry and the baselines."""

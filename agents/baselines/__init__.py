@@ -1,0 +1,1 @@
+"""Analytic baseline policies (numpy only)."""

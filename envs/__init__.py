@@ -1,0 +1,1 @@
+"""Gymnasium / PettingZoo environments (issue 3 registers them here)."""

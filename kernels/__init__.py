@@ -1,0 +1,1 @@
+"""Real LLM kernels timed into profiles (issue 4)."""

@@ -1,0 +1,1 @@
+"""Scenarios: YAML schema, loading, building, running, and the ``edgetwin`` CLI."""

@@ -1,0 +1,105 @@
+"""Simulation: owns the SimPy environment, the random streams, the horizon and components."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import simpy
+
+from edgetwin.sim.decision import DecisionPoint, DecisionRequest
+from edgetwin.sim.rng import RandomStreams
+
+
+class Component(Protocol):
+    """A simulated component: starts its SimPy process(es) and reports its results."""
+
+    name: str
+
+    def start(self) -> None:
+        """Register the component's process(es) with the environment."""
+
+    def finalize(self, now_s: float) -> None:
+        """Close time-weighted series at the end of the run."""
+
+
+class Simulation:
+    """One simulation run.
+
+    Args:
+        seed: Seed of every random stream of the run.
+        horizon_s: Simulated duration in seconds.
+    """
+
+    def __init__(self, seed: int, horizon_s: float) -> None:
+        if not horizon_s > 0:
+            raise ValueError(f"horizon_s must be > 0, got {horizon_s}")
+        self.env = simpy.Environment()
+        self.streams = RandomStreams(seed)
+        self.seed = seed
+        self.horizon_s = float(horizon_s)
+        self.components: dict[str, Component] = {}
+        self.decision_points: dict[str, DecisionPoint[Any, Any]] = {}
+        self._started = False
+        self._finished = False
+        self.wall_s = 0.0
+        self._horizon_event: simpy.Event | None = None
+
+    def add(self, component: Component) -> None:
+        """Register a component under its unique name."""
+        if component.name in self.components:
+            raise ValueError(f"duplicate component name {component.name!r}")
+        self.components[component.name] = component
+
+    def add_decision_point(self, key: str, dp: DecisionPoint[Any, Any]) -> None:
+        """Register a decision point under ``key`` (e.g. ``"prb"``) for external control."""
+        if key in self.decision_points:
+            raise ValueError(f"duplicate decision point {key!r}")
+        self.decision_points[key] = dp
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            for c in self.components.values():
+                c.start()
+            self._horizon_event = self.env.timeout(self.horizon_s)
+
+    def run(self, progress: Callable[[float], None] | None = None, n_chunks: int = 50) -> None:
+        """Run to the horizon; ``progress(fraction)`` is called between chunks if given."""
+        self._start()
+        t0 = time.perf_counter()
+        if progress is None:
+            self.env.run(until=self.horizon_s)
+        else:
+            for i in range(1, n_chunks + 1):
+                self.env.run(until=self.horizon_s * i / n_chunks)
+                progress(i / n_chunks)
+        self.wall_s += time.perf_counter() - t0
+        self._finish()
+
+    def run_until_decision(self, key: str) -> DecisionRequest[Any, Any] | None:
+        """Run until decision point ``key`` requests an action; ``None`` at the horizon."""
+        self._start()
+        dp = self.decision_points[key]
+        assert self._horizon_event is not None
+        t0 = time.perf_counter()
+        requested = dp.requested
+        self.env.run(until=requested | self._horizon_event)
+        self.wall_s += time.perf_counter() - t0
+        if requested.triggered:
+            value: DecisionRequest[Any, Any] = requested.value
+            return value
+        self._finish()
+        return None
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            for c in self.components.values():
+                c.finalize(self.env.now)
+
+    @property
+    def finished(self) -> bool:
+        """True once the horizon has been reached and components finalized."""
+        return self._finished

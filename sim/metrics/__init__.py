@@ -1,0 +1,1 @@
+"""Metrics: recorders and summaries."""

@@ -1,0 +1,1 @@
+"""NR radio access: numerology, geometry, channels, link abstraction, HARQ, OLLA, cells."""

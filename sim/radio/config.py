@@ -1,0 +1,67 @@
+"""Configuration of the NR cell's radio, link adaptation and HARQ (consumed by ``cell.py``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class HarqConfig(BaseModel):
+    """Hybrid ARQ."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_processes: int = Field(16, ge=1, le=16, description="HARQ processes per UE (TS 38.321).")
+    max_transmissions: int = Field(4, ge=1, le=8, description="First transmission + retransmissions.")
+    rtt_slots: int = Field(8, ge=1, le=64, description="Slots from a transmission to its retransmission.")
+    chase_combining: bool = Field(True, description="Accumulate effective SINR over transmissions.")
+
+
+class LinkAdaptationConfig(BaseModel):
+    """Inner-loop MCS selection, OLLA and CQI reporting."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bler_target: float = Field(0.1, gt=0, lt=1, description="Target first-transmission BLER.")
+    olla: bool = Field(True, description="Outer-loop link adaptation on HARQ feedback.")
+    olla_step_up_db: float = Field(
+        0.5, gt=0, le=10, description="Offset increase on NACK; Δ_down = Δ_up·target/(1−target)."
+    )
+    olla_max_offset_db: float = Field(20.0, gt=0, le=60, description="|offset| bound.")
+    cqi_delay_slots: int = Field(4, ge=0, le=1000, description="Report delay (CSI processing + feedback).")
+    cqi_period_slots: int = Field(1, ge=1, le=1000, description="Slots between CQI reports.")
+    cqi_quantization: Literal["cqi", "none"] = Field(
+        "cqi", description="'cqi': 4-bit CQI per PRB (TS 38.214 §5.2.2.1); 'none': exact SINR."
+    )
+
+
+class CellConfig(BaseModel):
+    """An NR downlink carrier and its gNB."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    numerology: Literal[0, 1, 2, 3] = Field(1, description="μ: SCS = 15 kHz · 2^μ (TS 38.211).")
+    bandwidth_hz: float = Field(20e6, gt=0, le=400e6, description="Channel bandwidth (TS 38.101).")
+    carrier_hz: float = Field(3.5e9, ge=0.5e9, le=100e9, description="Carrier frequency.")
+    max_power_dbm: float = Field(46.0, ge=-30, le=60, description="gNB transmit power per cell.")
+    ue_noise_figure_db: float = Field(7.0, ge=0, le=30, description="UE receiver noise figure.")
+    n_symbols: int = Field(13, ge=1, le=14, description="PDSCH symbols per slot (N_symb^sh).")
+    n_layers: Literal[1, 2, 3, 4] = Field(1, description="MIMO layers (ν in TS 38.214 §5.1.3.2).")
+    dmrs_re_per_prb: int = Field(12, ge=0, le=72, description="DM-RS REs per PRB per slot.")
+    overhead_re_per_prb: Literal[0, 6, 12, 18] = Field(0, description="xOverhead (TS 38.214).")
+    mcs_table: Literal[1, 2, 3] = Field(1, description="TS 38.214 Table 5.1.3.1-1/2/3.")
+    cqi_table: Literal[1, 2, 3] = Field(1, description="TS 38.214 Table 5.2.2.1-2/3/4.")
+    harq: HarqConfig = HarqConfig()
+    link_adaptation: LinkAdaptationConfig = LinkAdaptationConfig()
+    avg_beta: float = Field(
+        0.98, gt=0, lt=1, description="Smoothing of the observed per-UE throughput (obs/metrics)."
+    )
+    idle_skip: bool = Field(True, description="Skip idle slots with an exact catch-up.")
+
+    @model_validator(mode="after")
+    def _check_bandwidth(self) -> CellConfig:
+        from edgetwin.sim.radio.numerology import n_prb_for_bandwidth
+
+        n_prb_for_bandwidth(self.bandwidth_hz, self.numerology)  # raises naming allowed values
+        return self
