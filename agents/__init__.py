@@ -1,1 +1,74 @@
-"""Policies: the protocol, the registry and the baselines."""
+"""Policies: the protocol, the registry and the baselines (ARCHITECTURE.md §4.3).
+
+Only ``register_policy`` calls with string entry points live here: listing the registry imports
+no policy module (and never torch).
+"""
+
+from __future__ import annotations
+
+from edgetwin.agents.protocol import Policy
+from edgetwin.agents.registry import (
+    PolicyRegistryError,
+    PolicySpec,
+    families,
+    make_policy,
+    policy_ids,
+    policy_spec,
+    pprint_policies,
+    register_policy,
+    resolve_policy_id,
+    unregister_policy,
+)
+
+__all__ = [
+    "Policy",
+    "PolicyRegistryError",
+    "PolicySpec",
+    "families",
+    "make_policy",
+    "policy_ids",
+    "policy_spec",
+    "pprint_policies",
+    "register_policy",
+    "resolve_policy_id",
+    "unregister_policy",
+]
+
+_PRB = "edgetwin.agents.baselines.prb"
+_POWER = "edgetwin.agents.baselines.power"
+
+# --- PRB schedulers ----------------------------------------------------------------------------
+register_policy(
+    "prb/rr",
+    f"{_PRB}:RoundRobin",
+    description="Round robin: PRBs dealt cyclically over UEs with data (equal PRB shares).",
+)
+register_policy(
+    "prb/pf",
+    f"{_PRB}:ProportionalFair",
+    kwargs={"beta": 0.98},
+    description="Proportional fair r/T, β-discounted T as Sionna SYS (Jalali et al. 2000).",
+)
+register_policy(
+    "prb/maxrate",
+    f"{_PRB}:MaxRate",
+    description="Max rate (max C/I): each PRB to the UE with the best achievable rate.",
+)
+
+# --- power allocators --------------------------------------------------------------------------
+register_policy(
+    "power/equal",
+    f"{_POWER}:EqualPower",
+    description="Maximum power split equally over the used PRBs.",
+)
+register_policy(
+    "power/waterfilling",
+    f"{_POWER}:WaterFilling",
+    description="Water-filling over the used PRBs (Cover & Thomas §9.4).",
+)
+register_policy(
+    "power/alpha_fair",
+    f"{_POWER}:AlphaFair",
+    kwargs={"fairness": 1, "guaranteed_power_ratio": 0.5},
+    description="α-fair per-UE power of Sionna SYS (f=1: proportional fair), equal per PRB.",
+)

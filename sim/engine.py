@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import simpy
 
 from edgetwin.sim.decision import DecisionPoint, DecisionRequest
+from edgetwin.sim.metrics.summary import RunResult
 from edgetwin.sim.rng import RandomStreams
 
 
@@ -22,6 +23,10 @@ class Component(Protocol):
 
     def finalize(self, now_s: float) -> None:
         """Close time-weighted series at the end of the run."""
+
+    def results(self) -> RunResult:
+        """Tidy tables and headline metrics of this component."""
+        ...
 
 
 class Simulation:
@@ -98,6 +103,21 @@ class Simulation:
             self._finished = True
             for c in self.components.values():
                 c.finalize(self.env.now)
+
+    def results(self) -> RunResult:
+        """All components' tables and summaries, plus the run's seed and wall time.
+
+        With one component its table and summary names are kept as they are; with several, each
+        is prefixed by ``"<component name>."``.
+        """
+        if not self._finished:
+            raise RuntimeError("results() is available once run() has reached the horizon")
+        out = RunResult(summary={"seed": self.seed, "horizon_s": self.horizon_s})
+        single = len(self.components) == 1
+        for name, comp in self.components.items():
+            out.merge(comp.results(), prefix="" if single else f"{name}.")
+        out.summary["wall_s"] = self.wall_s
+        return out
 
     @property
     def finished(self) -> bool:

@@ -30,7 +30,9 @@ class LinkAdaptationConfig(BaseModel):
     )
     olla_max_offset_db: float = Field(20.0, gt=0, le=60, description="|offset| bound.")
     cqi_delay_slots: int = Field(4, ge=0, le=1000, description="Report delay (CSI processing + feedback).")
-    cqi_period_slots: int = Field(1, ge=1, le=1000, description="Slots between CQI reports.")
+    cqi_period_slots: int = Field(
+        5, ge=1, le=1000, description="Slots between CSI reports (periodic CSI-RS, TS 38.331)."
+    )
     cqi_quantization: Literal["cqi", "none"] = Field(
         "cqi", description="'cqi': 4-bit CQI per PRB (TS 38.214 §5.2.2.1); 'none': exact SINR."
     )

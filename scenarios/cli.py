@@ -1,0 +1,304 @@
+"""The ``edgetwin`` command line: ``run``, ``compare`` and ``list``.
+
+Examples::
+
+    edgetwin list
+    edgetwin run nr_cell --policy prb=pf --policy power=equal --seed 3 --set cell.bandwidth_hz=40e6
+    edgetwin compare scenarios/nr_cell.yaml --policies prb=pf,prb=rr,prb=maxrate --seeds 5
+    edgetwin compare nr_cell --policies prb=pf+power=equal,prb=pf+power=waterfilling
+
+Bad input (a field, type, range, policy id or path) prints one line ``edgetwin: error: ...``
+on stderr and exits with status 2; no traceback (set ``EDGETWIN_DEBUG=1`` to get one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgetwin.scenarios.errors import ScenarioError
+
+PROG = "edgetwin"
+
+
+# ----------------------------------------------------------------------------------------
+# Argument parsing
+# ----------------------------------------------------------------------------------------
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _pos_int(text: str) -> int:
+    value = _nonneg_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [_nonneg_int(s.strip()) for s in text.split(",") if s.strip()]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated non-negative integers, got {text!r}"
+        ) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("expected at least one seed, e.g. 0,1,2")
+    return seeds
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="built-in scenario name (see 'edgetwin list') or YAML path")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario field by dotted path, e.g. --set cell.bandwidth_hz=40e6 "
+        "(repeatable)",
+    )
+    p.add_argument("--duration", type=float, metavar="S", help="simulated seconds (duration_s)")
+    p.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
+    p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: when stderr is a terminal)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``edgetwin`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="EdgeTwin: discrete-event simulation of 5G NR cells and their policies.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one scenario and write its results")
+    _add_common(run)
+    run.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="FAMILY=ID",
+        help="policy of a decision family, e.g. --policy prb=pf --policy power=equal",
+    )
+    run.add_argument("--seed", type=_nonneg_int, help="seed of the run (default: scenario's)")
+    run.set_defaults(func=_cmd_run)
+
+    cmp_ = sub.add_parser(
+        "compare", help="compare policy sets on the same seeds (common random numbers)"
+    )
+    _add_common(cmp_)
+    cmp_.add_argument(
+        "--policies",
+        required=True,
+        metavar="SETS",
+        help="comma-separated policy sets; '+' joins families within a set, e.g. "
+        "prb=pf,prb=rr or prb=pf+power=equal,prb=pf+power=waterfilling",
+    )
+    seeds = cmp_.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seeds", type=_pos_int, metavar="N", help="N seeds from the scenario's seed (default 3)"
+    )
+    seeds.add_argument("--seed-list", type=_seed_list, metavar="S,S,...", help="explicit seeds")
+    cmp_.add_argument(
+        "--workers", type=_pos_int, metavar="N", help="worker processes (default min(2, runs))"
+    )
+    cmp_.set_defaults(func=_cmd_compare)
+
+    lst = sub.add_parser("list", help="list registered policies and built-in scenarios")
+    lst.set_defaults(func=_cmd_list)
+    return parser
+
+
+# ----------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.4e}"
+    return str(value)
+
+
+def _load(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Any:
+    from edgetwin.scenarios.load import load_scenario, parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    if args.duration is not None:
+        overrides["duration_s"] = args.duration
+    overrides.update(extra or {})
+    return load_scenario(args.scenario, overrides)
+
+
+def _progress(args: argparse.Namespace, config: Any) -> bool:
+    if args.progress is not None:
+        return bool(args.progress)
+    if config.output.progress is not None:
+        return bool(config.output.progress)
+    return sys.stderr.isatty()
+
+
+# ----------------------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------------------
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from edgetwin.scenarios.run import HEADLINE_METRICS, default_out_dir, run_scenario
+
+    extra: dict[str, Any] = {}
+    for item in args.policy:
+        family, sep, name = (x.strip() for x in item.partition("="))
+        if not sep or not family or not name:
+            raise ScenarioError(f"--policy {item!r} must look like FAMILY=ID, e.g. prb=pf")
+        extra[f"policies.{family}"] = name
+    if args.seed is not None:
+        extra["seed"] = args.seed
+    config = _load(args, extra)
+    out = Path(args.out) if args.out else default_out_dir(config, "run", config.seed)
+    result = run_scenario(
+        config,
+        out_dir=out,
+        progress=_progress(args, config),
+        plots=False if args.no_plots else None,
+    )
+    s = result.summary
+    policies = ", ".join(f"{f}={p.label}" for f, p in config.policies.as_dict().items())
+    table = Table()
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for metric in (m for m in HEADLINE_METRICS if m in s):
+        table.add_row(metric, _fmt(s[metric]))
+    console = _console()
+    console.print(f"{config.name} · seed {config.seed} · {config.duration_s:g} s · {policies}")
+    console.print(table)
+    console.print(f"wall time {s.get('wall_s', float('nan')):.2f} s; results: {out}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from edgetwin.scenarios.run import (
+        HEADLINE_METRICS,
+        compare,
+        default_out_dir,
+        parse_policy_sets,
+        summarize_comparison,
+    )
+
+    sets = parse_policy_sets(args.policies)
+    config = _load(args)
+    if args.seed_list is not None:
+        seeds = args.seed_list
+    else:
+        seeds = list(range(config.seed, config.seed + (args.seeds or 3)))
+    out = Path(args.out) if args.out else default_out_dir(config, "compare")
+    runs = compare(
+        config,
+        sets,
+        seeds,
+        out_dir=out,
+        workers=args.workers,
+        progress=_progress(args, config),
+        plots=False if args.no_plots else None,
+    )
+    summary = summarize_comparison(runs)
+    labels = list(dict.fromkeys(runs["policy_set"]))
+    table = Table()
+    table.add_column("metric")
+    for label in labels:
+        table.add_column(label, justify="right")
+    by_key: dict[tuple[str, str], tuple[float, float]] = {
+        (str(r["policy_set"]), str(r["metric"])): (float(r["mean"]), float(r["ci95_half_width"]))
+        for r in summary.to_dict("records")
+    }
+    for metric in (m for m in HEADLINE_METRICS if (labels[0], m) in by_key):
+        cells = []
+        for label in labels:
+            mean, half = by_key[(label, metric)]
+            if math.isfinite(half) and half <= 1e-9 * abs(mean):
+                half = 0.0  # rounding noise of identical values
+            ci = f" ± {_fmt(half)}" if math.isfinite(half) else ""
+            cells.append(f"{_fmt(mean)}{ci}")
+        table.add_row(metric, *cells)
+    console = _console()
+    seeds_text = ", ".join(map(str, seeds))
+    console.print(f"{config.name} · {config.duration_s:g} s · seeds {seeds_text} · mean ± 95 % CI")
+    console.print(table)
+    wall = float(runs["wall_s"].sum()) if "wall_s" in runs else float("nan")
+    console.print(f"{len(runs)} runs, simulation wall time {wall:.2f} s; results: {out}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from edgetwin.agents import pprint_policies
+    from edgetwin.scenarios.load import builtin_scenarios, scenario_descriptions
+
+    print("Policies (give the id, or within its family the short name: --policy prb=pf)")
+    print(pprint_policies() or "  (none registered)")
+    print()
+    print("Built-in scenarios (give the name, or a path to a YAML file)")
+    descriptions = scenario_descriptions()
+    width = max((len(n) for n in descriptions), default=0)
+    for name in builtin_scenarios():
+        print(f"{name:<{width}}  {descriptions.get(name, '')}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------------------
+def _error(message: str) -> None:
+    line = " ".join(str(message).split())
+    print(f"{PROG}: error: {line}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``edgetwin`` command line; returns the exit status (0 ok, 2 bad input)."""
+    from edgetwin.agents.registry import PolicyRegistryError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage and the error
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    debug = os.environ.get("EDGETWIN_DEBUG", "") not in ("", "0")
+    try:
+        status: int = args.func(args)
+    except (ScenarioError, PolicyRegistryError, FileNotFoundError, ValueError) as exc:
+        if debug:
+            raise
+        _error(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""PNG plots of runs and comparisons (matplotlib, Agg canvas).
+
+Imported lazily by ``run.py`` only when plots are written, so neither ``edgetwin.sim`` nor
+``edgetwin.scenarios.schema`` imports matplotlib. Figures are drawn on their own Agg canvas
+(no ``pyplot``), which leaves the caller's matplotlib backend alone (e.g. in a notebook).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+#: Metrics shown in the comparison chart, with axis labels.
+METRIC_LABELS: dict[str, str] = {
+    "cell_throughput_mbps": "cell throughput [Mbit/s]",
+    "spectral_efficiency_bps_per_hz": "spectral efficiency [bit/s/Hz]",
+    "ue_throughput_mean_mbps": "mean UE throughput [Mbit/s]",
+    "ue_throughput_median_mbps": "median UE throughput [Mbit/s]",
+    "ue_throughput_p5_mbps": "5th-pct UE throughput [Mbit/s]",
+    "jain_index": "Jain's fairness index",
+    "bler": "BLER",
+    "mean_mcs": "mean MCS index",
+    "prb_utilization": "PRB utilization",
+}
+
+
+def _figure(width_in: float, height_in: float) -> Figure:
+    fig = Figure(figsize=(width_in, height_in), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as PNG atomically (temporary file, then ``os.replace``)."""
+    part = path.with_name(path.name + ".part")
+    fig.savefig(part, format="png", dpi=110)
+    os.replace(part, path)
+    return path
+
+
+def _ecdf(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    x = x[np.isfinite(x)]
+    return x, np.arange(1, x.size + 1) / max(x.size, 1)
+
+
+def ue_throughput_cdf(
+    groups: Mapping[str, Any], path: Path, title: str = "Per-UE throughput"
+) -> Path:
+    """Empirical CDF of per-UE throughput, one curve per group (label → Mbit/s values)."""
+    fig = _figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    for label, values in groups.items():
+        x, y = _ecdf(values)
+        if x.size:
+            ax.step(np.r_[x[0], x], np.r_[0.0, y], where="post", label=str(label))
+    ax.set_xlabel("UE throughput [Mbit/s]")
+    ax.set_ylabel("CDF")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(groups) > 1:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def mcs_bler_over_time(
+    slot: pd.DataFrame, horizon_s: float, path: Path, n_bins: int = 50, title: str = ""
+) -> Path:
+    """Mean MCS and BLER per time bin (all cells pooled), from the per-slot table.
+
+    Args:
+        slot: Per-slot table with ``time_s``, ``n_tx``, ``n_nack``, ``mean_mcs``.
+        horizon_s: Simulated duration (the time axis).
+        path: PNG file to write.
+        n_bins: Number of equal time bins.
+        title: Figure title.
+    """
+    edges = np.linspace(0.0, horizon_s, n_bins + 1)
+    centers = 0.5 * (edges[:-1] + edges[1:])
+    mcs = np.full(n_bins, np.nan)
+    bler = np.full(n_bins, np.nan)
+    if len(slot):
+        b = np.clip(
+            np.searchsorted(edges, slot["time_s"].to_numpy(), side="right") - 1, 0, n_bins - 1
+        )
+        n_tx = slot["n_tx"].to_numpy(dtype=np.float64)
+        tx = np.bincount(b, weights=n_tx, minlength=n_bins)
+        nack = np.bincount(b, weights=slot["n_nack"].to_numpy(dtype=np.float64), minlength=n_bins)
+        mcs_sum = np.bincount(
+            b, weights=slot["mean_mcs"].to_numpy(dtype=np.float64) * n_tx, minlength=n_bins
+        )
+        ok = tx > 0
+        mcs[ok] = mcs_sum[ok] / tx[ok]
+        bler[ok] = nack[ok] / tx[ok]
+    fig = _figure(7.0, 4.5)
+    ax_mcs, ax_bler = fig.subplots(2, 1, sharex=True)
+    ax_mcs.plot(centers, mcs, marker=".")
+    ax_mcs.set_ylabel("mean MCS")
+    ax_mcs.grid(alpha=0.3)
+    ax_bler.plot(centers, bler, marker=".", color="tab:red")
+    ax_bler.set_ylabel("BLER")
+    ax_bler.set_xlabel("time [s]")
+    ax_bler.set_ylim(bottom=0.0)
+    ax_bler.grid(alpha=0.3)
+    fig.suptitle(title or f"MCS and BLER over time ({n_bins} bins)")
+    return _save(fig, path)
+
+
+def plot_run(
+    tables: Mapping[str, pd.DataFrame],
+    horizon_s: float,
+    out_dir: Path,
+    *,
+    n_bins: int = 50,
+    title: str = "",
+) -> list[Path]:
+    """The plots of one run: per-UE throughput CDF and MCS/BLER over time."""
+    out = []
+    if "ue" in tables:
+        out.append(
+            ue_throughput_cdf(
+                {"all UEs": tables["ue"]["throughput_mbps"]},
+                out_dir / "ue_throughput_cdf.png",
+                title=f"Per-UE throughput {title}".strip(),
+            )
+        )
+    if "slot" in tables:
+        out.append(
+            mcs_bler_over_time(
+                tables["slot"], horizon_s, out_dir / "mcs_bler_over_time.png", n_bins, title
+            )
+        )
+    return out
+
+
+def metrics_with_ci(
+    summary: pd.DataFrame, order: Sequence[str], metrics: Sequence[str], path: Path, title: str = ""
+) -> Path:
+    """Mean ± 95 % CI half-width per policy set, one panel per metric.
+
+    Args:
+        summary: Long table with ``policy_set``, ``metric``, ``mean``, ``ci95_half_width``.
+        order: Policy sets in display order.
+        metrics: Metrics to show (one panel each).
+        path: PNG file to write.
+        title: Figure title.
+    """
+    metrics = [m for m in metrics if m in set(summary["metric"])]
+    n = max(len(metrics), 1)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig = _figure(3.6 * cols, 2.6 * rows + 0.4)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    x = np.arange(len(order))
+    for ax, metric in zip(axes, metrics, strict=False):
+        s = summary[summary["metric"] == metric].set_index("policy_set").reindex(list(order))
+        err = s["ci95_half_width"].fillna(0.0).to_numpy()
+        ax.errorbar(x, s["mean"].to_numpy(), yerr=err, fmt="o", capsize=4)
+        ax.set_xticks(x, list(order), rotation=20, ha="right", fontsize="small")
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize="medium")
+        ax.grid(alpha=0.3, axis="y")
+        ax.margins(x=0.2)
+    for ax in axes[len(metrics) :]:
+        ax.set_visible(False)
+    fig.suptitle(title or "mean ± 95 % CI over seeds")
+    return _save(fig, path)
+
+
+def plot_comparison(
+    ue: pd.DataFrame,
+    summary: pd.DataFrame,
+    order: Sequence[str],
+    out_dir: Path,
+    *,
+    metrics: Sequence[str] = tuple(METRIC_LABELS),
+    title: str = "",
+) -> list[Path]:
+    """The plots of a comparison: overlaid per-UE throughput CDFs and metrics with 95 % CIs.
+
+    Args:
+        ue: Per-UE rows of every run with ``policy_set`` and ``throughput_mbps`` (seeds pooled).
+        summary: Long per-set summary (see :func:`metrics_with_ci`).
+        order: Policy sets in display order.
+        out_dir: Folder to write into.
+        metrics: Metrics of the CI chart.
+        title: Title prefix.
+    """
+    groups = {label: ue.loc[ue["policy_set"] == label, "throughput_mbps"] for label in order}
+    return [
+        ue_throughput_cdf(
+            groups,
+            out_dir / "ue_throughput_cdf.png",
+            title=f"Per-UE throughput {title} (seeds pooled)".replace("  ", " "),
+        ),
+        metrics_with_ci(
+            summary, order, metrics, out_dir / "metrics_ci.png", f"{title} mean ± 95 % CI".strip()
+        ),
+    ]

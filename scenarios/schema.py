@@ -1,0 +1,190 @@
+"""The scenario schema: one validated, frozen model composing the component configs (§4.6).
+
+YAML is data, the schema is code. Each component's config lives next to the component that
+consumes it (``CellConfig`` in ``sim/radio/config.py``, ...); this module only composes them and
+adds what belongs to a *run*: its name, duration, seed, policies and output options.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from edgetwin.sim.radio.channel import ChannelConfig
+from edgetwin.sim.radio.config import CellConfig
+from edgetwin.sim.radio.geometry import TopologyConfig
+from edgetwin.sim.radio.mobility import MobilityConfig
+from edgetwin.sim.radio.traffic import FullBufferTraffic, TrafficConfig
+
+#: Decision families a scenario attaches policies to, with their default policy ids.
+DEFAULT_POLICIES: dict[str, str] = {"prb": "prb/pf", "power": "power/equal"}
+
+
+def _registered_ids(family: str) -> list[str]:
+    """Registered policy ids of ``family`` (imports the light registry only when needed)."""
+    from edgetwin.agents import policy_ids  # lazy: the schema stays importable on its own
+
+    return list(policy_ids(family))
+
+
+def check_policy_id(name: str, family: str) -> str:
+    """Resolve a policy name of ``family`` to its registered id.
+
+    Args:
+        name: A full id (``"prb/pf"``) or a short name (``"pf"``) of ``family``.
+        family: Decision family (``"prb"``, ``"power"``).
+
+    Returns:
+        The full registered id.
+
+    Raises:
+        PolicyRegistryError: (a ``ValueError``) naming the unknown id, the closest registered id
+            and all allowed ids.
+    """
+    from edgetwin.agents import resolve_policy_id
+    from edgetwin.agents.registry import PolicyRegistryError
+
+    name = name.strip()
+    policy_id = resolve_policy_id(name, family)
+    allowed = _registered_ids(family)
+    if policy_id in allowed:
+        return policy_id
+    if policy_id.split("/", 1)[0] != family:
+        raise PolicyRegistryError(
+            f"policy {name!r} is not a {family!r} policy; allowed: {', '.join(allowed) or 'none'}"
+        )
+    close = difflib.get_close_matches(policy_id, allowed, n=1, cutoff=0.4)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise PolicyRegistryError(
+        f"unknown {family} policy {name!r}{hint}; allowed: {', '.join(allowed) or 'none'}"
+    )
+
+
+class PolicyRef(BaseModel):
+    """A registered policy and the keyword arguments to build it with.
+
+    In YAML either a string (``pf`` or ``prb/pf``) or a mapping ``{id: prb/pf, kwargs: {...}}``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(
+        description="Registered policy id 'family/name' (a short name is resolved in its family)."
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments overriding the policy's defaults."
+    )
+
+    @property
+    def label(self) -> str:
+        """The id, with its keyword arguments when any (for tables and plots)."""
+        if not self.kwargs:
+            return self.id
+        args = ",".join(f"{k}={v}" for k, v in sorted(self.kwargs.items()))
+        return f"{self.id}({args})"
+
+
+def _as_policy_ref(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"id": value}
+    return value
+
+
+class PoliciesConfig(BaseModel):
+    """The policy attached inline to each decision family of the scenario."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prb: PolicyRef = Field(
+        default_factory=lambda: PolicyRef(id=DEFAULT_POLICIES["prb"]),
+        description="PRB scheduler, e.g. 'pf', 'rr', 'maxrate' (ids 'prb/...').",
+    )
+    power: PolicyRef = Field(
+        default_factory=lambda: PolicyRef(id=DEFAULT_POLICIES["power"]),
+        description="Power allocator, e.g. 'equal', 'waterfilling', 'alpha_fair' "
+        "(ids 'power/...').",
+    )
+
+    @field_validator("prb", "power", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        family = str(info.field_name)
+        value = _as_policy_ref(value)
+        if isinstance(value, dict) and isinstance(value.get("id"), str):
+            value = {**value, "id": check_policy_id(value["id"], family)}
+        elif isinstance(value, PolicyRef):
+            value = value.model_copy(update={"id": check_policy_id(value.id, family)})
+        return value
+
+    def as_dict(self) -> dict[str, PolicyRef]:
+        """Family → policy reference."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+class OutputConfig(BaseModel):
+    """What a run writes and shows."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dir: str | None = Field(
+        default=None,
+        description="Result directory; default 'results/<name>_run_seed<seed>' for a run and "
+        "'results/<name>_compare' for a comparison (the CLI's --out wins).",
+    )
+    plots: bool = Field(default=True, description="Write PNG plots next to the tables.")
+    csv: bool = Field(
+        default=False, description="Also write every table as CSV (parquet is always written)."
+    )
+    progress: bool | None = Field(
+        default=None, description="Show a progress bar; null = only when stderr is a terminal."
+    )
+    time_bins: int = Field(
+        default=50, ge=1, le=10_000, description="Time bins of the MCS / BLER-over-time plots."
+    )
+
+
+class ScenarioConfig(BaseModel):
+    """A complete, validated scenario: network, traffic, policies, duration, seed and output."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, description="Short identifier, used in result paths.")
+    description: str = Field(default="", description="One line shown by 'edgetwin list'.")
+    duration_s: float = Field(gt=0, le=3600, description="Simulated time in seconds.")
+    seed: int = Field(
+        default=0, ge=0, description="Seed of every random stream (common random numbers)."
+    )
+    cell: CellConfig = Field(
+        default_factory=lambda: CellConfig.model_validate({}),
+        description="NR carrier, LA and HARQ.",
+    )
+    topology: TopologyConfig = Field(
+        default_factory=lambda: TopologyConfig.model_validate({}),
+        description="Sites, sectors and UE drops.",
+    )
+    mobility: MobilityConfig = Field(
+        default_factory=lambda: MobilityConfig.model_validate({}), description="UE movement."
+    )
+    channel: ChannelConfig = Field(
+        default_factory=lambda: ChannelConfig.model_validate({}),
+        description="Channel backend, TR 38.901 scenario, fading.",
+    )
+    traffic: TrafficConfig = Field(
+        default_factory=FullBufferTraffic,
+        description="Downlink traffic: {kind: full_buffer} or {kind: poisson, ...}.",
+    )
+    policies: PoliciesConfig = Field(
+        default_factory=PoliciesConfig, description="Policy per decision family (prb, power)."
+    )
+    output: OutputConfig = Field(
+        default_factory=lambda: OutputConfig.model_validate({}), description="Result writing."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if any(c in name for c in "/\\") or name.startswith("."):
+            raise ValueError("must not contain '/' or '\\' nor start with '.' (used in paths)")
+        return name

@@ -1,0 +1,647 @@
+"""The NR downlink cell process: one SimPy process ticks the slots of all cells of a network.
+
+Inside a slot every cell × UE × PRB computation is vectorized numpy over arrays of shape
+``[n_cell, n_ue, n_prb]`` (ARCHITECTURE.md §4.4). Cells are batched on the leading axis so a
+57-sector network costs one pass of array operations per slot, not 57.
+
+Phase order inside slot ``k`` (fixed here, never left to SimPy's event ordering):
+
+1. arrivals of slot ``k`` enter the buffers;
+2. CSI: the report in use is the one measured at slot ``m = ⌊(k − d) / T⌋·T`` (delay ``d``,
+   period ``T``), quantized to CQI; the link adapter backs it off by the OLLA offset;
+3. PRB decision (``prb`` decision point) on the estimated per-PRB rates;
+4. power decision (``power`` decision point) over the allocated PRBs;
+5. transmission: EESM effective SINR, inner-loop MCS, TBS (TS 38.214 §5.1.3.2), TBLER from the
+   PHY-abstraction tables, chase-combined HARQ retransmissions, ACK/NACK draws;
+6. OLLA on first-transmission feedback, buffers, metrics.
+
+Idle slots (no undelivered bit in any cell) are skipped exactly: the process sleeps until the
+next arrival (or an external ``enqueue``); channel batches, traffic batches and HARQ draws are
+consumed by slot index, CSI is evaluated lazily at its measurement slot, and averages decay in
+closed form, so results are identical with ``idle_skip`` on or off (``tests/sim/test_idle_skip.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from edgetwin.sim.clock import SlotClock
+from edgetwin.sim.decision import DecisionPoint
+from edgetwin.sim.metrics.summary import RunResult, jain_index
+from edgetwin.sim.radio.bler import LinkTables, build_link_tables
+from edgetwin.sim.radio.channel import ChannelBatch, ChannelConfig, make_channel
+from edgetwin.sim.radio.config import CellConfig
+from edgetwin.sim.radio.geometry import TopologyConfig, build_layout
+from edgetwin.sim.radio.mobility import MobilityConfig, make_mobility
+from edgetwin.sim.radio.numerology import (
+    frequency_range_of,
+    n_prb_for_bandwidth,
+    prb_bandwidth_hz,
+    prb_center_offsets_hz,
+    slot_duration_s,
+)
+from edgetwin.sim.radio.olla import olla_step_down_db, olla_update
+from edgetwin.sim.radio.traffic import FullBufferTraffic, PoissonTraffic, TrafficSource
+from edgetwin.sim.types import BoolArray, FloatArray, IntArray
+from edgetwin.sim.units import dbm_to_w, thermal_noise_w
+
+if TYPE_CHECKING:
+    from edgetwin.agents.protocol import Policy
+    from edgetwin.sim.engine import Simulation
+
+_LN10_OVER_10 = np.log(10.0) / 10.0
+
+# Packed HARQ fields (last axis of CellGroup.h_int / h_flt).
+_HI_READY, _HI_TBS, _HI_MCS, _HI_NPRB, _HI_NTX, _HI_N = 0, 1, 2, 3, 4, 5
+_HF_BITS, _HF_SINR_ACC, _HF_N = 0, 1, 2
+# Per-UE metric sums (last axis of CellGroup.m_ue).
+_M_BITS, _M_TX, _M_NACK, _M_FIRST_TX, _M_FIRST_NACK, _M_MCS, _M_SINR_DB, _M_PRB, _M_N = range(9)
+# Per-slot, per-cell metric sums (last axis of CellGroup.m_slot).
+_S_BITS, _S_TX, _S_NACK, _S_MCS, _S_PRB, _S_N = range(6)
+
+
+def eesm_rows(sinr: FloatArray, mask: BoolArray, beta: FloatArray, inv_n: FloatArray) -> FloatArray:
+    """EESM effective SINR of each row over its masked entries, in linear scale.
+
+    γ_eff = −β·ln(mean_i exp(−γ_i/β)) (Brueninger et al., VTC 2005), evaluated as
+    γ_min − β·ln(mean_i exp(−(γ_i − γ_min)/β)) so that high SINRs do not underflow.
+
+    Args:
+        sinr: Linear SINR per row and PRB, shape [n_row, n_prb].
+        mask: PRBs that belong to the row, shape [n_row, n_prb]; at least one per row.
+        beta: EESM β per row, shape [n_row].
+        inv_n: 1 / number of masked PRBs per row, shape [n_row].
+    """
+    s = np.where(mask, sinr, np.inf)
+    g_min = s.min(axis=1)
+    x = np.exp((g_min[:, None] - s) / beta[:, None])  # masked entries: exp(−inf) = 0
+    result: FloatArray = g_min - beta * np.log(x.sum(axis=1) * inv_n)
+    return result
+
+
+class CellGroup:
+    """All NR downlink cells of a network, ticked by one SimPy process.
+
+    Observation handed to the ``prb`` decision point (dict; arrays have a leading cell axis):
+    ``slot`` (int), ``rate_bps`` [n_cell, n_ue, n_prb] (estimated rate if the PRB is given to
+    the UE, at equal power), ``last_rate_bps`` [n_cell, n_ue] (delivered in the previous active
+    slot), ``avg_rate_bps`` [n_cell, n_ue] (smoothed with ``CellConfig.avg_beta``),
+    ``buffer_bits`` [n_cell, n_ue], ``has_data`` [n_cell, n_ue] (eligible UEs), ``ue_mask``
+    [n_cell, n_ue], ``sinr_db`` [n_cell, n_ue, n_prb] (CQI-reported SINR minus OLLA offset).
+    Action: int64 [n_cell, n_prb], UE index per PRB, −1 = unused.
+
+    Observation for the ``power`` decision point: ``slot``, ``alloc`` [n_cell, n_prb],
+    ``gain_over_noise_per_w`` [n_cell, n_ue, n_prb] (1/W), ``max_power_w`` [n_cell],
+    ``has_data``, ``ue_mask``, ``avg_rate_bps``, ``buffer_bits``.
+    Action: float64 [n_cell, n_prb] watts per PRB, summing to at most ``max_power_w`` per cell.
+
+    Args:
+        sim: The simulation (its environment, random streams and decision-point registry).
+        cell: Carrier, link adaptation and HARQ configuration.
+        topology: Sites, sectors and UE drops.
+        mobility: UE movement.
+        channel: Channel backend and propagation scenario.
+        traffic: Downlink traffic model.
+        prb_policy: Inline PRB scheduler; ``None`` leaves the decision point detached.
+        power_policy: Inline power allocator; ``None`` leaves the decision point detached.
+        name: Component name.
+    """
+
+    def __init__(
+        self,
+        sim: Simulation,
+        *,
+        cell: CellConfig,
+        topology: TopologyConfig,
+        mobility: MobilityConfig,
+        channel: ChannelConfig,
+        traffic: FullBufferTraffic | PoissonTraffic,
+        prb_policy: Policy[Any, Any] | None,
+        power_policy: Policy[Any, Any] | None,
+        name: str = "radio",
+    ) -> None:
+        self.name = name
+        self.config = cell
+        self.env = sim.env
+        self.horizon_s = sim.horizon_s
+        streams = sim.streams
+        la = cell.link_adaptation
+
+        # --- carrier ---------------------------------------------------------------------
+        mu = cell.numerology
+        self.slot_s = slot_duration_s(mu)
+        self.clock = SlotClock(self.slot_s)
+        self.n_slot_total = self.clock.n_slots(sim.horizon_s)
+        fr = frequency_range_of(cell.carrier_hz)
+        self.n_prb = n_prb_for_bandwidth(cell.bandwidth_hz, mu, frequency_range=fr)
+        self.prb_hz = prb_bandwidth_hz(mu)
+        self.noise_w = thermal_noise_w(self.prb_hz, cell.ue_noise_figure_db)
+        if channel.batch_slots < la.cqi_delay_slots + la.cqi_period_slots:
+            raise ValueError(
+                f"channel.batch_slots ({channel.batch_slots}) must be >= "
+                f"cell.link_adaptation.cqi_delay_slots + cqi_period_slots "
+                f"({la.cqi_delay_slots + la.cqi_period_slots})"
+            )
+
+        # --- network, channel, traffic ---------------------------------------------------
+        self.layout = build_layout(topology, streams.get("topology"))
+        self.mobility = make_mobility(mobility, self.layout, streams.get("mobility"))
+        self.n_cell = self.layout.n_cell
+        self.n_ue = self.layout.n_ue
+        self.channel = make_channel(
+            channel,
+            self.layout,
+            self.mobility,
+            carrier_hz=cell.carrier_hz,
+            prb_frequencies_hz=prb_center_offsets_hz(self.n_prb, mu),
+            slot_s=self.slot_s,
+            bs_antenna_gain_dbi=topology.bs_antenna_gain_dbi,
+            rng=streams.get("channel"),
+        )
+        self.traffic = TrafficSource(
+            traffic, self.n_cell, self.n_ue, self.slot_s, channel.batch_slots, streams.get("traffic")
+        )
+        self._harq_rng = streams.get("harq")
+        self._harq_batch = channel.batch_slots
+
+        # --- link tables -----------------------------------------------------------------
+        self.tables: LinkTables = build_link_tables(
+            n_prb_max=self.n_prb,
+            n_symbols=cell.n_symbols,
+            mcs_table=cell.mcs_table,
+            cqi_table=cell.cqi_table,
+            n_layers=cell.n_layers,
+            dmrs_re_per_prb=cell.dmrs_re_per_prb,
+            overhead_re_per_prb=cell.overhead_re_per_prb,
+            bler_target=la.bler_target,
+        )
+        # Fast SINR → grid index (the hot loop's version of LinkTables.sinr_index).
+        self._sidx_lo = self.tables.sinr_min_db
+        self._sidx_inv_step = 1.0 / self.tables.step_db
+        self._sidx_max = self.tables.n_sinr - 1
+        re_per_prb = min(156, 12 * cell.n_symbols - cell.dmrs_re_per_prb - cell.overhead_re_per_prb)
+        # Bits per second a PRB carries per unit spectral efficiency (bits/RE).
+        self._rate_per_se = re_per_prb * cell.n_layers / self.slot_s
+        self.max_power_w = np.full(self.n_cell, float(dbm_to_w(cell.max_power_dbm)))
+        self._p_eq = float(self.max_power_w[0]) / self.n_prb
+        self._olla_down = olla_step_down_db(la.olla_step_up_db, la.bler_target)
+
+        # --- decision points -------------------------------------------------------------
+        self.prb_dp: DecisionPoint[dict[str, Any], IntArray] = DecisionPoint(
+            self.env, "prb", prb_policy
+        )
+        self.power_dp: DecisionPoint[dict[str, Any], FloatArray] = DecisionPoint(
+            self.env, "power", power_policy
+        )
+        sim.add_decision_point("prb", self.prb_dp)
+        sim.add_decision_point("power", self.power_dp)
+
+        self._init_state()
+
+    # ------------------------------------------------------------------------------------
+    # State
+    # ------------------------------------------------------------------------------------
+    def _init_state(self) -> None:
+        C, U, P = self.n_cell, self.n_ue, self.n_prb
+        H = self.config.harq.n_processes
+        la = self.config.link_adaptation
+        self.buffer_bits: FloatArray = self.traffic.initial_buffer_bits()
+        self.retx_bits: FloatArray = np.zeros((C, U))  # bits held by NACKed HARQ processes
+        self.olla_offset_db: FloatArray = np.zeros((C, U))
+        self.avg_rate_bps: FloatArray = np.zeros((C, U))
+        self.last_rate_bps: FloatArray = np.zeros((C, U))
+        self.ue_mask: BoolArray = np.ones((C, U), dtype=bool)
+        # HARQ, struct of arrays [n_cell, n_ue, n_harq]; the integer and float fields are packed
+        # on a last axis so that the slot loop gathers and scatters each group in one call.
+        self.h_int: IntArray = np.zeros((C, U, H, _HI_N), dtype=np.int64)
+        self.h_flt: FloatArray = np.zeros((C, U, H, _HF_N))
+        self.h_retx: BoolArray = np.zeros((C, U, H), dtype=bool)  # holds a NACKed TB
+        self.last_mcs: IntArray = np.zeros((C, U), dtype=np.int64)  # β of the EESM estimate
+        # Transmit power history for interference, ring of the last `L` slots.
+        self._p_ring_len = la.cqi_delay_slots + la.cqi_period_slots + 2
+        self._p_ring: FloatArray = np.zeros((self._p_ring_len, C, P))
+        self._p_ring_slot = np.full(self._p_ring_len, -1, dtype=np.int64)
+        # Channel batches: current and previous (CSI is measured up to d + T slots back).
+        self._batch: ChannelBatch | None = None
+        self._prev_batch: ChannelBatch | None = None
+        self._harq_u: FloatArray = np.zeros((0, C, U))
+        self._harq_first = 0
+        # CSI report cache.
+        self._report_slot = -1
+        self._report_db: FloatArray = np.zeros((C, U, P))
+        self._report_lin: FloatArray = np.zeros((C, U, P))
+        # Slot bookkeeping.
+        self._last_active = -1
+        self._wakeup: simpy.Event = self.env.event()
+        # Metrics: per UE running sums, per slot per cell arrays.
+        self.m_ue: FloatArray = np.zeros((C, U, _M_N))  # per-UE running sums, fields _M_*
+        self.m_slot: FloatArray = np.zeros((self.n_slot_total, C, _S_N))  # per slot and cell
+        self.mcs_counts: IntArray = np.zeros(self.tables.n_mcs, dtype=np.int64)
+        self.n_active_slots = 0
+        self.n_loop_iterations = 0  # slot-loop passes (fewer than slots when idle slots are skipped)
+
+    # ------------------------------------------------------------------------------------
+    # Component protocol
+    # ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the slot process."""
+        self.env.process(self._run())
+
+    def finalize(self, now_s: float) -> None:
+        """Nothing to close: per-slot metrics are written as slots run."""
+
+    def enqueue(self, cell: int, ue: int, bits: float) -> None:
+        """Add ``bits`` to a UE's downlink buffer now (wakes an idle cell group)."""
+        self.buffer_bits[cell, ue] += bits
+        if not self._wakeup.triggered:
+            self._wakeup.succeed()
+
+    # ------------------------------------------------------------------------------------
+    # Slot process
+    # ------------------------------------------------------------------------------------
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        k = 0
+        n_total = self.n_slot_total
+        skip = self.config.idle_skip
+        while k < n_total:
+            self.n_loop_iterations += 1
+            arrivals = self.traffic.arrivals(k)
+            if arrivals is not None:
+                self.buffer_bits += arrivals
+            if self.buffer_bits.any():
+                yield from self._slot(k)
+                k += 1
+            elif skip:
+                # Nothing to send anywhere: sleep to the next arrival (or an enqueue()).
+                k_next = self.traffic.next_arrival_slot(k + 1, n_total)
+                t_next = self.clock.time_of(k_next)
+                if k_next >= n_total:
+                    t_next = self.horizon_s
+                yield self._wakeup | self.env.timeout(t_next - self.env.now)
+                if self._wakeup.triggered:
+                    self._wakeup = self.env.event()
+                    k_next = min(k_next, self.clock.next_slot(self.env.now))
+                    # An enqueue() lands in the slot that starts at or after it.
+                k = max(k + 1, k_next)
+                if k >= n_total:
+                    return
+                yield self.env.timeout(self.clock.time_of(k) - self.env.now)
+                continue
+            else:
+                k += 1
+            if k < n_total:
+                yield self.env.timeout(self.clock.time_of(k) - self.env.now)
+
+    # ------------------------------------------------------------------------------------
+    def _channel_at(self, k: int) -> tuple[ChannelBatch, int]:
+        b = self._batch
+        if b is None or k >= b.first_slot + b.n_slot:
+            while b is None or k >= b.first_slot + b.n_slot:
+                self._prev_batch = b
+                b = self.channel.next_batch()
+            self._batch = b
+        if k >= b.first_slot:
+            return b, k - b.first_slot
+        pb = self._prev_batch
+        assert pb is not None and k >= pb.first_slot, "CSI slot older than the kept batches"
+        return pb, k - pb.first_slot
+
+    def _harq_uniforms(self, k: int) -> FloatArray:
+        if k >= self._harq_first + self._harq_u.shape[0]:
+            while k >= self._harq_first + self._harq_u.shape[0]:
+                self._harq_first += self._harq_u.shape[0]
+                self._harq_u = self._harq_rng.random((self._harq_batch, self.n_cell, self.n_ue))
+        return self._harq_u[k - self._harq_first]
+
+    def _sinr_idx(self, sinr_db: FloatArray) -> IntArray:
+        """Nearest SINR-grid index, clipped to the grid (−inf → 0, +inf → last)."""
+        x = (sinr_db - self._sidx_lo) * self._sidx_inv_step + 0.5
+        np.minimum(x, self._sidx_max, out=x)
+        np.maximum(x, 0.0, out=x)
+        return x.astype(np.int64)
+
+    def _power_at(self, k: int) -> FloatArray | None:
+        """Transmit power of every cell in slot ``k`` ([n_cell, n_prb] W), None if silent."""
+        j = k % self._p_ring_len
+        return self._p_ring[j] if self._p_ring_slot[j] == k else None
+
+    def _interference_w(self, batch: ChannelBatch, power_w: FloatArray | None) -> FloatArray:
+        """Inter-cell interference per UE and PRB, [n_cell, n_ue, n_prb] W (0-d if none)."""
+        if power_w is None or self.n_cell == 1:
+            return np.zeros(())
+        C, U = self.n_cell, self.n_ue
+        ls = batch.large_scale_gain  # [n_cell, n_ue, n_cell]
+        total = (ls.reshape(C * U, C) @ power_w).reshape(C, U, self.n_prb)
+        own = ls[np.arange(C), :, np.arange(C)]  # [n_cell, n_ue]
+        result: FloatArray = total - own[:, :, None] * power_w[:, None, :]
+        return result
+
+    def _csi(self, k: int) -> None:
+        """Refresh the CSI report used at slot ``k`` (measured at slot m, lazily)."""
+        la = self.config.link_adaptation
+        period = la.cqi_period_slots
+        m = max(0, ((k - la.cqi_delay_slots) // period) * period)
+        if m == self._report_slot:
+            return
+        self._report_slot = m
+        batch, j = self._channel_at(m)
+        # CSI-RS measurement at equal power per PRB; interference from the cells' power in m-1.
+        interference = self._interference_w(batch, self._power_at(m - 1))
+        sinr_lin = batch.gain[j] * self._p_eq / (self.noise_w + interference)
+        t = self.tables
+        with np.errstate(divide="ignore"):
+            sinr_db = 10.0 * np.log10(sinr_lin)
+        if la.cqi_quantization == "cqi":
+            # TS 38.214 §5.2.2.1: the UE reports the highest CQI meeting 10 % BLER; the gNB
+            # maps it back to the lower edge of its SINR interval.
+            sinr_db = t.sinr_of_cqi_db[t.cqi_of_sinr[self._sinr_idx(sinr_db)]]
+        self._report_db = sinr_db
+        self._report_lin = np.exp(sinr_db * _LN10_OVER_10)
+
+    def _slot(self, k: int) -> Generator[simpy.Event, Any, None]:
+        t = self.tables
+        C, U, P = self.n_cell, self.n_ue, self.n_prb
+        cfg = self.config
+
+        # --- closed-form catch-up of the smoothed rate over skipped slots -----------------
+        gap = k - self._last_active if self._last_active >= 0 else 1
+        beta = cfg.avg_beta
+        if gap > 1:
+            self.avg_rate_bps *= beta ** (gap - 1)
+        self._last_active = k
+
+        # --- HARQ state and eligibility ---------------------------------------------------
+        ready = self.h_int[..., _HI_READY] <= k  # [C, U, H]
+        retx_ready = self.h_retx & ready
+        has_retx = retx_ready.any(axis=2)
+        free = ready & ~self.h_retx
+        new_bits = self.buffer_bits - self.retx_bits
+        has_data = has_retx | (free.any(axis=2) & (new_bits > 0.0))
+
+        # --- CSI and rate estimate --------------------------------------------------------
+        self._csi(k)
+        est_db = self._report_db - self.olla_offset_db[:, :, None]  # [C, U, P]
+        se = t.se_at_target[self._sinr_idx(est_db)]
+        rate_bps = se * self._rate_per_se
+
+        # --- PRB decision -----------------------------------------------------------------
+        if has_data.any():
+            obs = {
+                "slot": k,
+                "rate_bps": rate_bps,
+                "last_rate_bps": self.last_rate_bps,
+                "avg_rate_bps": self.avg_rate_bps,
+                "buffer_bits": self.buffer_bits,
+                "has_data": has_data,
+                "ue_mask": self.ue_mask,
+                "sinr_db": est_db,
+            }
+            if self.prb_dp.is_inline:
+                alloc = self.prb_dp.decide(obs)
+            else:
+                alloc = yield from self.prb_dp.ask(obs)
+            alloc = np.asarray(alloc, dtype=np.int64)
+        else:
+            alloc = np.full((C, P), -1, dtype=np.int64)
+
+        used = alloc >= 0  # [C, P]
+        # PRBs per UE: bincount over flattened (cell, ue) indices.
+        flat = (alloc + (np.arange(C) * U)[:, None])[used]
+        n_alloc = np.bincount(flat, minlength=C * U).reshape(C, U)
+        sched = n_alloc > 0
+        if np.any(sched & ~has_data):
+            raise ValueError("the PRB policy gave PRBs to a UE without data (has_data=False)")
+
+        # --- power decision ---------------------------------------------------------------
+        if sched.any():
+            pobs = {
+                "slot": k,
+                "alloc": alloc,
+                "gain_over_noise_per_w": self._report_lin
+                * np.exp(-self.olla_offset_db * _LN10_OVER_10)[:, :, None]
+                / self._p_eq,
+                "max_power_w": self.max_power_w,
+                "has_data": has_data,
+                "ue_mask": self.ue_mask,
+                "avg_rate_bps": self.avg_rate_bps,
+                "buffer_bits": self.buffer_bits,
+            }
+            if self.power_dp.is_inline:
+                power_w = self.power_dp.decide(pobs)
+            else:
+                power_w = yield from self.power_dp.ask(pobs)
+            power_w = np.where(used, np.asarray(power_w, dtype=np.float64), 0.0)
+            j = k % self._p_ring_len
+            self._p_ring[j] = power_w
+            self._p_ring_slot[j] = k
+            delivered = self._transmit(k, alloc, n_alloc, sched, power_w, retx_ready, has_retx, free)
+        else:
+            delivered = np.zeros((C, U))
+
+        # --- smoothed rates ---------------------------------------------------------------
+        self.last_rate_bps = delivered / self.slot_s
+        self.avg_rate_bps = beta * self.avg_rate_bps + (1.0 - beta) * self.last_rate_bps
+        self.n_active_slots += 1
+
+    def _transmit(
+        self,
+        k: int,
+        alloc: IntArray,
+        n_alloc: IntArray,
+        sched: BoolArray,
+        power_w: FloatArray,
+        retx_ready: BoolArray,
+        has_retx: BoolArray,
+        free: BoolArray,
+    ) -> FloatArray:
+        """Transmit to the scheduled UEs; returns the bits delivered per UE [n_cell, n_ue]."""
+        t = self.tables
+        cfg = self.config
+        la = cfg.link_adaptation
+        harq = cfg.harq
+        ci, ui = np.nonzero(sched)  # [S] scheduled (cell, ue) pairs
+        n_prb = n_alloc[ci, ui]
+        prb_mask = alloc[ci] == ui[:, None]  # [S, P]
+        inv_n = 1.0 / n_prb
+
+        # --- actual SINR on the allocated PRBs --------------------------------------------
+        batch, j = self._channel_at(k)
+        interference = self._interference_w(batch, power_w)
+        gain = batch.gain[j][ci, ui]  # [S, P]
+        noise = self.noise_w + (interference[ci, ui] if interference.ndim else 0.0)
+        sinr = gain * power_w[ci] / noise  # [S, P] linear
+
+        # --- inner-loop link adaptation (new transmissions) ------------------------------
+        # EESM of the reported SINRs with the β of the UE's previous MCS, then the highest MCS
+        # meeting the BLER target at that effective SINR (Sionna SYS's inner loop, vectorized).
+        olla_lin = np.exp(-self.olla_offset_db[ci, ui] * _LN10_OVER_10)
+        est = self._report_lin[ci, ui] * olla_lin[:, None]  # [S, P]
+        eff_est = eesm_rows(est, prb_mask, t.eesm_beta[self.last_mcs[ci, ui]], inv_n)
+        mcs_new = t.best_mcs[n_prb, self._sinr_idx(10.0 * np.log10(eff_est))]
+
+        # --- HARQ process per scheduled UE ------------------------------------------------
+        is_retx = has_retx[ci, ui]
+        hp = np.where(is_retx, retx_ready[ci, ui].argmax(axis=1), free[ci, ui].argmax(axis=1))
+        h_i = self.h_int[ci, ui, hp]  # [S, _HI_N]
+        h_f = self.h_flt[ci, ui, hp]  # [S, _HF_N]
+        mcs = np.where(is_retx, h_i[:, _HI_MCS], mcs_new)
+        tb_prb = np.where(is_retx, h_i[:, _HI_NPRB], n_prb)
+        tbs = np.where(is_retx, h_i[:, _HI_TBS], t.tbs_bits[n_prb, mcs_new])
+        new_avail = self.buffer_bits[ci, ui] - self.retx_bits[ci, ui]
+        tb_bits = np.where(is_retx, h_f[:, _HF_BITS], np.minimum(tbs, new_avail))
+
+        # --- effective SINR (EESM with the MCS's β) and chase combining -------------------
+        eff = eesm_rows(sinr, prb_mask, t.eesm_beta[mcs], inv_n)
+        if harq.chase_combining:
+            eff = eff + h_f[:, _HF_SINR_ACC]  # 0 for new transmissions
+        eff_db = 10.0 * np.log10(eff)
+        tbler = t.tbler[tb_prb, mcs, self._sinr_idx(eff_db)]
+        nack = self._harq_uniforms(k)[ci, ui] < tbler
+
+        # --- buffers and HARQ processes ---------------------------------------------------
+        delivered_s = np.where(nack, 0.0, tb_bits)
+        self.buffer_bits[ci, ui] -= delivered_s
+        ntx = h_i[:, _HI_NTX] + 1
+        keep = nack & (ntx < harq.max_transmissions)  # NACKed and retransmittable
+        # Bits of a TB that was a retransmission leave the retx pool whatever happens next;
+        # bits of a kept NACK enter it. A TB dropped after max transmissions stays in the
+        # buffer (RLC retransmits it as new data).
+        self.retx_bits[ci, ui] += tb_bits * (keep.astype(np.float64) - is_retx)
+        self.h_retx[ci, ui, hp] = keep
+        self.h_int[ci, ui, hp] = np.stack(
+            (np.full_like(mcs, k + harq.rtt_slots), tbs, mcs, tb_prb, ntx * keep), axis=1
+        )
+        self.h_flt[ci, ui, hp] = np.stack((tb_bits, eff * keep), axis=1)
+        self.last_mcs[ci, ui] = mcs
+
+        # --- OLLA on first transmissions --------------------------------------------------
+        first = ~is_retx
+        if la.olla:
+            fc, fu = ci[first], ui[first]
+            self.olla_offset_db[fc, fu] = olla_update(
+                self.olla_offset_db[fc, fu],
+                nack[first],
+                step_up_db=la.olla_step_up_db,
+                step_down_db=self._olla_down,
+                max_offset_db=la.olla_max_offset_db,
+            )
+
+        # --- metrics ----------------------------------------------------------------------
+        ones = np.ones_like(eff)
+        # [S, _M_N], in the order of the _M_* fields
+        per_ue = np.stack(
+            (delivered_s, ones, nack, first, nack & first, mcs, eff_db, n_prb), axis=1
+        )
+        self.m_ue[ci, ui] += per_ue
+        # [S, _S_N]; PRBs used are counted per cell below
+        per_slot = per_ue[:, (_M_BITS, _M_TX, _M_NACK, _M_MCS, _M_PRB)]
+        if self.n_cell == 1:
+            self.m_slot[k, 0] = per_slot.sum(axis=0)
+        else:
+            np.add.at(self.m_slot[k], ci, per_slot)
+        self.mcs_counts += np.bincount(mcs, minlength=t.n_mcs)
+        delivered = np.zeros((self.n_cell, self.n_ue))
+        delivered[ci, ui] = delivered_s
+        return delivered
+
+    # Views of the packed metric sums (tests and results read them by name).
+    @property
+    def m_delivered_bits(self) -> FloatArray:
+        """Bits delivered per UE, [n_cell, n_ue]."""
+        return self.m_ue[..., _M_BITS]
+
+    @property
+    def m_tx(self) -> FloatArray:
+        """Transmissions per UE (first + retransmissions), [n_cell, n_ue]."""
+        return self.m_ue[..., _M_TX]
+
+    @property
+    def m_nack(self) -> FloatArray:
+        """NACKed transmissions per UE, [n_cell, n_ue]."""
+        return self.m_ue[..., _M_NACK]
+
+    @property
+    def m_first_tx(self) -> FloatArray:
+        """First transmissions per UE, [n_cell, n_ue]."""
+        return self.m_ue[..., _M_FIRST_TX]
+
+    @property
+    def m_first_nack(self) -> FloatArray:
+        """NACKed first transmissions per UE, [n_cell, n_ue]."""
+        return self.m_ue[..., _M_FIRST_NACK]
+
+    # ------------------------------------------------------------------------------------
+    # Results
+    # ------------------------------------------------------------------------------------
+    def results(self) -> RunResult:
+        """Per-UE, per-slot and MCS tables plus headline metrics (see ``scenarios`` docs)."""
+        C, U = self.n_cell, self.n_ue
+        duration_s = self.n_slot_total * self.slot_s
+        m = self.m_ue
+        thr_bps = m[..., _M_BITS] / duration_s  # [C, U]
+        n_tx = m[..., _M_TX]
+        served = n_tx > 0
+        per_tx = m / np.maximum(n_tx, 1.0)[..., None]  # [C, U, _M_N] means per transmission
+        cell_idx, ue_idx = np.meshgrid(np.arange(C), np.arange(U), indexing="ij")
+        pos = self.mobility.positions_at(0.0)
+        dist = np.linalg.norm(pos[:, :, :2] - self.layout.bs_position_m[:, None, :2], axis=2)
+        ue = pd.DataFrame(
+            {
+                "cell": cell_idx.ravel(),
+                "ue": ue_idx.ravel(),
+                "throughput_mbps": thr_bps.ravel() / 1e6,
+                "delivered_bits": m[..., _M_BITS].ravel(),
+                "n_tx": n_tx.ravel().astype(np.int64),
+                "n_nack": m[..., _M_NACK].ravel().astype(np.int64),
+                "bler": np.where(served, per_tx[..., _M_NACK], np.nan).ravel(),
+                "mean_mcs": np.where(served, per_tx[..., _M_MCS], np.nan).ravel(),
+                "mean_sinr_db": np.where(served, per_tx[..., _M_SINR_DB], np.nan).ravel(),
+                "mean_prb": per_tx[..., _M_PRB].ravel(),
+                "distance_m": dist.ravel(),
+            }
+        )
+        ms = self.m_slot
+        k_idx, c_idx = np.nonzero(ms[..., _S_TX] > 0)
+        row = ms[k_idx, c_idx]  # [n_row, _S_N]
+        slot = pd.DataFrame(
+            {
+                "slot": k_idx,
+                "time_s": k_idx * self.slot_s,
+                "cell": c_idx,
+                "delivered_bits": row[:, _S_BITS],
+                "n_prb_used": row[:, _S_PRB].astype(np.int64),
+                "n_tx": row[:, _S_TX].astype(np.int64),
+                "n_nack": row[:, _S_NACK].astype(np.int64),
+                "mean_mcs": row[:, _S_MCS] / row[:, _S_TX],
+            }
+        )
+        mcs = pd.DataFrame({"mcs": np.arange(self.tables.n_mcs), "count": self.mcs_counts})
+        cell_thr_bps = thr_bps.sum(axis=1)  # [C]
+        n_tx_all = int(n_tx.sum())
+        n_first = max(int(m[..., _M_FIRST_TX].sum()), 1)
+        total_prb_slots = self.n_slot_total * self.n_prb * C
+        summary = {
+            "n_cell": C,
+            "n_ue_per_cell": U,
+            "n_prb": self.n_prb,
+            "n_slots": self.n_slot_total,
+            "n_active_slots": self.n_active_slots,
+            "cell_throughput_mbps": float(cell_thr_bps.mean() / 1e6),
+            "spectral_efficiency_bps_per_hz": float(
+                cell_thr_bps.mean() / (self.n_prb * self.prb_hz)
+            ),
+            "ue_throughput_mean_mbps": float(thr_bps.mean() / 1e6),
+            "ue_throughput_median_mbps": float(np.median(thr_bps) / 1e6),
+            "ue_throughput_p5_mbps": float(np.percentile(thr_bps, 5) / 1e6),
+            "jain_index": jain_index(thr_bps),
+            "bler": float(m[..., _M_NACK].sum() / n_tx_all) if n_tx_all else float("nan"),
+            "bler_first_tx": float(m[..., _M_FIRST_NACK].sum() / n_first),
+            "mean_mcs": float(m[..., _M_MCS].sum() / n_tx_all) if n_tx_all else float("nan"),
+            "prb_utilization": float(ms[..., _S_PRB].sum() / total_prb_slots),
+        }
+        return RunResult(tables={"ue": ue, "slot": slot, "mcs": mcs}, summary=summary)

@@ -1,0 +1,139 @@
+"""Every registered PRB / power policy returns a valid action on random valid observations.
+
+Contract (ARCHITECTURE.md §4.3): PRB action int64 [n_cell, n_prb], −1 or the index of a UE with
+``has_data & ue_mask`` (all −1 in a cell without such a UE); power action float64
+[n_cell, n_prb], ≥ 0, 0 on unused PRBs, Σ ≤ max_power_w per cell. ``act`` never mutates the
+observation, and ``reset(seed=...)`` works before and between episodes.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+from edgetwin.agents import make_policy, policy_ids
+
+SHAPES = [(1, 1, 1), (1, 8, 51), (3, 4, 7), (3, 8, 25), (1, 5, 3), (3, 1, 51), (3, 2, 1)]
+
+
+def _prb_obs(rng, n_cell, n_ue, n_prb, slot):
+    ue_mask = rng.random((n_cell, n_ue)) < 0.8
+    has_data = (rng.random((n_cell, n_ue)) < 0.7) & ue_mask
+    if n_cell > 1:
+        has_data[1] = False  # a cell with nobody to serve
+    rate = rng.exponential(1e6, (n_cell, n_ue, n_prb))
+    rate[rng.random(rate.shape) < 0.1] = 0.0
+    last = np.where(ue_mask, rng.exponential(1e6, (n_cell, n_ue)), 0.0)
+    last[rng.random(last.shape) < 0.3] = 0.0
+    return {
+        "slot": slot,
+        "rate_bps": rate,
+        "last_rate_bps": last,
+        "avg_rate_bps": rng.exponential(1e6, (n_cell, n_ue)),
+        "buffer_bits": np.where(has_data, rng.integers(1, 10**6, (n_cell, n_ue)), 0).astype(float),
+        "has_data": has_data,
+        "ue_mask": ue_mask,
+        "sinr_db": rng.uniform(-10, 30, (n_cell, n_ue, n_prb)),
+    }
+
+
+def _power_obs(rng, prb_obs):
+    eligible = prb_obs["has_data"] & prb_obs["ue_mask"]
+    n_cell, n_ue, n_prb = prb_obs["rate_bps"].shape
+    alloc = np.full((n_cell, n_prb), -1, np.int64)
+    for c in range(n_cell):
+        ues = np.flatnonzero(eligible[c])
+        if ues.size:
+            alloc[c] = rng.choice(np.append(ues, -1), n_prb)
+    return {
+        "slot": prb_obs["slot"],
+        "alloc": alloc,
+        "gain_over_noise_per_w": 10 ** rng.uniform(0, 7, (n_cell, n_ue, n_prb)),
+        "max_power_w": rng.uniform(1.0, 80.0, n_cell),
+        "has_data": prb_obs["has_data"],
+        "ue_mask": prb_obs["ue_mask"],
+        "avg_rate_bps": prb_obs["avg_rate_bps"],
+        "buffer_bits": prb_obs["buffer_bits"],
+    }
+
+
+def _copy(obs):
+    return {k: np.array(v, copy=True) for k, v in obs.items()}
+
+
+def _assert_same(obs, snapshot):
+    for k, v in snapshot.items():
+        np.testing.assert_array_equal(obs[k], v, err_msg=f"act() mutated obs[{k!r}]")
+        assert np.asarray(obs[k]).dtype == v.dtype
+
+
+def _check_prb_action(action, obs):
+    n_cell, n_ue, n_prb = obs["rate_bps"].shape
+    assert isinstance(action, np.ndarray)
+    assert action.dtype == np.int64
+    assert action.shape == (n_cell, n_prb)
+    eligible = obs["has_data"] & obs["ue_mask"]
+    assert ((action >= -1) & (action < n_ue)).all()
+    ok = np.take_along_axis(eligible, np.maximum(action, 0), axis=-1)
+    assert (ok | (action == -1)).all(), "a PRB went to a UE without data or to padding"
+    none = ~eligible.any(axis=-1)
+    assert (action[none] == -1).all()
+
+
+def _check_power_action(action, obs):
+    alloc = obs["alloc"]
+    assert isinstance(action, np.ndarray)
+    assert action.dtype == np.float64
+    assert action.shape == alloc.shape
+    assert np.isfinite(action).all()
+    assert (action >= 0).all()
+    assert (action[alloc < 0] == 0).all()
+    assert (action.sum(axis=-1) <= obs["max_power_w"] * (1 + 1e-12)).all()
+
+
+@pytest.mark.parametrize("policy_id", policy_ids(family="prb"))
+def test_prb_policy_contract(policy_id):
+    policy = make_policy(policy_id)
+    rng = np.random.default_rng(zlib.crc32(policy_id.encode()))
+    for n_cell, n_ue, n_prb in SHAPES:
+        policy.reset(seed=0)
+        for slot in (0, 1, 2, 7, 8):  # includes an idle gap
+            obs = _prb_obs(rng, n_cell, n_ue, n_prb, slot)
+            snapshot = _copy(obs)
+            _check_prb_action(policy.act(obs), obs)
+            _assert_same(obs, snapshot)
+
+
+@pytest.mark.parametrize("policy_id", policy_ids(family="power"))
+def test_power_policy_contract(policy_id):
+    policy = make_policy(policy_id)
+    rng = np.random.default_rng(zlib.crc32(policy_id.encode()))
+    for n_cell, n_ue, n_prb in SHAPES:
+        policy.reset(seed=1)
+        for slot in (0, 1, 5):
+            obs = _power_obs(rng, _prb_obs(rng, n_cell, n_ue, n_prb, slot))
+            snapshot = _copy(obs)
+            _check_power_action(policy.act(obs), obs)
+            _assert_same(obs, snapshot)
+
+
+@pytest.mark.parametrize("policy_id", policy_ids(family="prb") + policy_ids(family="power"))
+def test_reset_makes_episodes_reproducible(policy_id):
+    family = policy_id.split("/")[0]
+    policy = make_policy(policy_id)
+
+    def episode():
+        rng = np.random.default_rng(5)
+        policy.reset(seed=3)
+        out = []
+        for slot in range(6):
+            obs = _prb_obs(rng, 2, 5, 9, slot)
+            if family == "power":
+                obs = _power_obs(rng, obs)
+            out.append(policy.act(obs))
+        return out
+
+    first, second = episode(), episode()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
