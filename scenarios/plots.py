@@ -57,11 +57,19 @@ def ue_throughput_cdf(
     """Empirical CDF of per-UE throughput, one curve per group (label → Mbit/s values)."""
     fig = _figure(6.0, 4.0)
     ax = fig.add_subplot()
+    top = 0.0
+    xlabel = "UE throughput [Mbit/s]"
     for label, values in groups.items():
         x, y = _ecdf(values)
         if x.size:
             ax.step(np.r_[x[0], x], np.r_[0.0, y], where="post", label=str(label))
-    ax.set_xlabel("UE throughput [Mbit/s]")
+            top = max(top, float(x[-1]))
+    if top > 0:
+        # Starved UEs (0) and a few very fast ones share one readable axis: linear near 0.
+        linthresh = 10.0 ** np.floor(np.log10(max(top / 100.0, 1e-3)))
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=1.0)
+        xlabel += f" (linear below {linthresh:g}, log above)"
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("CDF")
     ax.set_ylim(0.0, 1.0)
     ax.set_title(title)

@@ -93,7 +93,8 @@ class Simulation:
         self.env.run(until=requested | self._horizon_event)
         self.wall_s += time.perf_counter() - t0
         if requested.triggered:
-            value: DecisionRequest[Any, Any] = requested.value
+            value = requested.value
+            assert isinstance(value, DecisionRequest)
             return value
         self._finish()
         return None

@@ -24,7 +24,9 @@ T = TypeVar("T", float, FloatArray)
 
 def db_to_lin(x_db: T) -> T:
     """Convert decibels to a linear power ratio."""
-    return 10.0 ** (np.asarray(x_db) / 10.0) if isinstance(x_db, np.ndarray) else 10.0 ** (x_db / 10.0)  # type: ignore[return-value]
+    return (
+        10.0 ** (np.asarray(x_db) / 10.0) if isinstance(x_db, np.ndarray) else 10.0 ** (x_db / 10.0)
+    )  # type: ignore[return-value]
 
 
 def lin_to_db(x: T) -> T:
@@ -47,4 +49,6 @@ def w_to_dbm(x_w: T) -> T:
 
 def thermal_noise_w(bandwidth_hz: float, noise_figure_db: float = 0.0) -> float:
     """Thermal noise power kTB·F over ``bandwidth_hz`` at 290 K, in watts."""
-    return float(dbm_to_w(THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(bandwidth_hz) + noise_figure_db))
+    return float(
+        dbm_to_w(THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(bandwidth_hz) + noise_figure_db)
+    )

@@ -9,12 +9,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Top-level modules a layer must never import (at any point in its source).
 FORBIDDEN = {
-    "sim": {"gymnasium", "matplotlib", "pettingzoo", "stable_baselines3", "edgetwin.agents",
-            "edgetwin.envs", "edgetwin.scenarios", "edgetwin.kernels"},
+    "sim": {
+        "gymnasium",
+        "matplotlib",
+        "pettingzoo",
+        "stable_baselines3",
+        "edgetwin.agents",
+        "edgetwin.envs",
+        "edgetwin.scenarios",
+        "edgetwin.kernels",
+    },
     "agents/protocol.py": {"torch", "gymnasium", "matplotlib", "sionna", "edgetwin.scenarios"},
     "agents/registry.py": {"torch", "gymnasium", "matplotlib", "sionna", "edgetwin.scenarios"},
-    "agents/baselines": {"torch", "gymnasium", "matplotlib", "sionna", "edgetwin.scenarios",
-                         "edgetwin.envs"},
+    "agents/baselines": {
+        "torch",
+        "gymnasium",
+        "matplotlib",
+        "sionna",
+        "edgetwin.scenarios",
+        "edgetwin.envs",
+    },
 }
 # sim may import torch/sionna only inside functions of its optional channel backends.
 LAZY_ONLY = {"sim": {"sionna", "drjit", "mitsuba", "torch"}}
@@ -48,8 +62,11 @@ def _violates(module: str, banned: set[str]) -> bool:
 
 def _type_checking_free(tree: ast.Module) -> ast.Module:
     body = [
-        n for n in tree.body
-        if not (isinstance(n, ast.If) and isinstance(n.test, ast.Name) and n.test.id == "TYPE_CHECKING")
+        n
+        for n in tree.body
+        if not (
+            isinstance(n, ast.If) and isinstance(n.test, ast.Name) and n.test.id == "TYPE_CHECKING"
+        )
     ]
     return ast.Module(body=body, type_ignores=[])
 
@@ -59,9 +76,17 @@ def test_forbidden_imports(layer):
     bad = []
     for f in _files(layer):
         tree = _type_checking_free(ast.parse(f.read_text()))
-        bad += [f"{f.relative_to(ROOT)}: {m}" for m in _imports(tree, False) if _violates(m, FORBIDDEN[layer])]
+        bad += [
+            f"{f.relative_to(ROOT)}: {m}"
+            for m in _imports(tree, False)
+            if _violates(m, FORBIDDEN[layer])
+        ]
         if layer == "sim" and str(f.relative_to(ROOT)) not in TORCH_ALLOWED_IN:
-            bad += [f"{f.relative_to(ROOT)}: {m}" for m in _imports(tree, False) if _violates(m, {"torch"})]
+            bad += [
+                f"{f.relative_to(ROOT)}: {m}"
+                for m in _imports(tree, False)
+                if _violates(m, {"torch"})
+            ]
     assert not bad, "forbidden imports:\n" + "\n".join(bad)
 
 
@@ -70,5 +95,9 @@ def test_heavy_backends_imported_lazily(layer):
     bad = []
     for f in _files(layer):
         tree = ast.parse(f.read_text())
-        bad += [f"{f.relative_to(ROOT)}: {m}" for m in _imports(tree, True) if _violates(m, LAZY_ONLY[layer])]
+        bad += [
+            f"{f.relative_to(ROOT)}: {m}"
+            for m in _imports(tree, True)
+            if _violates(m, LAZY_ONLY[layer])
+        ]
     assert not bad, "module-level imports of heavy backends:\n" + "\n".join(bad)

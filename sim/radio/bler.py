@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+
 from edgetwin.sim.radio.link import code_block_segmentation, eesm_beta, load_sionna_table, tbs_table
 from edgetwin.sim.radio.nr_tables import cqi_table as _cqi_table
 from edgetwin.sim.radio.nr_tables import mcs_table as _mcs_table

@@ -18,7 +18,8 @@ Phase order inside slot ``k`` (fixed here, never left to SimPy's event ordering)
 Idle slots (no undelivered bit in any cell) are skipped exactly: the process sleeps until the
 next arrival (or an external ``enqueue``); channel batches, traffic batches and HARQ draws are
 consumed by slot index, CSI is evaluated lazily at its measurement slot, and averages decay in
-closed form, so results are identical with ``idle_skip`` on or off (``tests/sim/test_idle_skip.py``).
+closed form, so results are identical with ``idle_skip`` on or off
+(``tests/sim/radio/test_cell.py``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,62 @@ from edgetwin.sim.radio.numerology import (
     prb_center_offsets_hz,
     slot_duration_s,
 )
-from edgetwin.sim.radio.olla import olla_step_down_db, olla_update
+from edgetwin.sim.radio.olla import olla_step_down_db
+from edgetwin.sim.radio.slot_kernels import (
+    HF_N as _HF_N,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    HI_N as _HI_N,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_BITS as _M_BITS,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_FIRST_NACK as _M_FIRST_NACK,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_FIRST_TX as _M_FIRST_TX,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_MCS as _M_MCS,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_N as _M_N,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_NACK as _M_NACK,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_PRB as _M_PRB,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_SINR_DB as _M_SINR_DB,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    M_TX as _M_TX,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    S_BITS as _S_BITS,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    S_MCS as _S_MCS,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    S_N as _S_N,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    S_NACK as _S_NACK,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    S_PRB as _S_PRB,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    S_TX as _S_TX,
+)
+from edgetwin.sim.radio.slot_kernels import (
+    eligibility_and_rates,
+    transmit,
+)
 from edgetwin.sim.radio.traffic import FullBufferTraffic, PoissonTraffic, TrafficSource
 from edgetwin.sim.types import BoolArray, FloatArray, IntArray
 from edgetwin.sim.units import dbm_to_w, thermal_noise_w
@@ -56,32 +112,7 @@ if TYPE_CHECKING:
 
 _LN10_OVER_10 = np.log(10.0) / 10.0
 
-# Packed HARQ fields (last axis of CellGroup.h_int / h_flt).
-_HI_READY, _HI_TBS, _HI_MCS, _HI_NPRB, _HI_NTX, _HI_N = 0, 1, 2, 3, 4, 5
-_HF_BITS, _HF_SINR_ACC, _HF_N = 0, 1, 2
-# Per-UE metric sums (last axis of CellGroup.m_ue).
-_M_BITS, _M_TX, _M_NACK, _M_FIRST_TX, _M_FIRST_NACK, _M_MCS, _M_SINR_DB, _M_PRB, _M_N = range(9)
-# Per-slot, per-cell metric sums (last axis of CellGroup.m_slot).
-_S_BITS, _S_TX, _S_NACK, _S_MCS, _S_PRB, _S_N = range(6)
-
-
-def eesm_rows(sinr: FloatArray, mask: BoolArray, beta: FloatArray, inv_n: FloatArray) -> FloatArray:
-    """EESM effective SINR of each row over its masked entries, in linear scale.
-
-    γ_eff = −β·ln(mean_i exp(−γ_i/β)) (Brueninger et al., VTC 2005), evaluated as
-    γ_min − β·ln(mean_i exp(−(γ_i − γ_min)/β)) so that high SINRs do not underflow.
-
-    Args:
-        sinr: Linear SINR per row and PRB, shape [n_row, n_prb].
-        mask: PRBs that belong to the row, shape [n_row, n_prb]; at least one per row.
-        beta: EESM β per row, shape [n_row].
-        inv_n: 1 / number of masked PRBs per row, shape [n_row].
-    """
-    s = np.where(mask, sinr, np.inf)
-    g_min = s.min(axis=1)
-    x = np.exp((g_min[:, None] - s) / beta[:, None])  # masked entries: exp(−inf) = 0
-    result: FloatArray = g_min - beta * np.log(x.sum(axis=1) * inv_n)
-    return result
+_NO_INTERFERENCE = np.zeros((0, 0, 0))
 
 
 class CellGroup:
@@ -164,7 +195,12 @@ class CellGroup:
             rng=streams.get("channel"),
         )
         self.traffic = TrafficSource(
-            traffic, self.n_cell, self.n_ue, self.slot_s, channel.batch_slots, streams.get("traffic")
+            traffic,
+            self.n_cell,
+            self.n_ue,
+            self.slot_s,
+            channel.batch_slots,
+            streams.get("traffic"),
         )
         self._harq_rng = streams.get("harq")
         self._harq_batch = channel.batch_slots
@@ -222,6 +258,7 @@ class CellGroup:
         self.h_flt: FloatArray = np.zeros((C, U, H, _HF_N))
         self.h_retx: BoolArray = np.zeros((C, U, H), dtype=bool)  # holds a NACKed TB
         self.last_mcs: IntArray = np.zeros((C, U), dtype=np.int64)  # β of the EESM estimate
+        self._delivered: FloatArray = np.zeros((C, U))
         # Transmit power history for interference, ring of the last `L` slots.
         self._p_ring_len = la.cqi_delay_slots + la.cqi_period_slots + 2
         self._p_ring: FloatArray = np.zeros((self._p_ring_len, C, P))
@@ -243,7 +280,9 @@ class CellGroup:
         self.m_slot: FloatArray = np.zeros((self.n_slot_total, C, _S_N))  # per slot and cell
         self.mcs_counts: IntArray = np.zeros(self.tables.n_mcs, dtype=np.int64)
         self.n_active_slots = 0
-        self.n_loop_iterations = 0  # slot-loop passes (fewer than slots when idle slots are skipped)
+        self.n_loop_iterations = (
+            0  # slot-loop passes (fewer than slots when idle slots are skipped)
+        )
 
     # ------------------------------------------------------------------------------------
     # Component protocol
@@ -308,7 +347,8 @@ class CellGroup:
         if k >= b.first_slot:
             return b, k - b.first_slot
         pb = self._prev_batch
-        assert pb is not None and k >= pb.first_slot, "CSI slot older than the kept batches"
+        if pb is None or k < pb.first_slot:  # guarded by the batch_slots check in __init__
+            raise RuntimeError(f"slot {k} is older than the channel batches kept")
         return pb, k - pb.first_slot
 
     def _harq_uniforms(self, k: int) -> FloatArray:
@@ -375,28 +415,27 @@ class CellGroup:
             self.avg_rate_bps *= beta ** (gap - 1)
         self._last_active = k
 
-        # --- HARQ state and eligibility ---------------------------------------------------
-        ready = self.h_int[..., _HI_READY] <= k  # [C, U, H]
-        retx_ready = self.h_retx & ready
-        has_retx = retx_ready.any(axis=2)
-        free = ready & ~self.h_retx
-        new_bits = self.buffer_bits - self.retx_bits
-        has_data = has_retx | (free.any(axis=2) & (new_bits > 0.0))
-
-        # --- CSI and rate estimate --------------------------------------------------------
+        # --- HARQ state, eligibility, CSI and rate estimate (compiled kernel) ---------------
         self._csi(k)
-        est_db = self._report_db - self.olla_offset_db[:, :, None]  # [C, U, P]
-        se = t.se_at_target[self._sinr_idx(est_db)]
-        rate_bps = se * self._rate_per_se
+        has_data = np.empty((C, U), dtype=bool)
+        has_retx = np.empty((C, U), dtype=bool)
+        est_db = np.empty((C, U, P))
+        rate_bps = np.empty((C, U, P))
+        any_data = eligibility_and_rates(
+            k, self.h_int, self.h_retx, self.buffer_bits, self.retx_bits, self._report_db,
+            self.olla_offset_db, t.se_at_target, self._rate_per_se, self._sidx_lo,
+            self._sidx_inv_step, self._sidx_max, has_data, has_retx, est_db, rate_bps,
+        )  # fmt: skip
 
         # --- PRB decision -----------------------------------------------------------------
-        if has_data.any():
+        alloc: IntArray | None = None
+        if any_data:
             obs = {
                 "slot": k,
                 "rate_bps": rate_bps,
                 "last_rate_bps": self.last_rate_bps,
                 "avg_rate_bps": self.avg_rate_bps,
-                "buffer_bits": self.buffer_bits,
+                "buffer_bits": self.buffer_bits.copy(),
                 "has_data": has_data,
                 "ue_mask": self.ue_mask,
                 "sinr_db": est_db,
@@ -405,20 +444,14 @@ class CellGroup:
                 alloc = self.prb_dp.decide(obs)
             else:
                 alloc = yield from self.prb_dp.ask(obs)
-            alloc = np.asarray(alloc, dtype=np.int64)
-        else:
-            alloc = np.full((C, P), -1, dtype=np.int64)
+            alloc = np.ascontiguousarray(alloc, dtype=np.int64)
+            if alloc.shape != (C, P):
+                raise ValueError(f"PRB action must have shape {(C, P)}, got {alloc.shape}")
 
-        used = alloc >= 0  # [C, P]
-        # PRBs per UE: bincount over flattened (cell, ue) indices.
-        flat = (alloc + (np.arange(C) * U)[:, None])[used]
-        n_alloc = np.bincount(flat, minlength=C * U).reshape(C, U)
-        sched = n_alloc > 0
-        if np.any(sched & ~has_data):
-            raise ValueError("the PRB policy gave PRBs to a UE without data (has_data=False)")
-
-        # --- power decision ---------------------------------------------------------------
-        if sched.any():
+        delivered = self._delivered
+        delivered[:] = 0.0
+        if alloc is not None and (used := alloc >= 0).any():
+            # --- power decision -----------------------------------------------------------
             pobs = {
                 "slot": k,
                 "alloc": alloc,
@@ -429,7 +462,7 @@ class CellGroup:
                 "has_data": has_data,
                 "ue_mask": self.ue_mask,
                 "avg_rate_bps": self.avg_rate_bps,
-                "buffer_bits": self.buffer_bits,
+                "buffer_bits": self.buffer_bits.copy(),
             }
             if self.power_dp.is_inline:
                 power_w = self.power_dp.decide(pobs)
@@ -439,115 +472,33 @@ class CellGroup:
             j = k % self._p_ring_len
             self._p_ring[j] = power_w
             self._p_ring_slot[j] = k
-            delivered = self._transmit(k, alloc, n_alloc, sched, power_w, retx_ready, has_retx, free)
-        else:
-            delivered = np.zeros((C, U))
+
+            # --- transmission (compiled kernel) ------------------------------------------
+            batch, jb = self._channel_at(k)
+            interference = self._interference_w(batch, power_w)
+            if interference.ndim == 0:
+                interference = _NO_INTERFERENCE
+            harq = cfg.harq
+            la = cfg.link_adaptation
+            bad = transmit(
+                k, alloc, power_w, batch.gain[jb], interference, self.noise_w, self._report_lin,
+                self.olla_offset_db, self.last_mcs, has_data, has_retx, self.buffer_bits,
+                self.retx_bits, self.h_int, self.h_flt, self.h_retx, self._harq_uniforms(k),
+                t.best_mcs, t.tbs_bits, t.tbler, t.eesm_beta, self._sidx_lo, self._sidx_inv_step,
+                self._sidx_max, harq.rtt_slots, harq.max_transmissions, harq.chase_combining,
+                la.olla, la.olla_step_up_db, self._olla_down, la.olla_max_offset_db, self.m_ue,
+                self.m_slot[k], self.mcs_counts, delivered,
+            )  # fmt: skip
+            if bad >= 0:
+                raise ValueError(
+                    f"the PRB policy gave PRBs to UE {bad % U} of cell {bad // U}, which has no "
+                    "data (has_data=False)"
+                )
 
         # --- smoothed rates ---------------------------------------------------------------
         self.last_rate_bps = delivered / self.slot_s
         self.avg_rate_bps = beta * self.avg_rate_bps + (1.0 - beta) * self.last_rate_bps
         self.n_active_slots += 1
-
-    def _transmit(
-        self,
-        k: int,
-        alloc: IntArray,
-        n_alloc: IntArray,
-        sched: BoolArray,
-        power_w: FloatArray,
-        retx_ready: BoolArray,
-        has_retx: BoolArray,
-        free: BoolArray,
-    ) -> FloatArray:
-        """Transmit to the scheduled UEs; returns the bits delivered per UE [n_cell, n_ue]."""
-        t = self.tables
-        cfg = self.config
-        la = cfg.link_adaptation
-        harq = cfg.harq
-        ci, ui = np.nonzero(sched)  # [S] scheduled (cell, ue) pairs
-        n_prb = n_alloc[ci, ui]
-        prb_mask = alloc[ci] == ui[:, None]  # [S, P]
-        inv_n = 1.0 / n_prb
-
-        # --- actual SINR on the allocated PRBs --------------------------------------------
-        batch, j = self._channel_at(k)
-        interference = self._interference_w(batch, power_w)
-        gain = batch.gain[j][ci, ui]  # [S, P]
-        noise = self.noise_w + (interference[ci, ui] if interference.ndim else 0.0)
-        sinr = gain * power_w[ci] / noise  # [S, P] linear
-
-        # --- inner-loop link adaptation (new transmissions) ------------------------------
-        # EESM of the reported SINRs with the β of the UE's previous MCS, then the highest MCS
-        # meeting the BLER target at that effective SINR (Sionna SYS's inner loop, vectorized).
-        olla_lin = np.exp(-self.olla_offset_db[ci, ui] * _LN10_OVER_10)
-        est = self._report_lin[ci, ui] * olla_lin[:, None]  # [S, P]
-        eff_est = eesm_rows(est, prb_mask, t.eesm_beta[self.last_mcs[ci, ui]], inv_n)
-        mcs_new = t.best_mcs[n_prb, self._sinr_idx(10.0 * np.log10(eff_est))]
-
-        # --- HARQ process per scheduled UE ------------------------------------------------
-        is_retx = has_retx[ci, ui]
-        hp = np.where(is_retx, retx_ready[ci, ui].argmax(axis=1), free[ci, ui].argmax(axis=1))
-        h_i = self.h_int[ci, ui, hp]  # [S, _HI_N]
-        h_f = self.h_flt[ci, ui, hp]  # [S, _HF_N]
-        mcs = np.where(is_retx, h_i[:, _HI_MCS], mcs_new)
-        tb_prb = np.where(is_retx, h_i[:, _HI_NPRB], n_prb)
-        tbs = np.where(is_retx, h_i[:, _HI_TBS], t.tbs_bits[n_prb, mcs_new])
-        new_avail = self.buffer_bits[ci, ui] - self.retx_bits[ci, ui]
-        tb_bits = np.where(is_retx, h_f[:, _HF_BITS], np.minimum(tbs, new_avail))
-
-        # --- effective SINR (EESM with the MCS's β) and chase combining -------------------
-        eff = eesm_rows(sinr, prb_mask, t.eesm_beta[mcs], inv_n)
-        if harq.chase_combining:
-            eff = eff + h_f[:, _HF_SINR_ACC]  # 0 for new transmissions
-        eff_db = 10.0 * np.log10(eff)
-        tbler = t.tbler[tb_prb, mcs, self._sinr_idx(eff_db)]
-        nack = self._harq_uniforms(k)[ci, ui] < tbler
-
-        # --- buffers and HARQ processes ---------------------------------------------------
-        delivered_s = np.where(nack, 0.0, tb_bits)
-        self.buffer_bits[ci, ui] -= delivered_s
-        ntx = h_i[:, _HI_NTX] + 1
-        keep = nack & (ntx < harq.max_transmissions)  # NACKed and retransmittable
-        # Bits of a TB that was a retransmission leave the retx pool whatever happens next;
-        # bits of a kept NACK enter it. A TB dropped after max transmissions stays in the
-        # buffer (RLC retransmits it as new data).
-        self.retx_bits[ci, ui] += tb_bits * (keep.astype(np.float64) - is_retx)
-        self.h_retx[ci, ui, hp] = keep
-        self.h_int[ci, ui, hp] = np.stack(
-            (np.full_like(mcs, k + harq.rtt_slots), tbs, mcs, tb_prb, ntx * keep), axis=1
-        )
-        self.h_flt[ci, ui, hp] = np.stack((tb_bits, eff * keep), axis=1)
-        self.last_mcs[ci, ui] = mcs
-
-        # --- OLLA on first transmissions --------------------------------------------------
-        first = ~is_retx
-        if la.olla:
-            fc, fu = ci[first], ui[first]
-            self.olla_offset_db[fc, fu] = olla_update(
-                self.olla_offset_db[fc, fu],
-                nack[first],
-                step_up_db=la.olla_step_up_db,
-                step_down_db=self._olla_down,
-                max_offset_db=la.olla_max_offset_db,
-            )
-
-        # --- metrics ----------------------------------------------------------------------
-        ones = np.ones_like(eff)
-        # [S, _M_N], in the order of the _M_* fields
-        per_ue = np.stack(
-            (delivered_s, ones, nack, first, nack & first, mcs, eff_db, n_prb), axis=1
-        )
-        self.m_ue[ci, ui] += per_ue
-        # [S, _S_N]; PRBs used are counted per cell below
-        per_slot = per_ue[:, (_M_BITS, _M_TX, _M_NACK, _M_MCS, _M_PRB)]
-        if self.n_cell == 1:
-            self.m_slot[k, 0] = per_slot.sum(axis=0)
-        else:
-            np.add.at(self.m_slot[k], ci, per_slot)
-        self.mcs_counts += np.bincount(mcs, minlength=t.n_mcs)
-        delivered = np.zeros((self.n_cell, self.n_ue))
-        delivered[ci, ui] = delivered_s
-        return delivered
 
     # Views of the packed metric sums (tests and results read them by name).
     @property

@@ -13,8 +13,12 @@ class HarqConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_processes: int = Field(16, ge=1, le=16, description="HARQ processes per UE (TS 38.321).")
-    max_transmissions: int = Field(4, ge=1, le=8, description="First transmission + retransmissions.")
-    rtt_slots: int = Field(8, ge=1, le=64, description="Slots from a transmission to its retransmission.")
+    max_transmissions: int = Field(
+        4, ge=1, le=8, description="First transmission + retransmissions."
+    )
+    rtt_slots: int = Field(
+        8, ge=1, le=64, description="Slots from a transmission to its retransmission."
+    )
     chase_combining: bool = Field(True, description="Accumulate effective SINR over transmissions.")
 
 
@@ -29,7 +33,9 @@ class LinkAdaptationConfig(BaseModel):
         0.5, gt=0, le=10, description="Offset increase on NACK; Δ_down = Δ_up·target/(1−target)."
     )
     olla_max_offset_db: float = Field(20.0, gt=0, le=60, description="|offset| bound.")
-    cqi_delay_slots: int = Field(4, ge=0, le=1000, description="Report delay (CSI processing + feedback).")
+    cqi_delay_slots: int = Field(
+        4, ge=0, le=1000, description="Report delay (CSI processing + feedback)."
+    )
     cqi_period_slots: int = Field(
         5, ge=1, le=1000, description="Slots between CSI reports (periodic CSI-RS, TS 38.331)."
     )

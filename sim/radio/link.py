@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from edgetwin.sim.radio.nr_tables import TBS_SMALL_TABLE_BITS
 from edgetwin.sim.radio.nr_tables import cqi_table as _cqi_table
 from edgetwin.sim.radio.nr_tables import mcs_table as _mcs_table

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
+
 from edgetwin.sim.types import FloatArray, IntArray
 
 __all__ = [

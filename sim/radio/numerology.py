@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 import numpy as np
+
 from edgetwin.sim.types import FloatArray
 
 __all__ = [

@@ -82,12 +82,14 @@ class TrafficSource:
             # Poisson packet counts per slot: arrivals of a Poisson process binned by slot.
             lam = self.config.packet_rate_hz * self._slot_s
             counts = self._rng.poisson(lam, size=(n, *self._shape))
-            self._bits = counts * float(self.config.packet_bits)
-        self._any = self._bits.reshape(n, -1).any(axis=1)
+            self._bits = counts.astype(np.float64) * float(self.config.packet_bits)
+        self._any = np.asarray(self._bits.reshape(n, -1).any(axis=1), dtype=bool)
 
     def _ensure(self, k: int) -> None:
         if k < self._first:
-            raise ValueError(f"slot {k} precedes the current traffic batch (slots are consumed in order)")
+            raise ValueError(
+                f"slot {k} precedes the current traffic batch (slots are consumed in order)"
+            )
         while k >= self._first + self._bits.shape[0]:
             self._next_batch()
 

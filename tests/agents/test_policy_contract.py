@@ -12,6 +12,7 @@ import zlib
 
 import numpy as np
 import pytest
+
 from edgetwin.agents import make_policy, policy_ids
 
 SHAPES = [(1, 1, 1), (1, 8, 51), (3, 4, 7), (3, 8, 25), (1, 5, 3), (3, 1, 51), (3, 2, 1)]

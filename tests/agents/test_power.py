@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from edgetwin.agents.baselines import (
     AlphaFair,
     EqualPower,
@@ -12,8 +15,6 @@ from edgetwin.agents.baselines import (
     equal_power,
     water_filling,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def _bisection_water_filling(noise, total, weight=None, n_iter=200):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from edgetwin.agents.baselines import (
     MaxRate,
     ProportionalFair,
@@ -12,8 +15,6 @@ from edgetwin.agents.baselines import (
     proportional_fair,
     round_robin,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def _obs(slot, rate, last, has_data=None, ue_mask=None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from edgetwin.sim.radio.bler import LinkTables, build_link_tables, code_block_bler
 from edgetwin.sim.radio.link import code_block_segmentation, load_sionna_table, tbs_table
 from edgetwin.sim.radio.nr_tables import CQI_TABLES, MCS_TABLES

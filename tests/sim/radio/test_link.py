@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from edgetwin.sim.radio.link import (
     code_block_segmentation,
     cqi_spectral_efficiency,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from edgetwin.sim.radio.numerology import (
     frequency_range_of,
     n_prb_for_bandwidth,
