@@ -1,10 +1,8 @@
-"""Outer-loop link adaptation (OLLA), vectorized over UEs."""
+"""Outer-loop link adaptation (OLLA): the step rule, compiled so the slot kernel calls it."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from edgetwin.sim.types import BoolArray, FloatArray
+from numba import njit
 
 
 def olla_step_down_db(step_up_db: float, bler_target: float) -> float:
@@ -16,25 +14,25 @@ def olla_step_down_db(step_up_db: float, bler_target: float) -> float:
     return step_up_db * bler_target / (1.0 - bler_target)
 
 
+@njit(cache=True)
 def olla_update(
-    offset_db: FloatArray,
-    nack: BoolArray,
-    *,
+    offset_db: float,
+    nack: bool,
     step_up_db: float,
     step_down_db: float,
     max_offset_db: float,
-) -> FloatArray:
-    """Return the updated SINR back-off after one HARQ feedback per entry.
+) -> float:
+    """Return a UE's SINR back-off after one HARQ feedback (compiled; callable from Python).
 
     The link adapter uses ``sinr_db - offset_db``: a NACK raises the back-off by ``step_up_db``,
-    an ACK lowers it by ``step_down_db``.
+    an ACK lowers it by ``step_down_db``; the result is clipped to ``±max_offset_db``.
 
     Args:
-        offset_db: Current back-off of the UEs that got feedback, shape [n], dB.
-        nack: HARQ feedback (True = NACK), shape [n].
+        offset_db: Current back-off, dB.
+        nack: HARQ feedback of a first transmission (True = NACK).
         step_up_db: Increase on NACK, dB.
         step_down_db: Decrease on ACK, dB.
         max_offset_db: Bound on |offset|, dB.
     """
-    new = offset_db + np.where(nack, step_up_db, -step_down_db)
-    return np.clip(new, -max_offset_db, max_offset_db)
+    new = offset_db + (step_up_db if nack else -step_down_db)
+    return min(max(new, -max_offset_db), max_offset_db)

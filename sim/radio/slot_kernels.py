@@ -9,7 +9,7 @@ the cell process in ``cell.py`` stays the only owner of state and phase order.
 
 Formulas: EESM γ_eff = −β·ln(mean exp(−γ/β)) (Brueninger et al., VTC 2005), evaluated around
 the row minimum so high SINRs do not underflow; TBLER lookups from ``LinkTables``; chase
-combining adds effective SINRs of the transmissions of one TB; OLLA steps as in ``olla.py``.
+combining adds effective SINRs of the transmissions of one TB; OLLA steps from ``olla.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from edgetwin.sim.radio.olla import olla_update
 
 # Packed HARQ fields (last axis of h_int / h_flt).
 HI_READY, HI_TBS, HI_MCS, HI_NPRB, HI_NTX, HI_N = 0, 1, 2, 3, 4, 5
@@ -310,8 +312,9 @@ def transmit(
             last_mcs[c, u] = mcs
 
             if olla_on and not is_retx:
-                off = olla_offset_db[c, u] + (olla_up_db if nack else -olla_down_db)
-                olla_offset_db[c, u] = min(max(off, -olla_max_db), olla_max_db)
+                olla_offset_db[c, u] = olla_update(
+                    olla_offset_db[c, u], nack, olla_up_db, olla_down_db, olla_max_db
+                )
 
             delivered[c, u] = got
             m_ue[c, u, M_BITS] += got

@@ -11,11 +11,10 @@ def test_olla_step_down_formula():
 
 
 def test_olla_update_and_bounds():
-    off = np.array([0.0, 0.0, 19.9])
-    new = olla_update(
-        off, np.array([True, False, True]), step_up_db=0.5, step_down_db=0.1, max_offset_db=20.0
-    )
-    np.testing.assert_allclose(new, [0.5, -0.1, 20.0])
+    assert olla_update(0.0, True, 0.5, 0.1, 20.0) == pytest.approx(0.5)
+    assert olla_update(0.0, False, 0.5, 0.1, 20.0) == pytest.approx(-0.1)
+    assert olla_update(19.9, True, 0.5, 0.1, 20.0) == 20.0
+    assert olla_update(-19.95, False, 0.5, 0.1, 20.0) == -20.0
 
 
 def test_poisson_traffic_rate_and_next_arrival():
