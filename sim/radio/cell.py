@@ -112,7 +112,8 @@ if TYPE_CHECKING:
 
 _LN10_OVER_10 = np.log(10.0) / 10.0
 
-_NO_INTERFERENCE = np.zeros((0, 0, 0))
+_NO_INTERFERENCE = np.zeros((0, 0))
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 class CellGroup:
@@ -381,6 +382,32 @@ class CellGroup:
         result: FloatArray = total - own[:, :, None] * power_w[:, None, :]
         return result
 
+    def _served_interference_w(
+        self, batch: ChannelBatch, alloc: IntArray, used: BoolArray, power_w: FloatArray
+    ) -> tuple[FloatArray, IntArray]:
+        """Interference on the UEs served this slot only (a few rows instead of all UEs).
+
+        Returns:
+            Interference per served UE and PRB, [n_row, n_prb] W (shape (0, 0) for one cell),
+            and the row of every UE, [n_cell · n_ue] (−1 = not served).
+        """
+        if self.n_cell == 1:
+            return _NO_INTERFERENCE, _NO_ROWS
+        C, U = self.n_cell, self.n_ue
+        flat = (alloc + (np.arange(C) * U)[:, None])[used]
+        served = np.zeros(C * U, dtype=bool)
+        served[flat] = True
+        rows = np.flatnonzero(served)  # flat (cell, ue) ids
+        row_of = np.full(C * U, -1, dtype=np.int64)
+        row_of[rows] = np.arange(rows.size)
+        ls = batch.large_scale_gain.reshape(C * U, C)[rows]  # [n_row, n_cell]
+        own_cell = rows // U
+        # [n_row, n_prb]: all cells' power through the large-scale gains, minus the serving one.
+        interference: FloatArray = ls @ power_w - (
+            ls[np.arange(rows.size), own_cell][:, None] * power_w[own_cell]
+        )
+        return interference, row_of
+
     def _csi(self, k: int) -> None:
         """Refresh the CSI report used at slot ``k`` (measured at slot m, lazily)."""
         la = self.config.link_adaptation
@@ -475,19 +502,18 @@ class CellGroup:
 
             # --- transmission (compiled kernel) ------------------------------------------
             batch, jb = self._channel_at(k)
-            interference = self._interference_w(batch, power_w)
-            if interference.ndim == 0:
-                interference = _NO_INTERFERENCE
+            interference, row_of = self._served_interference_w(batch, alloc, used, power_w)
             harq = cfg.harq
             la = cfg.link_adaptation
             bad = transmit(
-                k, alloc, power_w, batch.gain[jb], interference, self.noise_w, self._report_lin,
-                self.olla_offset_db, self.last_mcs, has_data, has_retx, self.buffer_bits,
-                self.retx_bits, self.h_int, self.h_flt, self.h_retx, self._harq_uniforms(k),
-                t.best_mcs, t.tbs_bits, t.tbler, t.eesm_beta, self._sidx_lo, self._sidx_inv_step,
-                self._sidx_max, harq.rtt_slots, harq.max_transmissions, harq.chase_combining,
-                la.olla, la.olla_step_up_db, self._olla_down, la.olla_max_offset_db, self.m_ue,
-                self.m_slot[k], self.mcs_counts, delivered,
+                k, alloc, power_w, batch.gain[jb], interference, row_of, self.noise_w,
+                self._report_lin, self.olla_offset_db, self.last_mcs, has_data, has_retx,
+                self.buffer_bits, self.retx_bits, self.h_int, self.h_flt, self.h_retx,
+                self._harq_uniforms(k), t.best_mcs, t.tbs_bits, t.tbler, t.eesm_beta,
+                self._sidx_lo, self._sidx_inv_step, self._sidx_max, harq.rtt_slots,
+                harq.max_transmissions, harq.chase_combining, la.olla, la.olla_step_up_db,
+                self._olla_down, la.olla_max_offset_db, self.m_ue, self.m_slot[k],
+                self.mcs_counts, delivered,
             )  # fmt: skip
             if bad >= 0:
                 raise ValueError(

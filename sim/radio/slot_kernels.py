@@ -116,6 +116,7 @@ def transmit(
     power_w: np.ndarray,
     gain: np.ndarray,
     interference_w: np.ndarray,
+    row_of: np.ndarray,
     noise_w: float,
     report_lin: np.ndarray,
     olla_offset_db: np.ndarray,
@@ -154,7 +155,9 @@ def transmit(
         alloc: UE per PRB, −1 = unused, [n_cell, n_prb].
         power_w: Transmit power per PRB, [n_cell, n_prb], W.
         gain: Serving-link power gain, [n_cell, n_ue, n_prb], linear.
-        interference_w: Inter-cell interference, [n_cell, n_ue, n_prb] W, or shape (0, 0, 0).
+        interference_w: Inter-cell interference on the served UEs, [n_row, n_prb] W, or shape
+            (0, 0) when there is one cell.
+        row_of: Row of ``interference_w`` of each UE, [n_cell · n_ue] (−1 = not served).
         noise_w: Thermal noise per PRB, W.
         report_lin: CQI-reported SINR, [n_cell, n_ue, n_prb], linear.
         olla_offset_db: OLLA back-off, [n_cell, n_ue], dB (updated).
@@ -196,6 +199,8 @@ def transmit(
     ln10_10 = math.log(10.0) / 10.0
 
     n_alloc = np.zeros((n_cell, n_ue), dtype=np.int64)
+    # Linear OLLA back-off factor per UE, [n_cell, n_ue]
+    olla_lin = np.exp(-olla_offset_db * ln10_10)
     min_est = np.full((n_cell, n_ue), np.inf)
     min_act = np.full((n_cell, n_ue), np.inf)
     est_prb = np.empty((n_cell, n_prb))
@@ -212,8 +217,10 @@ def transmit(
             if not has_data[c, u]:
                 return c * n_ue + u
             n_alloc[c, u] += 1
-            est = report_lin[c, u, p] * math.exp(-olla_offset_db[c, u] * ln10_10)
-            noise = noise_w + (interference_w[c, u, p] if has_interf else 0.0)
+            est = report_lin[c, u, p] * olla_lin[c, u]
+            noise = noise_w
+            if has_interf:
+                noise += interference_w[row_of[c * n_ue + u], p]
             act = gain[c, u, p] * power_w[c, p] / noise
             est_prb[c, p] = est
             act_prb[c, p] = act
