@@ -1,1 +1,5 @@
-"""Metrics: recorders and summaries."""
+"""Metrics: run results (tidy tables + headline numbers) and fairness helpers."""
+
+from edgetwin.sim.metrics.summary import RunResult, jain_index
+
+__all__ = ["RunResult", "jain_index"]

@@ -182,6 +182,11 @@ class CellGroup:
 
         # --- network, channel, traffic ---------------------------------------------------
         self.layout = build_layout(topology, streams.get("topology"))
+        if channel.backend == "raytraced":
+            # UEs dropped inside the scene's buildings are re-drawn outdoors (sionna.rt).
+            from edgetwin.sim.radio.channel_raytraced import outdoor_layout
+
+            self.layout = outdoor_layout(self.layout, channel.scene, streams.get("topology"))
         self.mobility = make_mobility(mobility, self.layout, streams.get("mobility"))
         self.n_cell = self.layout.n_cell
         self.n_ue = self.layout.n_ue

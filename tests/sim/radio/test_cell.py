@@ -187,3 +187,21 @@ def test_inter_cell_interference_lowers_sinr():
     )
     # Fully loaded neighbours interfere more than nearly silent ones.
     assert full.tables["ue"]["mean_sinr_db"].median() < quiet.tables["ue"]["mean_sinr_db"].median()
+
+
+def test_raytraced_cell_runs_with_ues_moved_outdoors(tmp_path):
+    pytest.importorskip("drjit")
+    from edgetwin.sim.radio.channel_raytraced import indoor_mask, rt_status
+
+    ok, why = rt_status()
+    if not ok:
+        pytest.skip(f"ray tracing unavailable: {why}")
+    res, cells = run(
+        duration_s=0.02,
+        topology=TopologyConfig(ues_per_cell=4, cell_radius_m=50.0, min_distance_m=5.0),
+        mobility=MobilityConfig(kind="static"),
+        channel=ChannelConfig(backend="raytraced", batch_slots=20, cache_dir=str(tmp_path)),
+    )
+    scene = cells.channel._scene  # the scene the channel traced
+    assert not indoor_mask(scene, cells.layout.ue_position_m).any()
+    assert res.summary["cell_throughput_mbps"] > 0
