@@ -227,7 +227,43 @@ def sum_of_sinusoids(
 # ----------------------------------------------------------------------------------------
 # Statistical backend
 # ----------------------------------------------------------------------------------------
-class StatisticalChannel:
+class ChannelBackendBase:
+    """What every channel backend keeps: its inputs, the dimensions and the next slot index."""
+
+    config: ChannelConfig
+    layout: Layout
+    mobility: Mobility
+    carrier_hz: float
+    prb_frequencies_hz: FloatArray
+    slot_s: float
+    bs_antenna_gain_dbi: float
+    n_cell: int
+    n_ue: int
+    n_prb: int
+
+    def _init_common(
+        self,
+        config: ChannelConfig,
+        layout: Layout,
+        mobility: Mobility,
+        carrier_hz: float,
+        prb_frequencies_hz: FloatArray,
+        slot_s: float,
+        bs_antenna_gain_dbi: float,
+    ) -> None:
+        self.config = config
+        self.layout = layout
+        self.mobility = mobility
+        self.carrier_hz = float(carrier_hz)
+        self.prb_frequencies_hz = np.asarray(prb_frequencies_hz, dtype=np.float64).reshape(-1)
+        self.slot_s = float(slot_s)
+        self.bs_antenna_gain_dbi = float(bs_antenna_gain_dbi)
+        self.n_cell, self.n_ue = layout.n_cell, layout.n_ue
+        self.n_prb = int(self.prb_frequencies_hz.shape[0])
+        self._next_slot = 0
+
+
+class StatisticalChannel(ChannelBackendBase):
     """TR 38.901 large-scale model plus a sum-of-sinusoids tapped-delay-line fading (numpy).
 
     See the module docstring for the model and its simplifications.
@@ -255,17 +291,9 @@ class StatisticalChannel:
         bs_antenna_gain_dbi: float,
         rng: np.random.Generator,
     ) -> None:
-        self.config = config
-        self.layout = layout
-        self.mobility = mobility
-        self.carrier_hz = float(carrier_hz)
-        self.prb_frequencies_hz = np.asarray(prb_frequencies_hz, dtype=np.float64).reshape(-1)
-        self.slot_s = float(slot_s)
-        self.bs_antenna_gain_dbi = float(bs_antenna_gain_dbi)
-        self.n_cell = layout.n_cell
-        self.n_ue = layout.n_ue
-        self.n_prb = int(self.prb_frequencies_hz.shape[0])
-        self._next_slot = 0
+        self._init_common(
+            config, layout, mobility, carrier_hz, prb_frequencies_hz, slot_s, bs_antenna_gain_dbi
+        )
         C, U = self.n_cell, self.n_ue
         scenario = config.scenario
         site = np.asarray(layout.site_of_cell, dtype=np.int64)

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from edgetwin.sim.radio.channel import ChannelBatch, ChannelConfig
+from edgetwin.sim.radio.channel import ChannelBackendBase, ChannelBatch, ChannelConfig
 from edgetwin.sim.radio.geometry import Layout, antenna_gain_db, sample_in_cells
 from edgetwin.sim.radio.mobility import Mobility
 from edgetwin.sim.types import BoolArray, FloatArray
@@ -175,7 +175,7 @@ def outdoor_layout(
     )
 
 
-class RayTracedChannel:
+class RayTracedChannel(ChannelBackendBase):
     """Channel batches from a sionna.rt scene (see the module docstring).
 
     Args:
@@ -206,18 +206,11 @@ class RayTracedChannel:
         rng: np.random.Generator,
     ) -> None:
         self._rt = _require_rt()
-        self.config = config
-        self.layout = layout
-        self.mobility = mobility
-        self.carrier_hz = float(carrier_hz)
-        self.prb_frequencies_hz = np.asarray(prb_frequencies_hz, dtype=np.float64).reshape(-1)
-        self.slot_s = float(slot_s)
-        self.bs_antenna_gain_dbi = float(bs_antenna_gain_dbi)
-        self.n_cell, self.n_ue = layout.n_cell, layout.n_ue
-        self.n_prb = int(self.prb_frequencies_hz.shape[0])
+        self._init_common(
+            config, layout, mobility, carrier_hz, prb_frequencies_hz, slot_s, bs_antenna_gain_dbi
+        )
         self.n_traced = 0  #: ray traces run by this instance
         self.n_cache_hits = 0  #: traces loaded from the cache
-        self._next_slot = 0
         self._lambda_m = SPEED_OF_LIGHT_MPS / self.carrier_hz
         self._seed = int(rng.integers(0, 2**31 - 1))
         heading = rng.uniform(0.0, 2.0 * np.pi, (self.n_cell, self.n_ue))

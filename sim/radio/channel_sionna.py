@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from edgetwin.sim.radio.channel import ChannelBatch, ChannelConfig
+from edgetwin.sim.radio.channel import ChannelBackendBase, ChannelBatch, ChannelConfig
 from edgetwin.sim.radio.geometry import Layout, antenna_gain_db
 from edgetwin.sim.radio.mobility import Mobility
 from edgetwin.sim.types import BoolArray, FloatArray
@@ -106,7 +106,7 @@ def _model(scenario: str, carrier_hz: float, *, pathloss: bool, shadowing: bool)
     raise ValueError(f"scenario must be one of ('uma', 'umi', 'rma', 'inh'), got {scenario!r}")
 
 
-class SionnaChannel:
+class SionnaChannel(ChannelBackendBase):
     """Channel batches from Sionna's TR 38.901 UMa/UMi/RMa/InH models (see module docstring).
 
     Args:
@@ -135,16 +135,9 @@ class SionnaChannel:
         import torch
         from sionna.phy.channel import tr38901
 
-        self.config = config
-        self.layout = layout
-        self.mobility = mobility
-        self.carrier_hz = float(carrier_hz)
-        self.prb_frequencies_hz = np.asarray(prb_frequencies_hz, dtype=np.float64).reshape(-1)
-        self.slot_s = float(slot_s)
-        self.bs_antenna_gain_dbi = float(bs_antenna_gain_dbi)
-        self.n_cell, self.n_ue = layout.n_cell, layout.n_ue
-        self.n_prb = int(self.prb_frequencies_hz.shape[0])
-        self._next_slot = 0
+        self._init_common(
+            config, layout, mobility, carrier_hz, prb_frequencies_hz, slot_s, bs_antenna_gain_dbi
+        )
         self._torch = torch
         self._topology_cls = tr38901.Topology
         C, U = self.n_cell, self.n_ue
