@@ -222,7 +222,7 @@ class CellGroup:
             overhead_re_per_prb=cell.overhead_re_per_prb,
             bler_target=la.bler_target,
         )
-        # Fast SINR → grid index (the hot loop's version of LinkTables.sinr_index).
+        # SINR-grid parameters for the compiled kernels (LinkTables.sinr_index, as scalars).
         self._sidx_lo = self.tables.sinr_min_db
         self._sidx_inv_step = 1.0 / self.tables.step_db
         self._sidx_max = self.tables.n_sinr - 1
@@ -364,13 +364,6 @@ class CellGroup:
                 self._harq_u = self._harq_rng.random((self._harq_batch, self.n_cell, self.n_ue))
         return self._harq_u[k - self._harq_first]
 
-    def _sinr_idx(self, sinr_db: FloatArray) -> IntArray:
-        """Nearest SINR-grid index, clipped to the grid (−inf → 0, +inf → last)."""
-        x = (sinr_db - self._sidx_lo) * self._sidx_inv_step + 0.5
-        np.minimum(x, self._sidx_max, out=x)
-        np.maximum(x, 0.0, out=x)
-        return x.astype(np.int64)
-
     def _power_at(self, k: int) -> FloatArray | None:
         """Transmit power of every cell in slot ``k`` ([n_cell, n_prb] W), None if silent."""
         j = k % self._p_ring_len
@@ -431,7 +424,7 @@ class CellGroup:
         if la.cqi_quantization == "cqi":
             # TS 38.214 §5.2.2.1: the UE reports the highest CQI meeting 10 % BLER; the gNB
             # maps it back to the lower edge of its SINR interval.
-            sinr_db = t.sinr_of_cqi_db[t.cqi_of_sinr[self._sinr_idx(sinr_db)]]
+            sinr_db = t.sinr_of_cqi_db[t.cqi_of_sinr[t.sinr_index(sinr_db)]]
         self._report_db = sinr_db
         self._report_lin = np.exp(sinr_db * _LN10_OVER_10)
 
