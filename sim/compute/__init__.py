@@ -1,0 +1,1 @@
+"""LLM-serving compute: kernel-profile schema, cost models, servers, KV cache."""

@@ -1,0 +1,107 @@
+"""The schema of kernel profiles, shared by ``kernels/`` (writer) and the cost models (readers).
+
+One tidy CSV per operator: ``profiles/<device>/<model>/<op>.csv``, one row per measured shape,
+plus a sidecar ``meta.json`` per ``<device>/<model>`` folder (device name, dtype, torch/CUDA
+versions, thread count, commit, date). Public profiles (Vidur's ``mlp.csv``, LLMServingSim's
+vLLM profiles, Splitwise's ``perf_model.csv``) are imported into the same schema, with
+``source`` naming where a row came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+
+#: Operators and what their shape columns mean.
+OPS: Final[dict[str, str]] = {
+    "linear_qkv": "QKV projection GEMM over n_tokens tokens (one layer)",
+    "linear_o": "attention output projection GEMM over n_tokens tokens (one layer)",
+    "linear_gate_up": "MLP gate+up projection GEMM over n_tokens tokens (one layer)",
+    "linear_down": "MLP down projection GEMM over n_tokens tokens (one layer)",
+    "lm_head": "LM head GEMM over batch_size sequences (last token each)",
+    "attn_prefill": "causal attention of an n_tokens chunk over context_len cached tokens",
+    "attn_decode": "decode attention of batch_size sequences over context_len KV tokens each",
+    "lora_shrink": "LoRA A (d -> rank) for n_tokens tokens with batch_size distinct adapters",
+    "lora_expand": "LoRA B (rank -> d) for n_tokens tokens with batch_size distinct adapters",
+    "kv_quantize": "quantize context_len tokens of one layer's KV cache to `bits` bits",
+    "kv_dequantize": "dequantize context_len tokens of one layer's KV cache from `bits` bits",
+    "adapter_load": "load one adapter of n_bytes from a safetensors file (to the device)",
+    "iteration": "a whole model iteration (imported public profiles without a breakdown)",
+}
+
+#: Column -> dtype of a profile table (the order is the canonical column order).
+PROFILE_COLUMNS: Final[dict[str, str]] = {
+    "op": "string",
+    "model": "string",
+    "device": "string",
+    "dtype": "string",
+    "n_tokens": "int64",
+    "batch_size": "int64",
+    "context_len": "int64",
+    "rank": "int64",
+    "bits": "int64",
+    "n_bytes": "int64",
+    "tp": "int64",
+    "flops": "float64",
+    "bytes_moved": "float64",
+    "time_median_s": "float64",
+    "time_p90_s": "float64",
+    "n_repeats": "int64",
+    "source": "string",
+}
+
+
+class ProfileSchemaError(ValueError):
+    """A profile table that does not follow the schema."""
+
+
+def validate_profile(df: pd.DataFrame, *, where: str = "profile") -> pd.DataFrame:
+    """Check columns, dtypes, operators and values; return the table in canonical form.
+
+    Args:
+        df: A profile table.
+        where: Name used in error messages (e.g. the file path).
+
+    Raises:
+        ProfileSchemaError: Naming the missing columns, unknown operators or bad values.
+    """
+    missing = [c for c in PROFILE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ProfileSchemaError(
+            f"{where}: missing columns {missing}; a profile has {list(PROFILE_COLUMNS)}"
+        )
+    unknown = sorted(set(df["op"]) - set(OPS))
+    if unknown:
+        raise ProfileSchemaError(f"{where}: unknown op(s) {unknown}; allowed: {sorted(OPS)}")
+    out = df[list(PROFILE_COLUMNS)].astype(PROFILE_COLUMNS)
+    if (out["time_median_s"] <= 0).any() or out["time_median_s"].isna().any():
+        raise ProfileSchemaError(f"{where}: time_median_s must be > 0 on every row")
+    return out
+
+
+def read_profile(path: str | Path) -> pd.DataFrame:
+    """Read and validate one profile CSV (a missing file raises naming the path)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"profile file not found: {str(p)!r}")
+    return validate_profile(pd.read_csv(p), where=str(p))
+
+
+def write_profile(df: pd.DataFrame, path: str | Path) -> Path:
+    """Validate and write a profile CSV atomically (temp file + ``os.replace``)."""
+    p = Path(path)
+    table = validate_profile(df, where=str(p))
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            table.to_csv(f, index=False)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
