@@ -34,6 +34,7 @@ import simpy
 from edgetwin.sim.clock import SlotClock
 from edgetwin.sim.decision import DecisionPoint
 from edgetwin.sim.metrics.summary import RunResult, jain_index
+from edgetwin.sim.radio import slot_kernels as sk
 from edgetwin.sim.radio.bler import LinkTables, build_link_tables
 from edgetwin.sim.radio.channel import ChannelBatch, ChannelConfig, make_channel
 from edgetwin.sim.radio.config import CellConfig
@@ -47,61 +48,6 @@ from edgetwin.sim.radio.numerology import (
     slot_duration_s,
 )
 from edgetwin.sim.radio.olla import olla_step_down_db
-from edgetwin.sim.radio.slot_kernels import (
-    HF_N as _HF_N,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    HI_N as _HI_N,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_BITS as _M_BITS,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_FIRST_NACK as _M_FIRST_NACK,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_FIRST_TX as _M_FIRST_TX,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_MCS as _M_MCS,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_N as _M_N,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_NACK as _M_NACK,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_PRB as _M_PRB,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_SINR_DB as _M_SINR_DB,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    M_TX as _M_TX,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    S_BITS as _S_BITS,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    S_MCS as _S_MCS,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    S_N as _S_N,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    S_NACK as _S_NACK,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    S_PRB as _S_PRB,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    S_TX as _S_TX,
-)
-from edgetwin.sim.radio.slot_kernels import (
-    eligibility_and_rates,
-    transmit,
-)
 from edgetwin.sim.radio.traffic import FullBufferTraffic, PoissonTraffic, TrafficSource
 from edgetwin.sim.types import BoolArray, FloatArray, IntArray
 from edgetwin.sim.units import dbm_to_w, thermal_noise_w
@@ -260,8 +206,8 @@ class CellGroup:
         self.ue_mask: BoolArray = np.ones((C, U), dtype=bool)
         # HARQ, struct of arrays [n_cell, n_ue, n_harq]; the integer and float fields are packed
         # on a last axis so that the slot loop gathers and scatters each group in one call.
-        self.h_int: IntArray = np.zeros((C, U, H, _HI_N), dtype=np.int64)
-        self.h_flt: FloatArray = np.zeros((C, U, H, _HF_N))
+        self.h_int: IntArray = np.zeros((C, U, H, sk.HI_N), dtype=np.int64)
+        self.h_flt: FloatArray = np.zeros((C, U, H, sk.HF_N))
         self.h_retx: BoolArray = np.zeros((C, U, H), dtype=bool)  # holds a NACKed TB
         self.last_mcs: IntArray = np.zeros((C, U), dtype=np.int64)  # β of the EESM estimate
         self._delivered: FloatArray = np.zeros((C, U))
@@ -282,8 +228,8 @@ class CellGroup:
         self._last_active = -1
         self._wakeup: simpy.Event = self.env.event()
         # Metrics: per UE running sums, per slot per cell arrays.
-        self.m_ue: FloatArray = np.zeros((C, U, _M_N))  # per-UE running sums, fields _M_*
-        self.m_slot: FloatArray = np.zeros((self.n_slot_total, C, _S_N))  # per slot and cell
+        self.m_ue: FloatArray = np.zeros((C, U, sk.M_N))  # per-UE running sums, fields sk.M_*
+        self.m_slot: FloatArray = np.zeros((self.n_slot_total, C, sk.S_N))  # per slot and cell
         self.mcs_counts: IntArray = np.zeros(self.tables.n_mcs, dtype=np.int64)
         self.n_active_slots = 0
         self.n_loop_iterations = (
@@ -446,7 +392,7 @@ class CellGroup:
         has_retx = np.empty((C, U), dtype=bool)
         est_db = np.empty((C, U, P))
         rate_bps = np.empty((C, U, P))
-        any_data = eligibility_and_rates(
+        any_data = sk.eligibility_and_rates(
             k, self.h_int, self.h_retx, self.buffer_bits, self.retx_bits, self._report_db,
             self.olla_offset_db, t.se_at_target, self._rate_per_se, self._sidx_lo,
             self._sidx_inv_step, self._sidx_max, has_data, has_retx, est_db, rate_bps,
@@ -503,7 +449,7 @@ class CellGroup:
             interference, row_of = self._served_interference_w(batch, alloc, used, power_w)
             harq = cfg.harq
             la = cfg.link_adaptation
-            bad = transmit(
+            bad = sk.transmit(
                 k, alloc, power_w, batch.gain[jb], interference, row_of, self.noise_w,
                 self._report_lin, self.olla_offset_db, self.last_mcs, has_data, has_retx,
                 self.buffer_bits, self.retx_bits, self.h_int, self.h_flt, self.h_retx,
@@ -528,27 +474,27 @@ class CellGroup:
     @property
     def m_delivered_bits(self) -> FloatArray:
         """Bits delivered per UE, [n_cell, n_ue]."""
-        return self.m_ue[..., _M_BITS]
+        return self.m_ue[..., sk.M_BITS]
 
     @property
     def m_tx(self) -> FloatArray:
         """Transmissions per UE (first + retransmissions), [n_cell, n_ue]."""
-        return self.m_ue[..., _M_TX]
+        return self.m_ue[..., sk.M_TX]
 
     @property
     def m_nack(self) -> FloatArray:
         """NACKed transmissions per UE, [n_cell, n_ue]."""
-        return self.m_ue[..., _M_NACK]
+        return self.m_ue[..., sk.M_NACK]
 
     @property
     def m_first_tx(self) -> FloatArray:
         """First transmissions per UE, [n_cell, n_ue]."""
-        return self.m_ue[..., _M_FIRST_TX]
+        return self.m_ue[..., sk.M_FIRST_TX]
 
     @property
     def m_first_nack(self) -> FloatArray:
         """NACKed first transmissions per UE, [n_cell, n_ue]."""
-        return self.m_ue[..., _M_FIRST_NACK]
+        return self.m_ue[..., sk.M_FIRST_NACK]
 
     # ------------------------------------------------------------------------------------
     # Results
@@ -558,10 +504,10 @@ class CellGroup:
         C, U = self.n_cell, self.n_ue
         duration_s = self.n_slot_total * self.slot_s
         m = self.m_ue
-        thr_bps = m[..., _M_BITS] / duration_s  # [C, U]
-        n_tx = m[..., _M_TX]
+        thr_bps = m[..., sk.M_BITS] / duration_s  # [C, U]
+        n_tx = m[..., sk.M_TX]
         served = n_tx > 0
-        per_tx = m / np.maximum(n_tx, 1.0)[..., None]  # [C, U, _M_N] means per transmission
+        per_tx = m / np.maximum(n_tx, 1.0)[..., None]  # [C, U, sk.M_N] means per transmission
         cell_idx, ue_idx = np.meshgrid(np.arange(C), np.arange(U), indexing="ij")
         pos = self.mobility.positions_at(0.0)
         dist = np.linalg.norm(pos[:, :, :2] - self.layout.bs_position_m[:, None, :2], axis=2)
@@ -570,35 +516,35 @@ class CellGroup:
                 "cell": cell_idx.ravel(),
                 "ue": ue_idx.ravel(),
                 "throughput_mbps": thr_bps.ravel() / 1e6,
-                "delivered_bits": m[..., _M_BITS].ravel(),
+                "delivered_bits": m[..., sk.M_BITS].ravel(),
                 "n_tx": n_tx.ravel().astype(np.int64),
-                "n_nack": m[..., _M_NACK].ravel().astype(np.int64),
-                "bler": np.where(served, per_tx[..., _M_NACK], np.nan).ravel(),
-                "mean_mcs": np.where(served, per_tx[..., _M_MCS], np.nan).ravel(),
-                "mean_sinr_db": np.where(served, per_tx[..., _M_SINR_DB], np.nan).ravel(),
-                "mean_prb": per_tx[..., _M_PRB].ravel(),
+                "n_nack": m[..., sk.M_NACK].ravel().astype(np.int64),
+                "bler": np.where(served, per_tx[..., sk.M_NACK], np.nan).ravel(),
+                "mean_mcs": np.where(served, per_tx[..., sk.M_MCS], np.nan).ravel(),
+                "mean_sinr_db": np.where(served, per_tx[..., sk.M_SINR_DB], np.nan).ravel(),
+                "mean_prb": per_tx[..., sk.M_PRB].ravel(),
                 "distance_m": dist.ravel(),
             }
         )
         ms = self.m_slot
-        k_idx, c_idx = np.nonzero(ms[..., _S_TX] > 0)
-        row = ms[k_idx, c_idx]  # [n_row, _S_N]
+        k_idx, c_idx = np.nonzero(ms[..., sk.S_TX] > 0)
+        row = ms[k_idx, c_idx]  # [n_row, sk.S_N]
         slot = pd.DataFrame(
             {
                 "slot": k_idx,
                 "time_s": k_idx * self.slot_s,
                 "cell": c_idx,
-                "delivered_bits": row[:, _S_BITS],
-                "n_prb_used": row[:, _S_PRB].astype(np.int64),
-                "n_tx": row[:, _S_TX].astype(np.int64),
-                "n_nack": row[:, _S_NACK].astype(np.int64),
-                "mean_mcs": row[:, _S_MCS] / row[:, _S_TX],
+                "delivered_bits": row[:, sk.S_BITS],
+                "n_prb_used": row[:, sk.S_PRB].astype(np.int64),
+                "n_tx": row[:, sk.S_TX].astype(np.int64),
+                "n_nack": row[:, sk.S_NACK].astype(np.int64),
+                "mean_mcs": row[:, sk.S_MCS] / row[:, sk.S_TX],
             }
         )
         mcs = pd.DataFrame({"mcs": np.arange(self.tables.n_mcs), "count": self.mcs_counts})
         cell_thr_bps = thr_bps.sum(axis=1)  # [C]
         n_tx_all = int(n_tx.sum())
-        n_first = max(int(m[..., _M_FIRST_TX].sum()), 1)
+        n_first = max(int(m[..., sk.M_FIRST_TX].sum()), 1)
         total_prb_slots = self.n_slot_total * self.n_prb * C
         summary = {
             "n_cell": C,
@@ -614,9 +560,9 @@ class CellGroup:
             "ue_throughput_median_mbps": float(np.median(thr_bps) / 1e6),
             "ue_throughput_p5_mbps": float(np.percentile(thr_bps, 5) / 1e6),
             "jain_index": jain_index(thr_bps),
-            "bler": float(m[..., _M_NACK].sum() / n_tx_all) if n_tx_all else float("nan"),
-            "bler_first_tx": float(m[..., _M_FIRST_NACK].sum() / n_first),
-            "mean_mcs": float(m[..., _M_MCS].sum() / n_tx_all) if n_tx_all else float("nan"),
-            "prb_utilization": float(ms[..., _S_PRB].sum() / total_prb_slots),
+            "bler": float(m[..., sk.M_NACK].sum() / n_tx_all) if n_tx_all else float("nan"),
+            "bler_first_tx": float(m[..., sk.M_FIRST_NACK].sum() / n_first),
+            "mean_mcs": float(m[..., sk.M_MCS].sum() / n_tx_all) if n_tx_all else float("nan"),
+            "prb_utilization": float(ms[..., sk.S_PRB].sum() / total_prb_slots),
         }
         return RunResult(tables={"ue": ue, "slot": slot, "mcs": mcs}, summary=summary)
