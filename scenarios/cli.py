@@ -279,6 +279,11 @@ def _error(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``edgetwin`` command line; returns the exit status (0 ok, 2 bad input)."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["kernels"]:  # lazy: only `edgetwin kernels ...` imports torch
+        from edgetwin.kernels.cli import main as kernels_main
+
+        return kernels_main(raw[1:])
     from edgetwin.agents.registry import PolicyRegistryError
 
     parser = build_parser()

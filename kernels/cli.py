@@ -1,0 +1,105 @@
+"""``edgetwin kernels``: profile operators of a model and fit per-operator predictors.
+
+Examples::
+
+    edgetwin kernels profile --model smollm-135m --device cpu --out kernels/profiles
+    edgetwin kernels profile --model smollm-135m --device cpu --out /tmp/p --quick --ops linear_qkv
+    edgetwin kernels fit kernels/profiles/cpu/smollm-135m
+
+Bad input prints one line ``edgetwin kernels: error: ...`` on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+PROG = "edgetwin kernels"
+
+
+class _UsageError(Exception):
+    """Raised instead of argparse's print-and-exit."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(message)
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Parser with the ``profile`` and ``fit`` subcommands."""
+    parser = _Parser(prog=PROG, description="Time real LLM operators and fit cost models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("profile", help="measure operators and write profile CSVs")
+    p.add_argument("--model", required=True, help="model id, e.g. smollm-135m")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--out", required=True, type=Path, help="output root folder")
+    p.add_argument("--quick", action="store_true", help="small grids, few repeats")
+    p.add_argument("--ops", nargs="+", default=None, help="operators to measure (default all)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default torch's)")
+    f = sub.add_parser("fit", help="fit per-operator predictors of profile folders")
+    f.add_argument("dir", type=Path, help="a <device>/<model> folder, or a root holding them")
+    return parser
+
+
+def _profile_dirs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise FileNotFoundError(f"profile folder not found: {str(root)!r}")
+    if any(root.glob("*.csv")):
+        return [root]
+    dirs = sorted({p.parent for p in root.rglob("*.csv")})
+    if not dirs:
+        raise FileNotFoundError(f"no profile CSVs under {str(root)!r}")
+    return dirs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``edgetwin kernels``; returns the exit status (0 ok, 2 bad input)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args_list):
+        try:
+            build_parser().parse_args(args_list)
+        except SystemExit as exc:
+            return int(exc.code) if isinstance(exc.code, int) else 0
+    debug = os.environ.get("EDGETWIN_DEBUG", "") not in ("", "0")
+    try:
+        args = build_parser().parse_args(args_list)
+        if args.command == "profile":
+            import torch
+
+            from edgetwin.kernels.profile import profile
+
+            if args.threads is not None:
+                if args.threads < 1:
+                    raise ValueError(f"--threads must be >= 1, got {args.threads}")
+                torch.set_num_threads(args.threads)
+            written = profile(args.model, args.device, args.out, ops=args.ops, quick=args.quick)
+            for path in written.values():
+                sys.stdout.write(f"{path}\n")
+        else:
+            from edgetwin.kernels.fit import error_table, fit
+
+            for folder in _profile_dirs(args.dir):
+                result = fit(folder)
+                sys.stdout.write(f"{folder / 'fit.json'}\n{error_table(result)}\n")
+    except (_UsageError, ValueError, FileNotFoundError, KeyError, json.JSONDecodeError) as exc:
+        if debug:
+            raise
+        _error(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Measure every operator of a model on a device and write the profile CSVs + ``meta.json``.
+
+Output layout (schema of ``edgetwin.sim.compute.profiles``)::
+
+    out_dir/<device>/<model>/<op>.csv    one row per shape
+    out_dir/<device>/<model>/meta.json   device name, dtype, versions, threads, commit, date
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from edgetwin.kernels.models import ModelSpec, get_model
+from edgetwin.kernels.ops import OP_SPECS, adapter_io
+from edgetwin.kernels.timing import TimingResult, run_metadata, time_callable
+from edgetwin.sim.compute.profiles import PROFILE_COLUMNS, write_profile
+
+#: Default dtype per device type (CPU GEMMs in bf16/fp16 are not representative of serving).
+DEFAULT_DTYPE = {"cpu": torch.float32, "cuda": torch.float16}
+SOURCE = "edgetwin.kernels"
+
+
+def _resolve_ops(ops: Sequence[str] | None) -> list[str]:
+    if ops is None:
+        return list(OP_SPECS)
+    unknown = [o for o in ops if o not in OP_SPECS]
+    if unknown:
+        raise ValueError(f"unknown op(s) {unknown}; known: {sorted(OP_SPECS)}")
+    return list(dict.fromkeys(ops))
+
+
+def profile(
+    model_id: str | ModelSpec,
+    device: str,
+    out_dir: str | Path,
+    ops: Sequence[str] | None = None,
+    quick: bool = False,
+    *,
+    dtype: torch.dtype | None = None,
+    repeats: int | None = None,
+    max_time_s: float | None = None,
+) -> dict[str, Path]:
+    """Time each operator over its shape grid and write one CSV per operator.
+
+    Args:
+        model_id: Registry id (``"smollm-135m"``) or a :class:`ModelSpec`.
+        device: ``"cpu"`` or ``"cuda"`` (``"cuda:N"`` allowed; the folder is the device type).
+        out_dir: Root folder; files go to ``out_dir/<device>/<model>/``.
+        ops: Operators to measure (default all of ``OP_SPECS``).
+        quick: Small grids and few repeats (tests, smoke runs).
+        dtype: Tensor dtype (default float32 on CPU, float16 on CUDA).
+        repeats: Maximum timed calls per shape (default 3 if quick else 10).
+        max_time_s: Timing budget per shape in seconds (default 0.05 if quick else 0.5).
+
+    Returns:
+        Operator -> path of the CSV written (plus ``"meta"`` -> ``meta.json``).
+
+    Raises:
+        ValueError: Unknown model id, operator or device.
+    """
+    model = model_id if isinstance(model_id, ModelSpec) else get_model(model_id)
+    op_names = _resolve_ops(ops)
+    dev = torch.device(device)
+    if dev.type not in DEFAULT_DTYPE:
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    dt = dtype or DEFAULT_DTYPE[dev.type]
+    elt = torch.empty((), dtype=dt).element_size()
+    n_rep = repeats or (3 if quick else 10)
+    budget = max_time_s if max_time_s is not None else (0.05 if quick else 0.5)
+    folder = Path(out_dir) / dev.type / model.model_id
+    dtype_name = str(dt).removeprefix("torch.")
+
+    tables: dict[str, pd.DataFrame] = {}
+    with tempfile.TemporaryDirectory(prefix="edgetwin-kernels-") as tmp, torch.inference_mode():
+        for op in op_names:
+            spec = OP_SPECS[op]
+            rows: list[dict[str, Any]] = []
+            for grid_shape in spec.grid(model, quick):
+                shape = grid_shape
+                if op == "adapter_load":
+                    nb = adapter_io.adapter_n_bytes(model, shape.rank, elt)
+                    shape = dataclasses.replace(shape, n_bytes=nb)
+                fn = spec.make_runner(model, shape, dev, dt, Path(tmp))
+                res: TimingResult = time_callable(
+                    fn, device=dev, warmup=1 if quick else 2, repeats=n_rep, max_time_s=budget
+                )
+                del fn
+                rows.append(
+                    {
+                        "op": op,
+                        "model": model.model_id,
+                        "device": dev.type,
+                        "dtype": dtype_name,
+                        **dataclasses.asdict(shape),
+                        "flops": spec.flops(model, shape, elt),
+                        "bytes_moved": spec.bytes_moved(model, shape, elt),
+                        "time_median_s": res.median_s,
+                        "time_p90_s": res.p90_s,
+                        "n_repeats": res.n_repeats,
+                        "source": SOURCE,
+                    }
+                )
+            tables[op] = pd.DataFrame(rows, columns=list(PROFILE_COLUMNS))
+
+    # No file output until every measurement has finished.
+    written = {op: write_profile(df, folder / f"{op}.csv") for op, df in tables.items()}
+    meta = run_metadata(
+        dev,
+        dt,
+        model=dataclasses.asdict(model),
+        ops=op_names,
+        quick=quick,
+        max_repeats=n_rep,
+        max_time_per_shape_s=budget,
+        adapter_file_format=adapter_io.FILE_FORMAT,
+    )
+    meta_path = folder / "meta.json"
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    written["meta"] = meta_path
+    return written

@@ -1,0 +1,376 @@
+"""LLMServer: one SimPy process per replica running iteration-level continuous batching.
+
+The scheduler follows vLLM (Kwon et al., SOSP 2023; Yu et al., "Orca", OSDI 2022):
+
+* Each request tracks ``n_computed`` (tokens whose KV is cached) and its sequence length
+  ``prompt_tokens + n_generated``; an iteration computes the missing tokens (the whole prompt,
+  a prefill chunk, or the one token of a decode) and, when a sequence is then fully computed,
+  samples its next output token. Prefill completion therefore emits the first token.
+* Per iteration (FCFS): every running decode gets one token and, at a block boundary, one more
+  KV block. If the pool is empty, the most recently admitted running request is preempted by
+  recompute (its blocks are freed; it returns to the head of the waiting queue and later
+  re-prefills prompt + generated tokens). Then, with ``chunked_prefill`` (Sarathi-Serve,
+  Agrawal et al., OSDI 2024), running partial prefills and then waiting requests fill the
+  remaining token budget with chunks (a running partial prefill's chunk shrinks to the free
+  KV blocks; should no request at all be schedulable, the tail is preempted until the oldest
+  can advance); without it, waiting requests are admitted only if their whole prompt fits the
+  remaining budget. Admission stops at the first request that does not
+  fit (seqs, tokens or KV blocks): no overtaking.
+* The iteration lasts ``cost_model.iteration_time_s(...) + overhead_s``.
+
+Per-request Python work is O(1) per iteration; KV accounting is by block counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgetwin.sim.compute.cost_model import CostModel
+from edgetwin.sim.compute.kv_cache import BlockManager
+from edgetwin.sim.metrics.summary import RunResult
+from edgetwin.sim.workload.request import Request
+
+_NAN = float("nan")
+
+
+class ServerConfig(BaseModel):
+    """One LLM serving replica (vLLM-like engine arguments)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_num_seqs: int = Field(256, ge=1, le=1_000_000, description="Max running sequences.")
+    max_num_batched_tokens: int = Field(
+        8192, ge=1, le=10_000_000, description="Max new tokens computed per iteration."
+    )
+    block_size: int = Field(16, ge=1, le=4096, description="Tokens per KV block.")
+    n_blocks: int = Field(2588, ge=1, le=100_000_000, description="KV blocks in the pool.")
+    chunked_prefill: bool = Field(False, description="Split prompts into chunks (Sarathi).")
+    overhead_s: float = Field(0.0, ge=0, le=10, description="Added to every iteration (s).")
+    ttft_slo_s: float | None = Field(None, gt=0, description="TTFT SLO for attainment (s).")
+    tpot_slo_s: float | None = Field(None, gt=0, description="TPOT SLO for attainment (s).")
+
+
+def _stats(prefix: str, x: np.ndarray) -> dict[str, float]:
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return {f"{prefix}_{k}": _NAN for k in ("mean", "p50", "p90", "p99")}
+    p50, p90, p99 = np.percentile(x, [50, 90, 99])
+    return {
+        f"{prefix}_mean": float(x.mean()),
+        f"{prefix}_p50": float(p50),
+        f"{prefix}_p90": float(p90),
+        f"{prefix}_p99": float(p99),
+    }
+
+
+class LLMServer:
+    """A replica serving requests with continuous batching (see the module docstring).
+
+    Args:
+        env: The SimPy environment.
+        config: Engine configuration.
+        cost_model: Iteration time of a batch.
+        name: Component name.
+        on_complete: Called with each request when its last token is generated.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: ServerConfig,
+        cost_model: CostModel,
+        name: str = "server",
+        on_complete: Callable[[Request], None] | None = None,
+    ) -> None:
+        self.env = env
+        self.config = config
+        self.cost_model = cost_model
+        self.name = name
+        self.on_complete = on_complete
+        self.kv = BlockManager(config.block_size, config.n_blocks)
+        self.waiting: deque[Request] = deque()
+        self.running: list[Request] = []
+        self.requests: list[Request] = []
+        self.rejected: list[Request] = []
+        self.n_iterations = 0
+        self.n_preemptions = 0
+        self._wakeup: simpy.Event = env.event()
+        self._idle = False
+        self._end_s = _NAN
+        # level series, one row per iteration start and idle start
+        self._t_s: list[float] = []
+        self._kv_used: list[int] = []
+        self._n_running: list[int] = []
+        self._n_waiting: list[int] = []
+        self._n_tokens: list[int] = []
+
+    # ------------------------------------------------------------------------------------
+    # Interface
+    # ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the iteration process."""
+        self.env.process(self._run())
+
+    def submit(self, req: Request) -> None:
+        """Queue a request now (wakes an idle server).
+
+        A request that can never run (its full sequence needs more KV blocks than the pool or,
+        without chunked prefill, more tokens than ``max_num_batched_tokens``) is rejected:
+        it goes to ``rejected`` and is never served.
+        """
+        cfg = self.config
+        longest = req.prompt_tokens + req.output_tokens - 1  # longest (re)prefill
+        if self.kv.blocks_for(longest + 1) > cfg.n_blocks or (
+            not cfg.chunked_prefill and longest > cfg.max_num_batched_tokens
+        ):
+            self.rejected.append(req)
+            return
+        self.requests.append(req)
+        self.waiting.append(req)
+        if self._idle and not self._wakeup.triggered:
+            self._wakeup.succeed()
+
+    # ------------------------------------------------------------------------------------
+    # Iteration process
+    # ------------------------------------------------------------------------------------
+    def _preempt(self, victim: Request) -> None:
+        """Recompute preemption: free the victim's KV, put it at the head of ``waiting``."""
+        self.kv.free(victim.id)
+        victim.n_computed = 0
+        victim.preemptions += 1
+        self.n_preemptions += 1
+        self.waiting.appendleft(victim)
+
+    def _record(self, now: float, n_tokens: int) -> None:
+        self._t_s.append(now)
+        self._kv_used.append(self.kv.n_used)
+        self._n_running.append(len(self.running))
+        self._n_waiting.append(len(self.waiting))
+        self._n_tokens.append(n_tokens)
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        cfg = self.config
+        kv = self.kv
+        bs = cfg.block_size
+        waiting = self.waiting
+        max_seqs = cfg.max_num_seqs
+        chunked = cfg.chunked_prefill
+        cost = self.cost_model.iteration_time_s
+        overhead_s = cfg.overhead_s
+        while True:
+            if not waiting and not self.running:
+                self._record(env.now, 0)
+                self._idle = True
+                self._wakeup = env.event()
+                yield self._wakeup
+                self._idle = False
+                continue
+            now = env.now
+            running = self.running
+            budget = cfg.max_num_batched_tokens
+            dec: list[Request] = []
+            partial: list[Request] = []
+            pre: list[Request] = []
+            pre_n: list[int] = []
+            # --- decodes first (FCFS over running), preempting from the tail on KV pressure
+            # (popping from the tail while iterating is safe: the iterator stops earlier)
+            for r in running:
+                if r.prompt_tokens + r.n_generated - r.n_computed != 1:
+                    partial.append(r)  # mid-prefill (chunked prefill only)
+                    continue
+                if budget <= 0:
+                    continue
+                if r.n_computed % bs == 0:  # its next token starts a new block
+                    while kv.n_used >= kv.n_blocks:
+                        victim = running.pop()
+                        self._preempt(victim)
+                        if victim is r:
+                            break
+                    if r.n_computed == 0:  # r itself was preempted (it was the last one)
+                        break
+                    kv.allocate(r.id, 1)
+                dec.append(r)
+                budget -= 1
+            # --- running partial prefills, then new admissions (chunks or whole prompts)
+            for r in partial:
+                if budget <= 0:
+                    break
+                n = min(r.prompt_tokens + r.n_generated - r.n_computed, budget)
+                room = (kv.held(r.id) + kv.n_free) * bs - r.n_computed  # tokens that fit
+                n = min(n, room)
+                if n <= 0:
+                    continue
+                kv.allocate(r.id, kv.extra_blocks(r.id, r.n_computed + n))
+                pre.append(r)
+                pre_n.append(n)
+                budget -= n
+            while waiting and budget > 0 and len(running) < max_seqs:
+                r = waiting[0]
+                need = r.prompt_tokens + r.n_generated
+                if chunked:
+                    n = min(need, budget)
+                elif need <= budget:
+                    n = need
+                else:
+                    break
+                blocks = kv.blocks_for(n)
+                if not kv.can_allocate(blocks):
+                    break
+                waiting.popleft()
+                kv.allocate(r.id, blocks)
+                running.append(r)
+                pre.append(r)
+                pre_n.append(n)
+                budget -= n
+                if math.isnan(r.first_scheduled_s):
+                    r.first_scheduled_s = now
+            if not dec and not pre:
+                # KV deadlock among partial prefills: preempt from the tail until the oldest
+                # running request can compute a chunk (the pool holds any single request)
+                r = running[0]
+                while kv.n_free == 0 and len(running) > 1:
+                    self._preempt(running.pop())
+                n = min(r.prompt_tokens + r.n_generated - r.n_computed, budget)
+                n = min(n, (kv.held(r.id) + kv.n_free) * bs - r.n_computed)
+                if n <= 0:
+                    raise RuntimeError(f"{self.name}: nothing schedulable at t={now} (bug)")
+                kv.allocate(r.id, kv.extra_blocks(r.id, r.n_computed + n))
+                pre.append(r)
+                pre_n.append(n)
+                budget -= n
+            # --- run the iteration
+            n_tokens = cfg.max_num_batched_tokens - budget
+            self._record(now, n_tokens)
+            self.n_iterations += 1
+            dt = cost(
+                np.array(pre_n, dtype=np.int64),
+                np.array([r.n_computed for r in pre], dtype=np.int64),
+                np.array([r.n_computed + 1 for r in dec], dtype=np.int64),
+            )
+            yield env.timeout(dt + overhead_s)
+            now = env.now
+            # --- advance: computed tokens, sampled tokens, completions
+            done = False
+            for r, n in zip(pre, pre_n, strict=True):
+                r.n_computed += n
+            for r in dec:
+                r.n_computed += 1
+            for r in (*pre, *dec):
+                if r.n_computed == r.prompt_tokens + r.n_generated:  # fully computed: sample
+                    r.n_generated += 1
+                    r.last_token_s = now
+                    if r.n_generated == 1:
+                        r.first_token_s = now
+                    if r.n_generated >= r.output_tokens:
+                        r.completion_s = now
+                        kv.free(r.id)
+                        done = True
+                        if self.on_complete is not None:
+                            self.on_complete(r)
+            if done:
+                self.running = [r for r in running if r.n_generated < r.output_tokens]
+
+    # ------------------------------------------------------------------------------------
+    # Results
+    # ------------------------------------------------------------------------------------
+    def finalize(self, now_s: float) -> None:
+        """Close the level series at ``now_s``."""
+        self._end_s = now_s
+
+    def request_table(self) -> pd.DataFrame:
+        """One row per accepted request (unfinished ones have ``nan`` timestamps)."""
+        reqs = self.requests
+        return pd.DataFrame(
+            {
+                "id": np.array([r.id for r in reqs], dtype=np.int64),
+                "arrival_s": np.array([r.arrival_s for r in reqs], dtype=np.float64),
+                "first_scheduled_s": np.array([r.first_scheduled_s for r in reqs], dtype=float),
+                "first_token_s": np.array([r.first_token_s for r in reqs], dtype=np.float64),
+                "completion_s": np.array([r.completion_s for r in reqs], dtype=np.float64),
+                "ttft_s": np.array([r.ttft_s for r in reqs], dtype=np.float64),
+                "tpot_s": np.array([r.tpot_s for r in reqs], dtype=np.float64),
+                "e2e_s": np.array([r.e2e_s for r in reqs], dtype=np.float64),
+                "queueing_s": np.array([r.queueing_s for r in reqs], dtype=np.float64),
+                "preemptions": np.array([r.preemptions for r in reqs], dtype=np.int64),
+                "prompt_tokens": np.array([r.prompt_tokens for r in reqs], dtype=np.int64),
+                "output_tokens": np.array([r.output_tokens for r in reqs], dtype=np.int64),
+                "generated_tokens": np.array([r.n_generated for r in reqs], dtype=np.int64),
+            }
+        )
+
+    def kv_table(self) -> pd.DataFrame:
+        """Level series: one row per iteration start / idle start, with its duration ``dt_s``."""
+        t = np.array(self._t_s, dtype=np.float64)
+        end = self._end_s if not math.isnan(self._end_s) else self.env.now
+        dt = np.diff(np.append(t, max(end, t[-1] if t.size else end)))
+        used = np.array(self._kv_used, dtype=np.int64)
+        return pd.DataFrame(
+            {
+                "t_s": t,
+                "dt_s": dt,
+                "kv_blocks_used": used,
+                "kv_usage": used / self.config.n_blocks,
+                "n_running": np.array(self._n_running, dtype=np.int64),
+                "n_waiting": np.array(self._n_waiting, dtype=np.int64),
+                "n_batched_tokens": np.array(self._n_tokens, dtype=np.int64),
+            }
+        )
+
+    def results(
+        self, ttft_slo_s: float | None = None, tpot_slo_s: float | None = None
+    ) -> RunResult:
+        """Tables ``requests`` and ``kv`` plus headline metrics.
+
+        SLO attainment is the fraction of *finished* requests whose TTFT <= ``ttft_slo_s``
+        and TPOT <= ``tpot_slo_s`` (a missing SLO is not checked; a single-token request has
+        no TPOT and passes that check); goodput is the number of such requests per second of
+        the run (DistServe, Zhong et al., OSDI 2024). Defaults come from the config.
+
+        Args:
+            ttft_slo_s: TTFT SLO in seconds (overrides ``config.ttft_slo_s``).
+            tpot_slo_s: TPOT SLO in seconds (overrides ``config.tpot_slo_s``).
+        """
+        ttft_slo = ttft_slo_s if ttft_slo_s is not None else self.config.ttft_slo_s
+        tpot_slo = tpot_slo_s if tpot_slo_s is not None else self.config.tpot_slo_s
+        req = self.request_table()
+        kv = self.kv_table()
+        duration_s = self._end_s if not math.isnan(self._end_s) else self.env.now
+        fin = req[req["completion_s"].notna()]
+        n_fin = len(fin)
+        ok = np.ones(n_fin, dtype=bool)
+        if ttft_slo is not None:
+            ok &= fin["ttft_s"].to_numpy() <= ttft_slo
+        if tpot_slo is not None:
+            tp = fin["tpot_s"].to_numpy()
+            ok &= np.isnan(tp) | (tp <= tpot_slo)
+        w = kv["dt_s"].to_numpy()
+        kv_mean = float(np.dot(w, kv["kv_usage"].to_numpy()) / w.sum()) if w.sum() > 0 else 0.0
+        summary: dict[str, Any] = {
+            "n_accepted": len(req),
+            "n_rejected": len(self.rejected),
+            "n_finished": n_fin,
+            "n_running": len(self.running),
+            "n_waiting": len(self.waiting),
+            "n_iterations": self.n_iterations,
+            "n_preemptions": self.n_preemptions,
+            "throughput_rps": n_fin / duration_s if duration_s > 0 else _NAN,
+            "throughput_tokens_per_s": (
+                float(req["generated_tokens"].sum()) / duration_s if duration_s > 0 else _NAN
+            ),
+            "kv_usage_mean": kv_mean,
+            "kv_usage_max": float(kv["kv_usage"].max()) if len(kv) else 0.0,
+            "slo_attainment": float(ok.mean()) if n_fin else _NAN,
+            "goodput_rps": float(ok.sum()) / duration_s if duration_s > 0 else _NAN,
+        }
+        for col in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
+            summary.update(_stats(col.removesuffix("_s"), fin[col].to_numpy()))
+        return RunResult(tables={"requests": req, "kv": kv}, summary=summary)

@@ -1,0 +1,122 @@
+"""Trace loaders returning one tidy table: ``arrival_s, prompt_tokens, output_tokens``.
+
+``arrival_s`` is relative to the trace's first request, in seconds, non-decreasing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+#: Columns of every loader's output.
+TRACE_COLUMNS: Final[tuple[str, str, str]] = ("arrival_s", "prompt_tokens", "output_tokens")
+
+#: File names of the Azure LLM inference trace 2023 (Patel et al., "Splitwise", ISCA 2024).
+AZURE_2023_FILES: Final[dict[str, str]] = {
+    "conv": "AzureLLMInferenceTrace_conv.csv",
+    "code": "AzureLLMInferenceTrace_code.csv",
+}
+
+
+def _existing(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"trace file not found: {str(p)!r}")
+    return p
+
+
+def _tidy(
+    arrival_s: npt.ArrayLike, prompt: npt.ArrayLike, output: npt.ArrayLike, where: str
+) -> pd.DataFrame:
+    df = pd.DataFrame(
+        {
+            "arrival_s": np.asarray(arrival_s, dtype=np.float64),
+            "prompt_tokens": np.asarray(prompt, dtype=np.int64),
+            "output_tokens": np.asarray(output, dtype=np.int64),
+        }
+    )
+    df = df.sort_values("arrival_s", kind="stable").reset_index(drop=True)
+    if len(df):
+        df["arrival_s"] -= df["arrival_s"].iloc[0]
+    if (df["prompt_tokens"] < 1).any() or (df["output_tokens"] < 1).any():
+        n_bad = int(((df["prompt_tokens"] < 1) | (df["output_tokens"] < 1)).sum())
+        raise ValueError(f"{where}: {n_bad} row(s) with a token count < 1")
+    return df
+
+
+def load_azure_llm_2023(
+    path: str | Path, kind: Literal["conv", "code"] | None = None
+) -> pd.DataFrame:
+    """Load an Azure LLM inference trace 2023 CSV (``TIMESTAMP,ContextTokens,GeneratedTokens``).
+
+    Source: Azure/AzurePublicDataset, CC-BY-4.0; cite Patel et al., "Splitwise", ISCA 2024.
+
+    Args:
+        path: The CSV file, or the folder holding it when ``kind`` is given.
+        kind: ``"conv"`` or ``"code"``: pick that file inside the folder ``path``.
+
+    Returns:
+        Table ``arrival_s, prompt_tokens, output_tokens`` (one row per request).
+
+    Raises:
+        FileNotFoundError: Naming the missing path.
+    """
+    p = Path(path) / AZURE_2023_FILES[kind] if kind is not None else Path(path)
+    p = _existing(p)
+    raw = pd.read_csv(p)
+    missing = {"TIMESTAMP", "ContextTokens", "GeneratedTokens"} - set(raw.columns)
+    if missing:
+        raise ValueError(f"{p}: missing column(s) {sorted(missing)}")
+    ts = pd.to_datetime(raw["TIMESTAMP"].str.strip(), format="ISO8601")
+    t_ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    arrival_s = (t_ns - t_ns.min()) / 1e9
+    return _tidy(
+        arrival_s, raw["ContextTokens"].to_numpy(), raw["GeneratedTokens"].to_numpy(), str(p)
+    )
+
+
+def load_request_csv(path: str | Path) -> pd.DataFrame:
+    """Load a generic CSV with columns ``arrival_s, prompt_tokens, output_tokens``.
+
+    Raises:
+        FileNotFoundError: Naming the missing path.
+        ValueError: Naming missing columns or token counts < 1.
+    """
+    p = _existing(path)
+    raw = pd.read_csv(p)
+    missing = [c for c in TRACE_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ValueError(f"{p}: missing column(s) {missing}; expected {list(TRACE_COLUMNS)}")
+    return _tidy(
+        raw["arrival_s"].to_numpy(),
+        raw["prompt_tokens"].to_numpy(),
+        raw["output_tokens"].to_numpy(),
+        str(p),
+    )
+
+
+def load_mooncake(path: str | Path) -> pd.DataFrame:
+    """Load a Mooncake FAST'25 trace (JSONL); the prefix-block ``hash_ids`` are dropped.
+
+    Fields: ``timestamp`` (ms, relative), ``input_length``, ``output_length``, ``hash_ids``.
+
+    Source: kvcache-ai/Mooncake, Apache-2.0; cite Qin et al., "Mooncake", FAST 2025.
+
+    Raises:
+        FileNotFoundError: Naming the missing path.
+    """
+    p = _existing(path)
+    raw = pd.read_json(p, lines=True)
+    missing = {"timestamp", "input_length", "output_length"} - set(raw.columns)
+    if missing:
+        raise ValueError(f"{p}: missing field(s) {sorted(missing)}")
+    return _tidy(
+        raw["timestamp"].to_numpy(dtype=np.float64) / 1e3,
+        raw["input_length"].to_numpy(),
+        raw["output_length"].to_numpy(),
+        str(p),
+    )
