@@ -205,3 +205,17 @@ def test_raytraced_cell_runs_with_ues_moved_outdoors(tmp_path):
     scene = cells.channel._scene  # the scene the channel traced
     assert not indoor_mask(scene, cells.layout.ue_position_m).any()
     assert res.summary["cell_throughput_mbps"] > 0
+
+
+def test_idle_skipping_is_exact_with_inter_cell_interference():
+    # Interference and CSI use the transmit-power history; skipped slots must count as silent.
+    topo = TopologyConfig(kind="hex", n_sites=7, sectors_per_site=3, ues_per_cell=3)
+    traffic = PoissonTraffic(packet_rate_hz=4.0, packet_bits=40_000)
+    out = {}
+    for skip in (True, False):
+        cell = CellConfig(bandwidth_hz=10e6, idle_skip=skip)
+        out[skip] = run(seed=3, duration_s=0.4, cell=cell, topology=topo, traffic=traffic)
+    (r1, c1), (r0, c0) = out[True], out[False]
+    assert c1.n_loop_iterations < c0.n_loop_iterations
+    for name in ("ue", "slot", "mcs"):
+        pd.testing.assert_frame_equal(r1.tables[name], r0.tables[name])
