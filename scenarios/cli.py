@@ -1,4 +1,4 @@
-"""The ``edgetwin`` command line: ``run``, ``compare`` and ``list``.
+"""The ``edgetwin`` command line: ``run``, ``compare``, ``serve`` and ``list``.
 
 Examples::
 
@@ -6,6 +6,8 @@ Examples::
     edgetwin run nr_cell --policy prb=pf --policy power=equal --seed 3 --set cell.bandwidth_hz=40e6
     edgetwin compare scenarios/nr_cell.yaml --policies prb=pf,prb=rr,prb=maxrate --seeds 5
     edgetwin compare nr_cell --policies prb=pf+power=equal,prb=pf+power=waterfilling
+    edgetwin serve --trace azure-conv --model llama-3.1-8b --hardware rtx4090 --out results/x
+    edgetwin run scenarios/serving/azure_conv_serving.yaml
 
 Bad input (a field, type, range, policy id or path) prints one line ``edgetwin: error: ...``
 on stderr and exits with status 2; no traceback (set ``EDGETWIN_DEBUG=1`` to get one).
@@ -80,6 +82,62 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _pos_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _add_serve(sub: Any) -> None:
+    srv = sub.add_parser(
+        "serve",
+        help="replay a request trace through LLM server replicas (continuous batching)",
+        description="Replay a request trace (CSV arrival_s,prompt_tokens,output_tokens, an Azure "
+        "LLM 2023 CSV, or the names azure-conv / azure-code) through vLLM-like replicas; writes "
+        "requests.csv, summary.json and config.resolved.yaml to --out.",
+    )
+    srv.add_argument("--trace", required=True, metavar="FILE|NAME", help="CSV or azure-conv")
+    srv.add_argument("--model", default="llama-3.1-8b", help="model id (default llama-3.1-8b)")
+    srv.add_argument(
+        "--hardware", default="rtx4090", help="a100, h100, rtx4090 or cpu (needs --profiles)"
+    )
+    srv.add_argument(
+        "--profiles",
+        metavar="DIR",
+        help="table cost model from measured profiles: a <hardware>/<model>/ tree, or 'public' "
+        "for the shipped public profiles (default: roofline model)",
+    )
+    srv.add_argument(
+        "--kv-blocks",
+        type=_pos_int,
+        metavar="N",
+        help="KV blocks per replica (default: from 0.9 x device memory minus weights)",
+    )
+    srv.add_argument("--block-size", type=_pos_int, default=16, metavar="N")
+    srv.add_argument("--max-num-seqs", type=_pos_int, default=256, metavar="N")
+    srv.add_argument("--max-num-batched-tokens", type=_pos_int, default=8192, metavar="N")
+    srv.add_argument("--chunked-prefill", action="store_true", help="Sarathi-style chunks")
+    srv.add_argument("--overhead-s", type=float, default=0.0, metavar="S", help="per iteration")
+    srv.add_argument("--replicas", type=_pos_int, default=1, metavar="R")
+    srv.add_argument(
+        "--router",
+        default="least_outstanding",
+        choices=["round_robin", "random", "least_outstanding", "least_kv"],
+    )
+    srv.add_argument("--ttft-slo", type=_pos_float, metavar="S", help="TTFT SLO (s)")
+    srv.add_argument("--tpot-slo", type=_pos_float, metavar="S", help="TPOT SLO (s)")
+    srv.add_argument("--max-requests", type=_pos_int, metavar="N", help="first N requests only")
+    srv.add_argument("--horizon", type=_pos_float, metavar="S", help="stop at this simulated time")
+    srv.add_argument("--seed", type=_nonneg_int, default=0, help="seed (routing=random)")
+    srv.add_argument("--name", default="serve", help="run name in summary.json")
+    srv.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
+    srv.set_defaults(func=_cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgetwin`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -120,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_pos_int, metavar="N", help="worker processes (default min(2, runs))"
     )
     cmp_.set_defaults(func=_cmd_compare)
+
+    _add_serve(sub)
 
     lst = sub.add_parser("list", help="list registered policies and built-in scenarios")
     lst.set_defaults(func=_cmd_list)
@@ -169,6 +229,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from edgetwin.scenarios.run import HEADLINE_METRICS, default_out_dir, run_scenario
 
+    raw = _serving_raw(args)
+    if raw is not None:
+        return _cmd_run_serving(args, raw)
     extra: dict[str, Any] = {}
     for item in args.policy:
         family, sep, name = (x.strip() for x in item.partition("="))
@@ -197,6 +260,99 @@ def _cmd_run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"wall time {s.get('wall_s', float('nan')):.2f} s; results: {out}")
     return 0
+
+
+def _serving_raw(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The parsed YAML of ``args.scenario`` when it is a serving scenario, else ``None``."""
+    from edgetwin.scenarios.load import parse_yaml
+    from edgetwin.scenarios.serving_schema import is_serving_scenario
+
+    path = Path(args.scenario).expanduser()
+    if not path.is_file():
+        return None
+    try:
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except Exception:  # the regular loader reports unreadable files and YAML errors
+        return None
+    return raw if is_serving_scenario(raw) else None
+
+
+def _run_serving(config: Any, out: Path) -> int:
+    from rich.table import Table
+
+    from edgetwin.scenarios.serve import run_serving, summary_rows
+
+    _, summary = run_serving(config, out)
+    table = Table()
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, value in summary_rows(summary):
+        table.add_row(label, value)
+    console = _console()
+    s = config.serving
+    console.print(
+        f"{config.name} · {s.model} on {s.hardware} x{s.replicas} · "
+        f"cost model {summary['cost_model']['kind']} · seed {config.seed}"
+    )
+    console.print(table)
+    console.print(
+        f"simulated {summary['inputs']['n_requests']} requests in {summary['wall_s']:.2f} s "
+        f"wall; results: {out}"
+    )
+    return 0
+
+
+def _cmd_run_serving(args: argparse.Namespace, raw: dict[str, Any]) -> int:
+    from edgetwin.scenarios.load import apply_overrides, parse_overrides
+    from edgetwin.scenarios.serving_schema import validate_serving
+
+    if args.policy:
+        raise ScenarioError("--policy does not apply to a serving scenario")
+    overrides = parse_overrides(args.overrides)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.duration is not None:
+        overrides["horizon_s"] = args.duration
+    config = validate_serving(apply_overrides(raw, overrides), source=repr(args.scenario))
+    if args.out:
+        out = Path(args.out)
+    elif config.output.dir:
+        out = Path(config.output.dir)
+    else:
+        out = Path("results") / f"{config.name}_serve_seed{config.seed}"
+    return _run_serving(config, out)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from edgetwin.scenarios.serving_schema import validate_serving
+
+    raw = {
+        "name": args.name,
+        "seed": args.seed,
+        "horizon_s": args.horizon,
+        "serving": {
+            "model": args.model,
+            "hardware": args.hardware,
+            "profiles": args.profiles,
+            "replicas": args.replicas,
+            "router": args.router,
+            "max_num_seqs": args.max_num_seqs,
+            "max_num_batched_tokens": args.max_num_batched_tokens,
+            "block_size": args.block_size,
+            "kv_blocks": args.kv_blocks,
+            "chunked_prefill": args.chunked_prefill,
+            "overhead_s": args.overhead_s,
+            "ttft_slo_s": args.ttft_slo,
+            "tpot_slo_s": args.tpot_slo,
+        },
+        "workload": {"trace": args.trace, "max_requests": args.max_requests},
+    }
+    config = validate_serving(raw, source="from the command line")
+    if args.out:
+        out = Path(args.out)
+    else:
+        out = Path("results") / f"serve_{args.model}_{args.hardware}_seed{args.seed}"
+    return _run_serving(config, out)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

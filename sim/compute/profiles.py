@@ -30,6 +30,8 @@ OPS: Final[dict[str, str]] = {
     "kv_quantize": "quantize context_len tokens of one layer's KV cache to `bits` bits",
     "kv_dequantize": "dequantize context_len tokens of one layer's KV cache from `bits` bits",
     "adapter_load": "load one adapter of n_bytes from a safetensors file (to the device)",
+    "elementwise": "all norms, RoPE, activations, residual adds and embedding of one iteration "
+    "over n_tokens tokens (whole model; imported public profiles)",
     "iteration": "a whole model iteration (imported public profiles without a breakdown)",
 }
 

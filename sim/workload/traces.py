@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Final, Literal
 
@@ -20,6 +21,24 @@ AZURE_2023_FILES: Final[dict[str, str]] = {
     "conv": "AzureLLMInferenceTrace_conv.csv",
     "code": "AzureLLMInferenceTrace_code.csv",
 }
+
+
+#: Environment variable naming the shared data folder (``shared/data`` of the workspace).
+SHARED_DATA_ENV: Final[str] = "EDGETWIN_SHARED_DATA"
+
+
+def shared_data_dir() -> Path:
+    """The workspace's shared data folder (traces and profiles listed in its MANIFEST.md).
+
+    ``$EDGETWIN_SHARED_DATA`` if set, else ``shared/data`` beside the repository checkout (the
+    development and CI layout), else ``/work/shared/data``. The folder may not exist: loaders
+    raise ``FileNotFoundError`` naming the file they looked for.
+    """
+    env = os.environ.get(SHARED_DATA_ENV)
+    if env:
+        return Path(env)
+    beside_repo = Path(__file__).resolve().parents[3] / "shared" / "data"
+    return beside_repo if beside_repo.is_dir() else Path("/work/shared/data")
 
 
 def _existing(path: str | Path) -> Path:

@@ -11,9 +11,10 @@ from edgetwin.sim.workload.traces import (
     load_azure_llm_2023,
     load_mooncake,
     load_request_csv,
+    shared_data_dir,
 )
 
-AZURE = Path("/work/shared/data/azure_llm_2023")
+AZURE = shared_data_dir() / "azure_llm_2023"
 
 
 @pytest.mark.parametrize(("kind", "n_rows"), [("conv", 19_366), ("code", 8_819)])
@@ -65,7 +66,7 @@ def test_generic_csv(tmp_path: Path) -> None:
         load_request_csv(zero)
 
 
-MOONCAKE = Path("/work/shared/data/mooncake_fast25")
+MOONCAKE = shared_data_dir() / "mooncake_fast25"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,585 @@
+"""LLM-serving runs: replay a request trace (or a generated workload) through LLM replicas.
+
+Used by ``edgetwin serve`` (command-line settings) and ``edgetwin run`` of a serving scenario
+(a YAML with a ``serving:`` key, see :mod:`edgetwin.scenarios.serving_schema`). Both build a
+:class:`ServingScenarioConfig` and call :func:`run_serving`, which writes atomically
+
+* ``requests.csv``: one row per request (timestamps, ``ttft_s``, ``tpot_s``, ``e2e_s``, ...);
+* ``summary.json``: mean and p50/p90/p99 of TTFT/TPOT/E2E/queueing, throughput, KV usage, SLO
+  attainment and goodput, the cost model, inputs, versions and wall time;
+* ``config.resolved.yaml``: the effective settings (derived KV blocks filled in).
+
+Cost model (:func:`build_cost_model`): with a profile folder, the measured-table model
+``edgetwin.sim.compute.table_cost.load_cost_model``; without, a
+:class:`~edgetwin.sim.compute.cost_model.RooflineCostModel` on the peak numbers of
+:data:`HARDWARE` derated by :data:`FLOPS_EFFICIENCY` and :data:`BANDWIDTH_EFFICIENCY`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from edgetwin.scenarios.run import _jsonable, _write_text, atomic_dir, git_commit, versions
+from edgetwin.scenarios.serving_schema import ServingScenarioConfig, WorkloadSpec
+from edgetwin.sim.compute.cost_model import CostModel, RooflineCostModel, TransformerDims
+from edgetwin.sim.compute.router import Router
+from edgetwin.sim.compute.server import LLMServer, ServerConfig
+from edgetwin.sim.rng import RandomStreams
+from edgetwin.sim.workload.arrivals import gamma_arrivals, poisson_arrivals
+from edgetwin.sim.workload.lengths import fixed_lengths, geometric_lengths
+from edgetwin.sim.workload.request import Request, make_requests
+from edgetwin.sim.workload.source import WorkloadSource
+from edgetwin.sim.workload.traces import (
+    AZURE_2023_FILES,
+    load_azure_llm_2023,
+    load_request_csv,
+    shared_data_dir,
+)
+
+__all__ = [
+    "BANDWIDTH_EFFICIENCY",
+    "FLOPS_EFFICIENCY",
+    "GPU_MEMORY_UTILIZATION",
+    "HARDWARE",
+    "MODEL_DIMS",
+    "PUBLIC_PROFILES",
+    "Hardware",
+    "ServingRun",
+    "build_cost_model",
+    "default_kv_blocks",
+    "load_workload",
+    "run_serving",
+    "simulate",
+]
+
+#: Model dimensions by id (numpy-only copy of ``kernels/models.py``: sim must not import torch).
+MODEL_DIMS: Final[dict[str, TransformerDims]] = {
+    "smollm-135m": TransformerDims(576, 30, 9, 3, 64, 1536, 49152),
+    "smollm-360m": TransformerDims(960, 32, 15, 5, 64, 2560, 49152),
+    "smollm-1.7b": TransformerDims(2048, 24, 32, 32, 64, 8192, 49152),
+    "llama-2-7b": TransformerDims(4096, 32, 32, 32, 128, 11008, 32000),
+    "llama-3.1-8b": TransformerDims(4096, 32, 32, 8, 128, 14336, 128256),
+    "qwen2.5-7b": TransformerDims(3584, 28, 28, 4, 128, 18944, 152064),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Hardware:
+    """Vendor peak numbers of one accelerator.
+
+    Attributes:
+        peak_flops: Dense bf16 FLOP/s (fp32 accumulate), vendor datasheet.
+        mem_bandwidth_bytes_per_s: Peak memory bandwidth.
+        memory_bytes: Device memory (for the default KV-cache size).
+    """
+
+    peak_flops: float
+    mem_bandwidth_bytes_per_s: float
+    memory_bytes: float
+
+
+_GIB = 1024.0**3
+
+#: Peak numbers (datasheets): A100-SXM4-80GB 312 TFLOP/s bf16, 2.0 TB/s; H100-SXM5 989 TFLOP/s
+#: bf16 dense, 3.35 TB/s; RTX 4090 165 TFLOP/s dense bf16 with fp32 accumulate, 1.0 TB/s.
+#: ``cpu`` has no entry: it is supported with measured profiles only.
+HARDWARE: Final[dict[str, Hardware]] = {
+    "a100": Hardware(312e12, 2.0e12, 80 * _GIB),
+    "h100": Hardware(989e12, 3.35e12, 80 * _GIB),
+    "rtx4090": Hardware(165e12, 1.0e12, 24 * _GIB),
+}
+
+#: Fraction of peak FLOP/s a roofline GEMM attains (typical prefill MFU of vLLM is 50-70 %).
+FLOPS_EFFICIENCY: Final[float] = 0.6
+#: Fraction of peak memory bandwidth attained by weight/KV streaming in decode (~80 %).
+BANDWIDTH_EFFICIENCY: Final[float] = 0.8
+#: Share of device memory given to weights + KV cache (vLLM's ``gpu_memory_utilization``).
+GPU_MEMORY_UTILIZATION: Final[float] = 0.9
+
+#: Folder of the Azure LLM inference trace 2023 (override with ``EDGETWIN_AZURE_LLM_2023``).
+AZURE_DIR_ENV: Final[str] = "EDGETWIN_AZURE_LLM_2023"
+AZURE_TRACES: Final[dict[str, str]] = {"azure-conv": "conv", "azure-code": "code"}
+
+#: ``profiles`` value selecting only the shipped public profiles of the table cost model
+#: (LLMServingSim rtx4090/llama-3.1-8b; Vidur a100/llama-2-7b and a100/llama-3-8b).
+PUBLIC_PROFILES: Final[str] = "public"
+
+
+# ----------------------------------------------------------------------------------------
+# Cost model and KV cache size
+# ----------------------------------------------------------------------------------------
+def _param_count(m: TransformerDims) -> float:
+    q, kv = m.heads * m.head_dim, m.kv_heads * m.head_dim
+    per_layer = m.hidden * (q + 2 * kv) + q * m.hidden + 3 * m.hidden * m.intermediate
+    return m.layers * per_layer + 2.0 * m.vocab * m.hidden  # embedding + untied LM head
+
+
+def default_kv_blocks(model: str, hardware: str, block_size: int) -> int:
+    """KV blocks that fit next to the weights: ``(0.9·memory − weights) / block bytes``.
+
+    Activation memory is not reserved (vLLM reserves its profiled peak, a few % more).
+
+    Raises:
+        ValueError: Unknown model or hardware, or weights that do not fit.
+    """
+    if model not in MODEL_DIMS:
+        raise ValueError(
+            f"no dimensions for model {model!r} to size the KV cache (known: "
+            f"{sorted(MODEL_DIMS)}); give --kv-blocks"
+        )
+    if hardware not in HARDWARE:
+        raise ValueError(
+            f"no memory size for hardware {hardware!r} (known: {sorted(HARDWARE)}); "
+            "give --kv-blocks"
+        )
+    dims = MODEL_DIMS[model]
+    free = GPU_MEMORY_UTILIZATION * HARDWARE[hardware].memory_bytes
+    free -= _param_count(dims) * dims.dtype_bytes
+    n = int(free // (block_size * dims.kv_bytes_per_token()))
+    if n < 1:
+        raise ValueError(f"model {model!r} does not fit on {hardware!r}: no room for a KV cache")
+    return n
+
+
+def _table_loader() -> Any:
+    try:
+        from edgetwin.sim.compute.table_cost import load_cost_model
+    except ImportError:
+        return None
+    return load_cost_model
+
+
+def build_cost_model(
+    model: str, hardware: str, profiles: str | Path | None
+) -> tuple[CostModel, dict[str, Any]]:
+    """The iteration cost model and a description of it (for ``summary.json``).
+
+    Args:
+        model: Model id (e.g. ``"llama-3.1-8b"``).
+        hardware: Hardware id (``a100``, ``h100``, ``rtx4090``; ``cpu`` needs ``profiles``).
+        profiles: Measured-profile folder (``<hardware>/<model>/`` tree, searched before the
+            shipped public profiles), ``"public"`` for the shipped public profiles only, or
+            ``None`` for the roofline model.
+
+    Raises:
+        ValueError: Unknown model/hardware, or no profile for the pair (listing those there).
+        FileNotFoundError: A missing profile folder.
+    """
+    if profiles is not None:
+        public = str(profiles) == PUBLIC_PROFILES
+        if not public and not Path(profiles).is_dir():
+            raise FileNotFoundError(
+                f"profile folder not found: {str(profiles)!r} (or give {PUBLIC_PROFILES!r} for "
+                "the shipped public profiles)"
+            )
+        loader = _table_loader()
+        if loader is not None:
+            cost = loader(None if public else Path(profiles), model=model, hardware=hardware)
+            return cost, {"kind": "table", "profiles": str(profiles)}
+        sys.stderr.write(
+            "edgetwin: warning: the table cost model (edgetwin.sim.compute.table_cost) is not "
+            "available; --profiles is ignored and the roofline model is used\n"
+        )
+    if model not in MODEL_DIMS:
+        raise ValueError(f"unknown model {model!r}; known: {sorted(MODEL_DIMS)}")
+    if hardware not in HARDWARE:
+        extra = " ('cpu' is supported with measured profiles only: give --profiles)"
+        raise ValueError(
+            f"no roofline numbers for hardware {hardware!r}; known: {sorted(HARDWARE)}"
+            + (extra if hardware == "cpu" else "")
+        )
+    hw = HARDWARE[hardware]
+    cost = RooflineCostModel(
+        MODEL_DIMS[model],
+        peak_flops=hw.peak_flops * FLOPS_EFFICIENCY,
+        mem_bandwidth_bytes_per_s=hw.mem_bandwidth_bytes_per_s * BANDWIDTH_EFFICIENCY,
+    )
+    info = {
+        "kind": "roofline",
+        "peak_flops": hw.peak_flops,
+        "mem_bandwidth_bytes_per_s": hw.mem_bandwidth_bytes_per_s,
+        "flops_efficiency": FLOPS_EFFICIENCY,
+        "bandwidth_efficiency": BANDWIDTH_EFFICIENCY,
+    }
+    if profiles is not None:
+        info["note"] = "table cost model unavailable; profiles ignored"
+    return cost, info
+
+
+# ----------------------------------------------------------------------------------------
+# Workload
+# ----------------------------------------------------------------------------------------
+def _read_trace(trace: str) -> pd.DataFrame:
+    if trace in AZURE_TRACES:
+        folder = Path(os.environ.get(AZURE_DIR_ENV) or shared_data_dir() / "azure_llm_2023")
+        path = folder / AZURE_2023_FILES[AZURE_TRACES[trace]]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Azure LLM 2023 trace {trace!r} not found at {str(path)!r}; download "
+                f"{path.name} from github.com/Azure/AzurePublicDataset (data/) and set "
+                f"{AZURE_DIR_ENV} to its folder"
+            )
+        return load_azure_llm_2023(path)
+    path = Path(trace).expanduser()
+    if not path.is_file():
+        known = ", ".join(AZURE_TRACES)
+        raise FileNotFoundError(f"trace file not found: {trace!r} (or give one of: {known})")
+    try:
+        header = set(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot parse trace {trace!r}: {exc}") from None
+    if {"TIMESTAMP", "ContextTokens", "GeneratedTokens"} <= header:
+        return load_azure_llm_2023(path)
+    return load_request_csv(path)
+
+
+def load_workload(spec: WorkloadSpec, streams: RandomStreams) -> pd.DataFrame:
+    """The requests of a workload: table ``arrival_s, prompt_tokens, output_tokens``.
+
+    Args:
+        spec: A trace (path or Azure name) or an arrival process with length distributions.
+        streams: Random streams of the run (``arrivals``, ``prompt_tokens``, ``output_tokens``).
+
+    Raises:
+        FileNotFoundError: A missing trace file.
+        ValueError: A malformed trace or an empty workload.
+    """
+    if spec.trace is not None:
+        df = _read_trace(spec.trace)
+    else:
+        assert spec.arrival is not None
+        assert spec.prompt_tokens is not None
+        assert spec.output_tokens is not None
+        a = spec.arrival
+        rng = streams.get("arrivals")
+        size = {"n": a.n_requests} if a.n_requests is not None else {"horizon_s": a.duration_s}
+        if a.process == "poisson":
+            t = poisson_arrivals(rng, a.rate_rps, **size)
+        else:
+            t = gamma_arrivals(rng, a.rate_rps, a.cv, **size)
+        lengths = []
+        for key, ls in (
+            ("prompt_tokens", spec.prompt_tokens),
+            ("output_tokens", spec.output_tokens),
+        ):
+            if ls.dist == "fixed":
+                lengths.append(fixed_lengths(len(t), round(ls.mean)))
+            else:
+                lengths.append(geometric_lengths(streams.get(key), ls.mean, len(t)))
+        df = pd.DataFrame(
+            {"arrival_s": t, "prompt_tokens": lengths[0], "output_tokens": lengths[1]}
+        )
+    if spec.max_requests is not None:
+        df = df.iloc[: spec.max_requests].reset_index(drop=True)
+    if df.empty:
+        raise ValueError("the workload has no requests")
+    return df
+
+
+# ----------------------------------------------------------------------------------------
+# Simulation
+# ----------------------------------------------------------------------------------------
+@dataclass
+class ServingRun:
+    """Result of :func:`simulate`.
+
+    Attributes:
+        config: The resolved configuration (``serving.kv_blocks`` filled in).
+        requests: One row per request (``status``: finished, unfinished, rejected, or
+            not_arrived before ``horizon_s``; ``replica`` -1 for the last).
+        summary: Headline metrics (see :func:`_metrics`).
+        cost_model: Description of the cost model used.
+        wall_s: Wall-clock seconds of the simulation (loading excluded).
+    """
+
+    config: ServingScenarioConfig
+    requests: pd.DataFrame
+    summary: dict[str, Any]
+    cost_model: dict[str, Any]
+    wall_s: float
+
+
+_STATS_COLUMNS: Final[tuple[str, ...]] = ("ttft_s", "tpot_s", "e2e_s", "queueing_s")
+
+
+def _metrics(
+    req: pd.DataFrame,
+    makespan_s: float,
+    ttft_slo_s: float | None,
+    tpot_slo_s: float | None,
+) -> dict[str, Any]:
+    """Headline metrics from the request table (SLO semantics as ``LLMServer.results``)."""
+    fin = req[req["status"] == "finished"]
+    ok = np.ones(len(fin), dtype=bool)
+    if ttft_slo_s is not None:
+        ok &= fin["ttft_s"].to_numpy() <= ttft_slo_s
+    if tpot_slo_s is not None:
+        tp = fin["tpot_s"].to_numpy()
+        ok &= np.isnan(tp) | (tp <= tpot_slo_s)
+    per_s = (lambda x: x / makespan_s) if makespan_s > 0 else (lambda x: math.nan)
+    out: dict[str, Any] = {
+        "n_requests": len(req),
+        "n_finished": len(fin),
+        "n_unfinished": int((req["status"] == "unfinished").sum()),
+        "n_rejected": int((req["status"] == "rejected").sum()),
+        "n_not_arrived": int((req["status"] == "not_arrived").sum()),
+        "makespan_s": makespan_s,
+        "throughput_rps": per_s(len(fin)),
+        "throughput_tokens_per_s": per_s(float(req["generated_tokens"].sum())),
+        "ttft_slo_s": ttft_slo_s,
+        "tpot_slo_s": tpot_slo_s,
+        "slo_attainment": float(ok.mean()) if len(fin) else math.nan,
+        "goodput_rps": per_s(float(ok.sum())),
+    }
+    for col in _STATS_COLUMNS:
+        x = fin[col].to_numpy(dtype=np.float64)
+        x = x[~np.isnan(x)]
+        name = col.removesuffix("_s")
+        if x.size:
+            p50, p90, p99 = np.percentile(x, [50, 90, 99])
+            out.update(
+                {
+                    f"{name}_mean_s": float(x.mean()),
+                    f"{name}_p50_s": float(p50),
+                    f"{name}_p90_s": float(p90),
+                    f"{name}_p99_s": float(p99),
+                }
+            )
+        else:
+            out.update({f"{name}_{k}_s": math.nan for k in ("mean", "p50", "p90", "p99")})
+    return out
+
+
+def _blank_rows(rej: list[Request]) -> pd.DataFrame:
+    """Rows of requests that were never served (rejected, or not arrived by the horizon)."""
+    nan = np.full(len(rej), np.nan)
+    return pd.DataFrame(
+        {
+            "id": np.array([r.id for r in rej], dtype=np.int64),
+            "arrival_s": np.array([r.arrival_s for r in rej], dtype=np.float64),
+            **{
+                c: nan
+                for c in ("first_scheduled_s", "first_token_s", "completion_s", *_STATS_COLUMNS)
+            },
+            "preemptions": np.zeros(len(rej), dtype=np.int64),
+            "prompt_tokens": np.array([r.prompt_tokens for r in rej], dtype=np.int64),
+            "output_tokens": np.array([r.output_tokens for r in rej], dtype=np.int64),
+            "generated_tokens": np.zeros(len(rej), dtype=np.int64),
+        }
+    )
+
+
+def simulate(config: ServingScenarioConfig) -> ServingRun:
+    """Run a serving scenario until every request is done (or ``horizon_s``).
+
+    Raises:
+        ValueError: Bad model/hardware/profiles or an empty workload.
+        FileNotFoundError: A missing trace or profile folder.
+    """
+    s = config.serving
+    streams = RandomStreams(config.seed)
+    cost, cost_info = build_cost_model(s.model, s.hardware, s.profiles)
+    kv_blocks = s.kv_blocks or default_kv_blocks(s.model, s.hardware, s.block_size)
+    config = config.model_copy(update={"serving": s.model_copy(update={"kv_blocks": kv_blocks})})
+    s = config.serving
+    work = load_workload(config.workload, streams)
+    requests = make_requests(work["arrival_s"], work["prompt_tokens"], work["output_tokens"])
+    n_total = len(requests)
+
+    env = simpy.Environment()
+    server_cfg = ServerConfig(
+        max_num_seqs=s.max_num_seqs,
+        max_num_batched_tokens=s.max_num_batched_tokens,
+        block_size=s.block_size,
+        n_blocks=kv_blocks,
+        chunked_prefill=s.chunked_prefill,
+        overhead_s=s.overhead_s,
+        ttft_slo_s=s.ttft_slo_s,
+        tpot_slo_s=s.tpot_slo_s,
+    )
+    all_done = env.event()
+    n_done = [0]
+
+    def _count(_: Request | None = None) -> None:
+        n_done[0] += 1
+        if n_done[0] >= n_total and not all_done.triggered:
+            all_done.succeed()
+
+    servers = [
+        LLMServer(env, server_cfg, cost, name=f"server{i}", on_complete=_count)
+        for i in range(s.replicas)
+    ]
+    router = Router(servers, s.router, rng=streams.get("routing"))
+
+    def _submit(req: Request) -> None:
+        k = router.choose()
+        router.n_routed[k] += 1
+        srv = servers[k]
+        n_rej = len(srv.rejected)
+        srv.submit(req)
+        if len(srv.rejected) > n_rej:
+            _count()
+
+    source = WorkloadSource(env, requests, _submit)
+    for srv in servers:
+        srv.start()
+    source.start()
+    t0 = time.perf_counter()
+    until = all_done if config.horizon_s is None else all_done | env.timeout(config.horizon_s)
+    env.run(until=until)
+    wall_s = time.perf_counter() - t0
+    end_s = env.now
+    for srv in servers:
+        srv.finalize(end_s)
+
+    parts = []
+    kv_mean, kv_max, n_iter, n_pre = [], [], 0, 0
+    for i, srv in enumerate(servers):
+        tab = srv.request_table()
+        tab.insert(1, "replica", i)
+        tab.insert(2, "status", np.where(tab["completion_s"].notna(), "finished", "unfinished"))
+        rej = _blank_rows(srv.rejected)
+        rej.insert(1, "replica", i)
+        rej.insert(2, "status", "rejected")
+        parts.extend([tab, rej])
+        kv = srv.kv_table()
+        w = kv["dt_s"].to_numpy()
+        kv_mean.append(float(np.dot(w, kv["kv_usage"].to_numpy()) / w.sum()) if w.sum() else 0.0)
+        kv_max.append(float(kv["kv_usage"].max()) if len(kv) else 0.0)
+        n_iter += srv.n_iterations
+        n_pre += srv.n_preemptions
+    late = _blank_rows(requests[source.n_submitted :])
+    late.insert(1, "replica", -1)
+    late.insert(2, "status", "not_arrived")
+    parts.append(late)
+    req = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    req = req.sort_values("id", kind="stable").reset_index(drop=True)
+    summary = _metrics(req, end_s, s.ttft_slo_s, s.tpot_slo_s)
+    summary.update(
+        {
+            "kv_blocks": kv_blocks,
+            "kv_usage_mean": float(np.mean(kv_mean)),
+            "kv_usage_max": float(np.max(kv_max)),
+            "n_iterations": n_iter,
+            "n_preemptions": n_pre,
+        }
+    )
+    if s.replicas > 1:
+        summary["n_routed"] = [int(c) for c in router.n_routed]
+    return ServingRun(config, req, summary, cost_info, wall_s)
+
+
+# ----------------------------------------------------------------------------------------
+# Result files
+# ----------------------------------------------------------------------------------------
+def _inputs(config: ServingScenarioConfig, run: ServingRun) -> dict[str, Any]:
+    w = config.workload
+    req = run.requests
+    out: dict[str, Any] = {"trace": w.trace, "max_requests": w.max_requests}
+    if w.trace is None:
+        out["generator"] = {
+            "arrival": w.arrival.model_dump() if w.arrival else None,
+            "prompt_tokens": w.prompt_tokens.model_dump() if w.prompt_tokens else None,
+            "output_tokens": w.output_tokens.model_dump() if w.output_tokens else None,
+        }
+    out.update(
+        {
+            "n_requests": len(req),
+            "last_arrival_s": float(req["arrival_s"].max()),
+            "prompt_tokens_mean": float(req["prompt_tokens"].mean()),
+            "output_tokens_mean": float(req["output_tokens"].mean()),
+        }
+    )
+    return out
+
+
+def run_serving(
+    config: ServingScenarioConfig, out_dir: str | Path | None = None
+) -> tuple[ServingRun, dict[str, Any]]:
+    """Simulate ``config`` and, with ``out_dir``, write its result directory atomically.
+
+    Returns:
+        The run and the content of ``summary.json``.
+    """
+    t0 = time.perf_counter()
+    run = simulate(config)
+    cfg = run.config
+    summary = _jsonable(
+        {
+            "scenario": cfg.name,
+            "description": cfg.description,
+            "seed": cfg.seed,
+            "model": cfg.serving.model,
+            "hardware": cfg.serving.hardware,
+            "replicas": cfg.serving.replicas,
+            "router": cfg.serving.router,
+            "cost_model": run.cost_model,
+            "inputs": _inputs(cfg, run),
+            "metrics": run.summary,
+            "wall_s": run.wall_s,
+            "total_wall_s": time.perf_counter() - t0,
+            "sim_requests_per_wall_s": len(run.requests) / run.wall_s if run.wall_s > 0 else None,
+            "versions": versions(),
+            "git_commit": git_commit(),
+        }
+    )
+    if out_dir is not None:
+        from edgetwin.scenarios.load import dump_yaml
+
+        with atomic_dir(out_dir) as tmp:
+            _write_text(tmp / "config.resolved.yaml", dump_yaml(cfg.model_dump(mode="json")))
+            _write_text(tmp / "requests.csv", run.requests.to_csv(index=False))
+            _write_text(tmp / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return run, summary
+
+
+def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) rows of the short table printed by the CLI."""
+    m = summary["metrics"]
+
+    def ms(key: str) -> str:
+        v = m.get(key)
+        return "n/a" if v is None else f"{1e3 * v:.1f}"
+
+    rows = [
+        ("requests (finished/total)", f"{m['n_finished']}/{m['n_requests']}"),
+        (
+            "rejected / unfinished / not arrived",
+            f"{m['n_rejected']} / {m['n_unfinished']} / {m['n_not_arrived']}",
+        ),
+    ]
+    rows.extend(
+        (
+            f"{name.upper()} mean/p50/p90/p99 (ms)",
+            " / ".join(ms(f"{name}_{k}_s") for k in ("mean", "p50", "p90", "p99")),
+        )
+        for name in ("ttft", "tpot", "e2e")
+    )
+    tput = m.get("throughput_rps")
+    toks = m.get("throughput_tokens_per_s")
+    rows += [
+        ("throughput (req/s, tok/s)", f"{tput or 0:.3f}, {toks or 0:.1f}"),
+        ("KV usage mean/max", f"{m['kv_usage_mean']:.3f} / {m['kv_usage_max']:.3f}"),
+        ("preemptions", str(m["n_preemptions"])),
+    ]
+    if m.get("ttft_slo_s") is not None or m.get("tpot_slo_s") is not None:
+        att = m.get("slo_attainment")
+        rows.append(
+            (
+                "SLO attainment, goodput (req/s)",
+                f"{'n/a' if att is None else f'{att:.3f}'}, {m.get('goodput_rps') or 0:.3f}",
+            )
+        )
+    return rows

@@ -1,0 +1,158 @@
+"""Schema of an LLM-serving scenario: ``serving:`` and ``workload:`` sections.
+
+``serving:`` holds the engine, model, hardware and replicas; ``workload:`` a trace or a generated
+arrival process with token-length distributions.
+
+A scenario YAML with a top-level ``serving:`` key is a :class:`ServingScenarioConfig`; the
+``edgetwin run`` command detects it with :func:`is_serving_scenario` and hands it to
+:mod:`edgetwin.scenarios.serve` (the 5G cell scenarios keep :class:`ScenarioConfig`).
+
+Example::
+
+    name: azure_conv_serving
+    seed: 0
+    serving:
+      model: llama-3.1-8b
+      hardware: rtx4090
+      max_num_seqs: 64
+    workload:
+      trace: azure-conv
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edgetwin.scenarios.errors import FieldError, ScenarioError
+
+__all__ = [
+    "ArrivalSpec",
+    "LengthSpec",
+    "ServingOutput",
+    "ServingScenarioConfig",
+    "ServingSpec",
+    "WorkloadSpec",
+    "is_serving_scenario",
+    "validate_serving",
+]
+
+RouterName = Literal["round_robin", "random", "least_outstanding", "least_kv"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServingSpec(_Frozen):
+    """Replicas of a vLLM-like engine serving one model on one kind of hardware."""
+
+    model: str = Field("llama-3.1-8b", description="Model id, e.g. llama-3.1-8b, llama-2-7b.")
+    hardware: str = Field("rtx4090", description="Hardware id: a100, h100, rtx4090, cpu.")
+    profiles: str | None = Field(
+        None,
+        description="Table cost model: profile folder or 'public' (shipped); None: roofline.",
+    )
+    replicas: int = Field(1, ge=1, le=1024, description="Number of server replicas.")
+    router: RouterName = Field("least_outstanding", description="Routing over replicas.")
+    max_num_seqs: int = Field(256, ge=1, le=1_000_000)
+    max_num_batched_tokens: int = Field(8192, ge=1, le=10_000_000)
+    block_size: int = Field(16, ge=1, le=4096)
+    kv_blocks: int | None = Field(
+        None, ge=1, le=100_000_000, description="KV blocks per replica; None: from GPU memory."
+    )
+    chunked_prefill: bool = False
+    overhead_s: float = Field(0.0, ge=0, le=10, description="Added to every iteration (s).")
+    ttft_slo_s: float | None = Field(None, gt=0)
+    tpot_slo_s: float | None = Field(None, gt=0)
+
+
+class ArrivalSpec(_Frozen):
+    """A generated renewal arrival process (Poisson or Gamma gaps)."""
+
+    process: Literal["poisson", "gamma"] = "poisson"
+    rate_rps: float = Field(..., gt=0, le=1e6)
+    cv: float = Field(1.0, gt=0, le=100, description="Gamma coefficient of variation.")
+    n_requests: int | None = Field(None, ge=1, le=100_000_000)
+    duration_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> ArrivalSpec:
+        if (self.n_requests is None) == (self.duration_s is None):
+            raise ValueError("give exactly one of n_requests and duration_s")
+        return self
+
+
+class LengthSpec(_Frozen):
+    """Token-length distribution: fixed or geometric with the given mean."""
+
+    dist: Literal["fixed", "geometric"] = "fixed"
+    mean: float = Field(..., ge=1, le=10_000_000)
+
+
+class WorkloadSpec(_Frozen):
+    """Either ``trace`` (CSV path, ``azure-conv`` or ``azure-code``) or a generator."""
+
+    trace: str | None = None
+    max_requests: int | None = Field(None, ge=1, description="Keep the first N requests.")
+    arrival: ArrivalSpec | None = None
+    prompt_tokens: LengthSpec | None = None
+    output_tokens: LengthSpec | None = None
+
+    @model_validator(mode="after")
+    def _trace_or_generator(self) -> WorkloadSpec:
+        generated = (self.arrival, self.prompt_tokens, self.output_tokens)
+        if self.trace is not None and any(g is not None for g in generated):
+            raise ValueError("give either trace or arrival/prompt_tokens/output_tokens, not both")
+        if self.trace is None and any(g is None for g in generated):
+            raise ValueError("give trace, or all of arrival, prompt_tokens and output_tokens")
+        return self
+
+
+class ServingOutput(_Frozen):
+    """Where and how results are written."""
+
+    dir: str | None = None
+
+
+class ServingScenarioConfig(_Frozen):
+    """An LLM-serving scenario (see the module docstring)."""
+
+    name: str = Field("serve", min_length=1, max_length=100)
+    description: str = ""
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    horizon_s: float | None = Field(
+        None, gt=0, description="Stop at this simulated time; None: run until drained."
+    )
+    serving: ServingSpec = ServingSpec()
+    workload: WorkloadSpec
+    output: ServingOutput = ServingOutput()
+
+
+def is_serving_scenario(raw: Any) -> bool:
+    """True when the parsed YAML ``raw`` is a serving scenario (has a ``serving:`` key)."""
+    return isinstance(raw, Mapping) and "serving" in raw
+
+
+def validate_serving(raw: Mapping[str, Any], *, source: str = "<mapping>") -> ServingScenarioConfig:
+    """Validate a raw serving scenario.
+
+    Raises:
+        ScenarioError: Naming every bad field by dotted path with its message.
+    """
+    try:
+        return ServingScenarioConfig.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            FieldError(
+                ".".join(str(p) for p in e["loc"]),
+                e["msg"].removeprefix("Value error, "),
+                e.get("input"),
+            )
+            for e in exc.errors(include_url=False)
+        ]
+        n = len(errors)
+        head = f"invalid serving scenario {source}: " + (f"{n} errors: " if n > 1 else "")
+        raise ScenarioError(head + "; ".join(str(e) for e in errors), errors) from None
