@@ -8,7 +8,6 @@ only: importing it costs seconds).
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,8 +30,9 @@ from edgetwin.sim.radio.nr_tables import (
     cqi_table,
     mcs_table,
 )
+from edgetwin.sim.workload.traces import shared_data_dir
 
-TABLES_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "3gpp_nr_tables"
+TABLES_DIR = shared_data_dir() / "3gpp_nr_tables"
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
