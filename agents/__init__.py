@@ -36,6 +36,7 @@ __all__ = [
 
 _PRB = "edgetwin.agents.baselines.prb"
 _POWER = "edgetwin.agents.baselines.power"
+_SERVE = "edgetwin.agents.baselines.serve"
 
 # --- PRB schedulers ----------------------------------------------------------------------------
 register_policy(
@@ -71,4 +72,21 @@ register_policy(
     f"{_POWER}:AlphaFair",
     kwargs={"fairness": 1, "guaranteed_power_ratio": 0.5},
     description="α-fair per-UE power of Sionna SYS (f=1: proportional fair), equal per PRB.",
+)
+
+# --- LLM server request schedulers ------------------------------------------------------------
+register_policy(
+    "serve/fcfs",
+    f"{_SERVE}:FCFS",
+    description="First come, first served (queue order; preempted requests at the head).",
+)
+register_policy(
+    "serve/sjf",
+    f"{_SERVE}:SJF",
+    description="Shortest prompt first, ties by arrival (non-preemptive SJF).",
+)
+register_policy(
+    "serve/srpt",
+    f"{_SERVE}:SRPT",
+    description="Oracle: fewest output tokens left first (SRPT, Schrage 1968).",
 )

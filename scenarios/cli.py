@@ -128,6 +128,12 @@ def _add_serve(sub: Any) -> None:
         default="least_outstanding",
         choices=["round_robin", "random", "least_outstanding", "least_kv"],
     )
+    srv.add_argument(
+        "--scheduler",
+        metavar="ID",
+        help="request scheduler of each replica: a 'serve' policy, e.g. sjf or serve/srpt "
+        "(default: built-in FCFS; see `edgetwin list`)",
+    )
     srv.add_argument("--ttft-slo", type=_pos_float, metavar="S", help="TTFT SLO (s)")
     srv.add_argument("--tpot-slo", type=_pos_float, metavar="S", help="TPOT SLO (s)")
     srv.add_argument("--max-requests", type=_pos_int, metavar="N", help="first N requests only")
@@ -277,12 +283,12 @@ def _serving_raw(args: argparse.Namespace) -> dict[str, Any] | None:
     return raw if is_serving_scenario(raw) else None
 
 
-def _run_serving(config: Any, out: Path) -> int:
+def _run_serving(config: Any, out: Path, scheduler: str | None = None) -> int:
     from rich.table import Table
 
     from edgetwin.scenarios.serve import run_serving, summary_rows
 
-    _, summary = run_serving(config, out)
+    _, summary = run_serving(config, out, scheduler=scheduler)
     table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -352,7 +358,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         out = Path(args.out)
     else:
         out = Path("results") / f"serve_{args.model}_{args.hardware}_seed{args.seed}"
-    return _run_serving(config, out)
+    return _run_serving(config, out, scheduler=args.scheduler)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

@@ -13,6 +13,9 @@ Cost model (:func:`build_cost_model`): with a profile folder, the measured-table
 ``edgetwin.sim.compute.table_cost.load_cost_model``; without, a
 :class:`~edgetwin.sim.compute.cost_model.RooflineCostModel` on the peak numbers of
 :data:`HARDWARE` derated by :data:`FLOPS_EFFICIENCY` and :data:`BANDWIDTH_EFFICIENCY`.
+
+Request scheduler: FCFS (built in) unless ``scheduler`` names a policy of the ``"serve"``
+family (``sjf`` or ``serve/sjf``, see ``edgetwin list``); each replica gets its own instance.
 """
 
 from __future__ import annotations
@@ -302,6 +305,7 @@ class ServingRun:
         summary: Headline metrics (see :func:`_metrics`).
         cost_model: Description of the cost model used.
         wall_s: Wall-clock seconds of the simulation (loading excluded).
+        scheduler: Registered id of the request scheduler, ``None`` for the built-in FCFS.
     """
 
     config: ServingScenarioConfig
@@ -309,6 +313,7 @@ class ServingRun:
     summary: dict[str, Any]
     cost_model: dict[str, Any]
     wall_s: float
+    scheduler: str | None = None
 
 
 _STATS_COLUMNS: Final[tuple[str, ...]] = ("ttft_s", "tpot_s", "e2e_s", "queueing_s")
@@ -381,13 +386,29 @@ def _blank_rows(rej: list[Request]) -> pd.DataFrame:
     )
 
 
-def simulate(config: ServingScenarioConfig) -> ServingRun:
+def _scheduler_id(scheduler: str | None) -> str | None:
+    """Resolve ``--scheduler`` (short name within ``serve`` or full id) to a registered id."""
+    if scheduler is None:
+        return None
+    from edgetwin.scenarios.schema import check_policy_id
+
+    return check_policy_id(scheduler, "serve")
+
+
+def simulate(config: ServingScenarioConfig, scheduler: str | None = None) -> ServingRun:
     """Run a serving scenario until every request is done (or ``horizon_s``).
 
+    Args:
+        config: The scenario.
+        scheduler: Request scheduler of every replica: a ``"serve"`` policy id or short name
+            (``"sjf"``); ``None`` for the built-in FCFS.
+
     Raises:
-        ValueError: Bad model/hardware/profiles or an empty workload.
+        ValueError: Bad model/hardware/profiles, an unknown scheduler (a
+            ``PolicyRegistryError`` listing the allowed ids) or an empty workload.
         FileNotFoundError: A missing trace or profile folder.
     """
+    scheduler_id = _scheduler_id(scheduler)
     s = config.serving
     streams = RandomStreams(config.seed)
     cost, cost_info = build_cost_model(s.model, s.hardware, s.profiles)
@@ -417,8 +438,17 @@ def simulate(config: ServingScenarioConfig) -> ServingRun:
         if n_done[0] >= n_total and not all_done.triggered:
             all_done.succeed()
 
+    def _policy() -> Any:
+        if scheduler_id is None:
+            return None
+        from edgetwin.agents import make_policy
+
+        policy = make_policy(scheduler_id)
+        policy.reset(seed=config.seed)
+        return policy
+
     servers = [
-        LLMServer(env, server_cfg, cost, name=f"server{i}", on_complete=_count)
+        LLMServer(env, server_cfg, cost, name=f"server{i}", on_complete=_count, scheduler=_policy())
         for i in range(s.replicas)
     ]
     router = Router(servers, s.router, rng=streams.get("routing"))
@@ -478,7 +508,7 @@ def simulate(config: ServingScenarioConfig) -> ServingRun:
     )
     if s.replicas > 1:
         summary["n_routed"] = [int(c) for c in router.n_routed]
-    return ServingRun(config, req, summary, cost_info, wall_s)
+    return ServingRun(config, req, summary, cost_info, wall_s, scheduler_id)
 
 
 # ----------------------------------------------------------------------------------------
@@ -506,15 +536,22 @@ def _inputs(config: ServingScenarioConfig, run: ServingRun) -> dict[str, Any]:
 
 
 def run_serving(
-    config: ServingScenarioConfig, out_dir: str | Path | None = None
+    config: ServingScenarioConfig,
+    out_dir: str | Path | None = None,
+    scheduler: str | None = None,
 ) -> tuple[ServingRun, dict[str, Any]]:
     """Simulate ``config`` and, with ``out_dir``, write its result directory atomically.
+
+    Args:
+        config: The scenario.
+        out_dir: Result directory (replaced atomically); ``None`` writes nothing.
+        scheduler: Request scheduler (see :func:`simulate`).
 
     Returns:
         The run and the content of ``summary.json``.
     """
     t0 = time.perf_counter()
-    run = simulate(config)
+    run = simulate(config, scheduler=scheduler)
     cfg = run.config
     summary = _jsonable(
         {
@@ -525,6 +562,7 @@ def run_serving(
             "hardware": cfg.serving.hardware,
             "replicas": cfg.serving.replicas,
             "router": cfg.serving.router,
+            "scheduler": run.scheduler or "fcfs (built-in)",
             "cost_model": run.cost_model,
             "inputs": _inputs(cfg, run),
             "metrics": run.summary,

@@ -225,3 +225,38 @@ class RooflineCostModel:
     ) -> float:
         """Sum of :meth:`breakdown_s`."""
         return sum(self.breakdown_s(prefill_tokens, prefill_context, decode_context).values())
+
+
+class ExponentialServiceCostModel:
+    """Random iteration time ~ Exp(mean ``mean_s``), for M/M/1 validation only.
+
+    Not a model of any hardware: it turns a replica with ``max_num_seqs = 1`` serving
+    1-token prompts with 1-token outputs (one iteration per request) into an M/M/1 queue, whose
+    mean wait is W_q = ρ/(μ − λ) (Kleinrock, Queueing Systems Vol. 1, 1975, §3.2). Each call of
+    :meth:`iteration_time_s` draws exactly one variate from ``rng`` (the server calls it once
+    per iteration); :meth:`breakdown_s` draws too, so do not call both for one iteration.
+
+    Args:
+        mean_s: Mean iteration time 1/μ (s), > 0.
+        rng: Numpy generator the draws come from (e.g. ``sim.streams.get("service")``).
+    """
+
+    __slots__ = ("mean_s", "rng")
+
+    def __init__(self, mean_s: float, rng: np.random.Generator) -> None:
+        if not mean_s > 0:
+            raise ValueError(f"mean_s must be > 0, got {mean_s}")
+        self.mean_s = float(mean_s)
+        self.rng = rng
+
+    def iteration_time_s(
+        self, prefill_tokens: IntArray, prefill_context: IntArray, decode_context: IntArray
+    ) -> float:
+        """One Exp(mean_s) draw, independent of the batch."""
+        return float(self.rng.exponential(self.mean_s))
+
+    def breakdown_s(
+        self, prefill_tokens: IntArray, prefill_context: IntArray, decode_context: IntArray
+    ) -> dict[str, float]:
+        """``{"iteration": <one fresh draw>}``."""
+        return {"iteration": self.iteration_time_s(prefill_tokens, prefill_context, decode_context)}

@@ -18,6 +18,14 @@ The scheduler follows vLLM (Kwon et al., SOSP 2023; Yu et al., "Orca", OSDI 2022
   fit (seqs, tokens or KV blocks): no overtaking.
 * The iteration lasts ``cost_model.iteration_time_s(...) + overhead_s``.
 
+The admission order is FCFS by default. A ``scheduler`` policy (decision family ``"serve"``,
+e.g. ``serve/sjf`` of ``edgetwin.agents``) reorders the waiting queue instead: before the
+admissions of an iteration in which the queue changed since its last ordering (arrivals or
+preemptions) and holds at least two requests, the server builds the observation of
+:meth:`LLMServer.scheduler_obs`, asks the policy through an inline
+:class:`~edgetwin.sim.decision.DecisionPoint` and admits in the returned order (still stopping
+at the first request that does not fit). Without a scheduler none of this runs.
+
 Per-request Python work is O(1) per iteration; KV accounting is by block counts.
 """
 
@@ -26,7 +34,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,8 +43,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgetwin.sim.compute.cost_model import CostModel
 from edgetwin.sim.compute.kv_cache import BlockManager
+from edgetwin.sim.decision import DecisionPoint
 from edgetwin.sim.metrics.summary import RunResult
 from edgetwin.sim.workload.request import Request
+
+if TYPE_CHECKING:  # sim never imports agents at runtime (layering)
+    from edgetwin.agents.protocol import Policy
+
+#: Decision family of the request scheduler.
+SCHEDULER_FAMILY = "serve"
 
 _NAN = float("nan")
 
@@ -80,6 +95,8 @@ class LLMServer:
         cost_model: Iteration time of a batch.
         name: Component name.
         on_complete: Called with each request when its last token is generated.
+        scheduler: Policy of family ``"serve"`` ordering the waiting queue (see the module
+            docstring); ``None`` keeps plain FCFS.
     """
 
     def __init__(
@@ -89,6 +106,7 @@ class LLMServer:
         cost_model: CostModel,
         name: str = "server",
         on_complete: Callable[[Request], None] | None = None,
+        scheduler: Policy[Any, Any] | None = None,
     ) -> None:
         self.env = env
         self.config = config
@@ -111,6 +129,12 @@ class LLMServer:
         self._n_running: list[int] = []
         self._n_waiting: list[int] = []
         self._n_tokens: list[int] = []
+        # request scheduler: inline decision point, and whether ``waiting`` changed since the
+        # last ordering (set on arrivals and preemptions)
+        self.scheduler: DecisionPoint[dict[str, Any], Any] | None = (
+            DecisionPoint(env, SCHEDULER_FAMILY, scheduler) if scheduler is not None else None
+        )
+        self._queue_changed = False
 
     # ------------------------------------------------------------------------------------
     # Interface
@@ -135,6 +159,7 @@ class LLMServer:
             return
         self.requests.append(req)
         self.waiting.append(req)
+        self._queue_changed = True
         if self._idle and not self._wakeup.triggered:
             self._wakeup.succeed()
 
@@ -148,6 +173,57 @@ class LLMServer:
         victim.preemptions += 1
         self.n_preemptions += 1
         self.waiting.appendleft(victim)
+        self._queue_changed = True
+
+    def scheduler_obs(self) -> dict[str, Any]:
+        """Observation of the ``"serve"`` family over the waiting requests, in queue order.
+
+        Keys: ``arrival_s`` float64 [n], ``prompt_tokens`` int64 [n], ``output_tokens`` int64
+        [n] (the true output length: known to the simulator only, so a policy reading it is an
+        oracle), ``n_generated`` int64 [n] (> 0 for preempted requests that had produced
+        tokens), ``preempted`` bool [n] (preempted at least once), and the scalars ``now_s``,
+        ``kv_free_blocks`` and ``n_running``.
+        """
+        w = self.waiting
+        n = len(w)
+        return {
+            "arrival_s": np.fromiter((r.arrival_s for r in w), np.float64, n),
+            "prompt_tokens": np.fromiter((r.prompt_tokens for r in w), np.int64, n),
+            "output_tokens": np.fromiter((r.output_tokens for r in w), np.int64, n),
+            "n_generated": np.fromiter((r.n_generated for r in w), np.int64, n),
+            "preempted": np.fromiter((r.preemptions > 0 for r in w), np.bool_, n),
+            "now_s": float(self.env.now),
+            "kv_free_blocks": int(self.kv.n_free),
+            "n_running": len(self.running),
+        }
+
+    def _reorder(self) -> None:
+        """Ask the scheduler for the admission order and apply it to ``waiting``.
+
+        Raises:
+            ValueError: The action is not a permutation of ``range(len(waiting))``.
+        """
+        dp = self.scheduler
+        assert dp is not None
+        self._queue_changed = False
+        w = self.waiting
+        n = len(w)
+        if n < 2:
+            return
+        action = np.asarray(dp.decide(self.scheduler_obs()))
+        if (
+            action.shape != (n,)
+            or action.dtype.kind not in "iu"
+            or not np.array_equal(np.sort(action), np.arange(n))
+        ):
+            raise ValueError(
+                f"{self.name}: scheduler {type(dp.policy).__name__} returned an invalid "
+                f"admission order {action!r}: expected a permutation of range({n}) "
+                "(integer array of shape (n,))"
+            )
+        items = list(w)
+        w.clear()
+        w.extend(items[i] for i in action.tolist())
 
     def _record(self, now: float, n_tokens: int) -> None:
         self._t_s.append(now)
@@ -166,6 +242,7 @@ class LLMServer:
         chunked = cfg.chunked_prefill
         cost = self.cost_model.iteration_time_s
         overhead_s = cfg.overhead_s
+        scheduled = self.scheduler is not None
         while True:
             if not waiting and not self.running:
                 self._record(env.now, 0)
@@ -213,6 +290,8 @@ class LLMServer:
                 pre.append(r)
                 pre_n.append(n)
                 budget -= n
+            if scheduled and self._queue_changed:
+                self._reorder()
             while waiting and budget > 0 and len(running) < max_seqs:
                 r = waiting[0]
                 need = r.prompt_tokens + r.n_generated

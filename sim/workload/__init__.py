@@ -8,12 +8,19 @@ from edgetwin.sim.workload.lengths import (
     lengths_from_array,
 )
 from edgetwin.sim.workload.request import Request, make_requests
+from edgetwin.sim.workload.servegen import servegen_arrivals
 from edgetwin.sim.workload.source import WorkloadSource
-from edgetwin.sim.workload.traces import load_azure_llm_2023, load_mooncake, load_request_csv
+from edgetwin.sim.workload.traces import (
+    block_reuse_fraction,
+    load_azure_llm_2023,
+    load_mooncake,
+    load_request_csv,
+)
 
 __all__ = [
     "Request",
     "WorkloadSource",
+    "block_reuse_fraction",
     "empirical_lengths",
     "fixed_lengths",
     "gamma_arrivals",
@@ -24,5 +31,6 @@ __all__ = [
     "load_request_csv",
     "make_requests",
     "poisson_arrivals",
+    "servegen_arrivals",
     "trace_arrivals",
 ]

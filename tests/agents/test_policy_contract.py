@@ -3,7 +3,8 @@
 Contract (ARCHITECTURE.md §4.3): PRB action int64 [n_cell, n_prb], −1 or the index of a UE with
 ``has_data & ue_mask`` (all −1 in a cell without such a UE); power action float64
 [n_cell, n_prb], ≥ 0, 0 on unused PRBs, Σ ≤ max_power_w per cell. ``act`` never mutates the
-observation, and ``reset(seed=...)`` works before and between episodes.
+observation, and ``reset(seed=...)`` works before and between episodes. Serve (request
+scheduler) action int64 [n]: a permutation of ``range(n)`` over the waiting requests.
 """
 
 from __future__ import annotations
@@ -138,3 +139,35 @@ def test_reset_makes_episodes_reproducible(policy_id):
     first, second = episode(), episode()
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _serve_obs(rng, n):
+    preempted = rng.random(n) < 0.2
+    output = rng.integers(1, 500, n)
+    return {
+        "arrival_s": np.sort(rng.uniform(0, 10, n)).round(1),  # rounding makes ties
+        "prompt_tokens": rng.integers(1, 50, n),
+        "output_tokens": output,
+        "n_generated": np.where(preempted, rng.integers(0, output), 0),
+        "preempted": preempted,
+        "now_s": 10.0,
+        "kv_free_blocks": int(rng.integers(0, 100)),
+        "n_running": int(rng.integers(0, 8)),
+    }
+
+
+@pytest.mark.parametrize("policy_id", policy_ids(family="serve"))
+def test_serve_policy_contract(policy_id):
+    policy = make_policy(policy_id)
+    rng = np.random.default_rng(zlib.crc32(policy_id.encode()))
+    policy.reset(seed=2)
+    for n in range(21):
+        for _ in range(3):
+            obs = _serve_obs(rng, n)
+            snapshot = _copy(obs)
+            action = policy.act(obs)
+            assert isinstance(action, np.ndarray)
+            assert action.dtype == np.int64
+            assert action.shape == (n,)
+            np.testing.assert_array_equal(np.sort(action), np.arange(n))
+            _assert_same(obs, snapshot)

@@ -17,7 +17,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgetwin.sim.compute.cost_model import LinearCostModel
+from edgetwin.sim.compute.cost_model import (
+    CostModel,
+    ExponentialServiceCostModel,
+    LinearCostModel,
+)
 from edgetwin.sim.compute.server import LLMServer, ServerConfig
 from edgetwin.sim.engine import Simulation
 from edgetwin.sim.rng import RandomStreams
@@ -27,13 +31,15 @@ from edgetwin.sim.workload.request import make_requests
 from edgetwin.sim.workload.source import WorkloadSource
 
 
-def _waits(seed: int, rate: float, tau: float, outputs: np.ndarray) -> np.ndarray:
+def _waits(
+    seed: int, rate: float, tau: float, outputs: np.ndarray, cost: CostModel | None = None
+) -> np.ndarray:
     n = outputs.size
     arr = poisson_arrivals(RandomStreams(seed).get("arrivals"), rate, n=n)
     # long enough for the last request to finish (the test checks that all did)
     sim = Simulation(seed=seed, horizon_s=float(arr[-1] + 1000 * tau * outputs.max()))
     cfg = ServerConfig(max_num_seqs=1, max_num_batched_tokens=64, block_size=16, n_blocks=4096)
-    server = LLMServer(sim.env, cfg, LinearCostModel(a_s=tau))
+    server = LLMServer(sim.env, cfg, cost if cost is not None else LinearCostModel(a_s=tau))
     sim.add(server)
     sim.add(
         WorkloadSource(sim.env, make_requests(arr, fixed_lengths(n, 1), outputs), server.submit)
@@ -79,5 +85,33 @@ def test_md1_wait_within_3_percent() -> None:
     tau, rho = 0.01, 0.7
     w = _waits(3, rho / tau, tau, fixed_lengths(400_000, 1))
     expected = rho * tau / (2 * (1 - rho))
+    mean = float(w[10_000:].mean())
+    assert abs(mean - expected) / expected < 0.03, (mean, expected)
+
+
+def _mm1(seed: int, rho: float, n: int) -> tuple[np.ndarray, float]:
+    """Waits of an M/M/1 queue (1/μ = 10 ms) and Kleinrock's W_q = ρ/(μ − λ)."""
+    tau = 0.01
+    mu, lam = 1.0 / tau, rho / tau
+    cost = ExponentialServiceCostModel(tau, RandomStreams(seed).get("service"))
+    w = _waits(seed, lam, tau, fixed_lengths(n, 1), cost)
+    # exactly one draw per iteration = per request: the stream advanced by n variates
+    ref = RandomStreams(seed).get("service")
+    ref.exponential(tau, n)
+    assert cost.rng.bit_generator.state == ref.bit_generator.state
+    return w, rho / (mu - lam)
+
+
+def test_mm1_wait_fast() -> None:
+    # M/M/1 (Kleinrock 1975, §3.2): each request is one Exp(10 ms) iteration.
+    w, expected = _mm1(4, 0.5, 100_000)
+    mean, se = _batch_mean(w, warmup=2_000)
+    assert abs(mean - expected) < 4 * se, (mean, expected, se)
+    assert abs(mean - expected) / expected < 0.1
+
+
+@pytest.mark.slow
+def test_mm1_wait_within_3_percent() -> None:
+    w, expected = _mm1(5, 0.7, 1_000_000)
     mean = float(w[10_000:].mean())
     assert abs(mean - expected) / expected < 0.03, (mean, expected)

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from edgetwin.sim.workload.traces import (
+    MOONCAKE_BLOCK_TOKENS,
     TRACE_COLUMNS,
+    block_reuse_fraction,
     load_azure_llm_2023,
     load_mooncake,
     load_request_csv,
@@ -86,3 +88,33 @@ def test_mooncake(kind: str, n_rows: int, rate: float, mean_in: int, mean_out: i
     assert len(df) / t[-1] == pytest.approx(rate, rel=0.01)
     assert df["prompt_tokens"].mean() == pytest.approx(mean_in, rel=1e-3)
     assert df["output_tokens"].mean() == pytest.approx(mean_out, rel=2e-3)
+
+
+@pytest.mark.parametrize(("kind", "reuse"), [("conversation", 0.366), ("synthetic", 0.640)])
+def test_mooncake_hash_ids_block_reuse(kind: str, reuse: float) -> None:
+    path = MOONCAKE / f"{kind}_trace.jsonl"
+    if not path.is_file():
+        pytest.skip("Mooncake trace not present")
+    df = load_mooncake(path)
+    assert "hash_ids" in df.columns
+    ids = df["hash_ids"]
+    assert all(isinstance(h, tuple) for h in ids)
+    # one 512-token block per started block of the prompt
+    n_blocks = ids.map(len).to_numpy()
+    need = -(-df["prompt_tokens"].to_numpy() // MOONCAKE_BLOCK_TOKENS)
+    assert np.mean(n_blocks == need) > 0.99
+    # MANIFEST A2 (3 decimals): fraction of prefix blocks already seen earlier in the trace
+    assert block_reuse_fraction(ids) == pytest.approx(reuse, abs=1e-3)
+
+
+def test_block_reuse_fraction_and_hash_ids_follow_rows(tmp_path: Path) -> None:
+    assert block_reuse_fraction([(1, 2), (1, 3), (1, 2, 4)]) == pytest.approx(3 / 7)
+    assert block_reuse_fraction([]) == 0.0
+    p = tmp_path / "m.jsonl"
+    p.write_text(
+        '{"timestamp": 20, "input_length": 5, "output_length": 1, "hash_ids": [7, 8]}\n'
+        '{"timestamp": 10, "input_length": 3, "output_length": 2, "hash_ids": [7]}\n'
+    )
+    df = load_mooncake(p)
+    assert df["hash_ids"].tolist() == [(7,), (7, 8)]
+    assert df["prompt_tokens"].tolist() == [3, 5]
