@@ -36,7 +36,12 @@ import simpy
 
 from edgetwin.scenarios.run import _jsonable, _write_text, atomic_dir, git_commit, versions
 from edgetwin.scenarios.serving_schema import ServingScenarioConfig, WorkloadSpec
-from edgetwin.sim.compute.cost_model import CostModel, RooflineCostModel, TransformerDims
+from edgetwin.sim.compute.cost_model import (
+    MODEL_DIMS,
+    CostModel,
+    RooflineCostModel,
+    TransformerDims,
+)
 from edgetwin.sim.compute.router import Router
 from edgetwin.sim.compute.server import LLMServer, ServerConfig
 from edgetwin.sim.rng import RandomStreams
@@ -66,16 +71,6 @@ __all__ = [
     "run_serving",
     "simulate",
 ]
-
-#: Model dimensions by id (numpy-only copy of ``kernels/models.py``: sim must not import torch).
-MODEL_DIMS: Final[dict[str, TransformerDims]] = {
-    "smollm-135m": TransformerDims(576, 30, 9, 3, 64, 1536, 49152),
-    "smollm-360m": TransformerDims(960, 32, 15, 5, 64, 2560, 49152),
-    "smollm-1.7b": TransformerDims(2048, 24, 32, 32, 64, 8192, 49152),
-    "llama-2-7b": TransformerDims(4096, 32, 32, 32, 128, 11008, 32000),
-    "llama-3.1-8b": TransformerDims(4096, 32, 32, 8, 128, 14336, 128256),
-    "qwen2.5-7b": TransformerDims(3584, 28, 28, 4, 128, 18944, 152064),
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ batch object keep the server's per-iteration call cheap and let table models vec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -132,11 +132,32 @@ class TransformerDims:
         """KV-cache bytes per token over all layers: 2·L·n_kv·d_h·bytes."""
         return 2.0 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
 
+    def gemm_kn(self, op: str) -> tuple[int, int]:
+        """``(K, N)`` of the weight of a GEMM operator (``linear_*`` or ``lm_head``)."""
+        q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        return {
+            "linear_qkv": (self.hidden, q + 2 * kv),
+            "linear_o": (q, self.hidden),
+            "linear_gate_up": (self.hidden, 2 * self.intermediate),
+            "linear_down": (self.intermediate, self.hidden),
+            "lm_head": (self.hidden, self.vocab),
+        }[op]
 
+
+#: Hugging Face ``config.json`` dimensions by model id: the numpy-side twin of
+#: ``kernels/models.py`` (edgetwin.sim must not import the torch-side package;
+#: ``tests/kernels/test_models.py`` checks that the two agree).
+MODEL_DIMS: Final[dict[str, TransformerDims]] = {
+    "smollm-135m": TransformerDims(576, 30, 9, 3, 64, 1536, 49152),
+    "smollm-360m": TransformerDims(960, 32, 15, 5, 64, 2560, 49152),
+    "smollm-1.7b": TransformerDims(2048, 24, 32, 32, 64, 8192, 49152),
+    "llama-2-7b": TransformerDims(4096, 32, 32, 32, 128, 11008, 32000),
+    "llama-3-8b": TransformerDims(4096, 32, 32, 8, 128, 14336, 128256),
+    "llama-3.1-8b": TransformerDims(4096, 32, 32, 8, 128, 14336, 128256),
+    "qwen2.5-7b": TransformerDims(3584, 28, 28, 4, 128, 18944, 152064),
+}
 #: Llama-3-8B (Meta, 2024 model card / config.json).
-LLAMA3_8B = TransformerDims(
-    hidden=4096, layers=32, heads=32, kv_heads=8, head_dim=128, intermediate=14336, vocab=128256
-)
+LLAMA3_8B = MODEL_DIMS["llama-3-8b"]
 
 
 @dataclass(frozen=True, slots=True)

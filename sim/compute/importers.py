@@ -27,13 +27,13 @@ Times are seconds; ``time_p90_s`` is the median where a source reports no spread
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
+from edgetwin.sim.compute.cost_model import MODEL_DIMS, TransformerDims
 from edgetwin.sim.compute.profiles import PROFILE_COLUMNS, validate_profile
 
 #: Folder of the public profile copies shipped with the package.
@@ -52,45 +52,9 @@ VIDUR_A100_MLP: Final[dict[str, Path]] = {
 SPLITWISE_PERF_MODEL: Final[Path] = PUBLIC_DIR / "splitwise" / "perf_model.csv"
 
 
-@dataclass(frozen=True, slots=True)
-class GemmDims:
-    """Widths needed to count FLOPs and bytes of the imported operators.
-
-    Attributes:
-        hidden: Model width d.
-        n_layers: Decoder layers L.
-        n_heads: Query heads H.
-        n_kv_heads: Key/value heads H_kv.
-        head_dim: Head width d_h.
-        intermediate: MLP width d_ff.
-        vocab: Vocabulary size V.
-    """
-
-    hidden: int
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    intermediate: int
-    vocab: int
-
-    def gemm_kn(self, op: str) -> tuple[int, int]:
-        """``(K, N)`` of the weight of a GEMM operator (``linear_*`` or ``lm_head``)."""
-        q, kv = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
-        return {
-            "linear_qkv": (self.hidden, q + 2 * kv),
-            "linear_o": (q, self.hidden),
-            "linear_gate_up": (self.hidden, 2 * self.intermediate),
-            "linear_down": (self.intermediate, self.hidden),
-            "lm_head": (self.hidden, self.vocab),
-        }[op]
-
-
-#: Hugging Face ``config.json`` dimensions of the models with public profiles.
-PUBLIC_MODEL_DIMS: Final[dict[str, GemmDims]] = {
-    "llama-3.1-8b": GemmDims(4096, 32, 32, 8, 128, 14336, 128256),
-    "llama-3-8b": GemmDims(4096, 32, 32, 8, 128, 14336, 128256),
-    "llama-2-7b": GemmDims(4096, 32, 32, 32, 128, 11008, 32000),
+#: Dimensions of the models with public profiles (from the one model table).
+PUBLIC_MODEL_DIMS: Final[dict[str, TransformerDims]] = {
+    m: MODEL_DIMS[m] for m in ("llama-3.1-8b", "llama-3-8b", "llama-2-7b")
 }
 
 #: LLMServingSim ``dense.csv`` layer -> EdgeTwin GEMM operator.
@@ -143,7 +107,7 @@ def _frame(rows: dict[str, object], n: int) -> pd.DataFrame:
 
 
 def _gemm_counts(
-    dims: GemmDims, op: str, m: np.ndarray, elt_bytes: int
+    dims: TransformerDims, op: str, m: np.ndarray, elt_bytes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """GEMM FLOPs ``2 M K N`` and bytes ``e (M K + K N + M N)`` (Williams et al. 2009)."""
     k, n = dims.gemm_kn(op)
@@ -200,7 +164,7 @@ def import_llmservingsim(
             )
         )
     wide = dense.pivot_table(index="tokens", columns="layer", values="time_us", aggfunc="mean")
-    weights = {k: c * dims.n_layers for k, c in LLMSERVINGSIM_PER_LAYER.items()}
+    weights = {k: c * dims.layers for k, c in LLMSERVINGSIM_PER_LAYER.items()}
     weights |= dict.fromkeys(LLMSERVINGSIM_PER_ITERATION, 1)
     other = (wide[list(weights)] * pd.Series(weights)).sum(axis=1, skipna=False).dropna() * US
     toks = other.index.to_numpy(dtype=np.int64)
@@ -226,7 +190,7 @@ def import_llmservingsim(
     )
 
     att = pd.read_csv(f / "attention.csv")
-    q, kv = dims.n_heads * dims.head_dim, dims.n_kv_heads * dims.head_dim
+    q, kv = dims.heads * dims.head_dim, dims.kv_heads * dims.head_dim
     pre = att[(att["n_decode"] == 0) & (att["prefill_chunk"] > 0)]
     n = pre["prefill_chunk"].to_numpy(dtype=np.int64)
     c = pre["kv_prefill"].to_numpy(dtype=np.int64)
@@ -321,7 +285,7 @@ def import_vidur_mlp(
         )
     other = np.zeros(len(m))
     for k, c in VIDUR_PER_LAYER.items():
-        other += stat(k, "median") * c * dims.n_layers
+        other += stat(k, "median") * c * dims.layers
     for k in VIDUR_PER_ITERATION:
         other += stat(k, "median")
     parts.append(
@@ -390,7 +354,6 @@ __all__ = [
     "PUBLIC_MODEL_DIMS",
     "SPLITWISE_PERF_MODEL",
     "VIDUR_A100_MLP",
-    "GemmDims",
     "import_llmservingsim",
     "import_splitwise",
     "import_vidur_mlp",

@@ -43,7 +43,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from edgetwin.sim.compute.cost_model import CostModel, RooflineCostModel, TransformerDims
+from edgetwin.sim.compute.cost_model import CostModel, RooflineCostModel
 from edgetwin.sim.compute.importers import (
     LLMSERVINGSIM_RTX4090_LLAMA31_8B,
     PUBLIC_MODEL_DIMS,
@@ -410,7 +410,7 @@ def mixed_decode_table(mixed: pd.DataFrame, prefill: OpTable) -> OpTable:
 def _public_llmservingsim(overhead_s: float) -> TableCostModel:
     base = TableCostModel.from_profiles(
         import_llmservingsim(LLMSERVINGSIM_RTX4090_LLAMA31_8B),
-        n_layers=PUBLIC_MODEL_DIMS["llama-3.1-8b"].n_layers,
+        n_layers=PUBLIC_MODEL_DIMS["llama-3.1-8b"].layers,
     )
     mixed = llmservingsim_mixed_attention(LLMSERVINGSIM_RTX4090_LLAMA31_8B)
     tables = base.tables | {
@@ -425,21 +425,11 @@ def _public_llmservingsim(overhead_s: float) -> TableCostModel:
 
 
 def _public_vidur(model: str, overhead_s: float) -> TableCostModel:
-    d = PUBLIC_MODEL_DIMS[model]
-    dims = TransformerDims(
-        hidden=d.hidden,
-        layers=d.n_layers,
-        heads=d.n_heads,
-        kv_heads=d.n_kv_heads,
-        head_dim=d.head_dim,
-        intermediate=d.intermediate,
-        vocab=d.vocab,
-        dtype_bytes=2.0,
-    )
+    dims = PUBLIC_MODEL_DIMS[model]
     roof = RooflineCostModel(dims, A100_PEAK_FLOPS, A100_BANDWIDTH_BYTES_PER_S)
     return TableCostModel.from_profiles(
         import_vidur_mlp(VIDUR_A100_MLP[model], model=model),
-        n_layers=d.n_layers,
+        n_layers=dims.layers,
         overhead_s=overhead_s,
         fallback=roof,
         name=f"a100/{model} (Vidur mlp.csv + A100 roofline attention/LM head)",

@@ -49,3 +49,17 @@ def test_frozen_and_validated():
         m.hidden_size = 1  # type: ignore[misc]
     with pytest.raises(ValueError, match="multiple"):
         ModelSpec("bad", "x", 64, 1, 4, 3, 16, 128, 100)
+
+
+def test_sim_side_model_table_matches_the_kernel_specs():
+    # edgetwin.sim keeps a numpy-side copy of the dimensions (it must not import kernels/);
+    # the two must never drift apart.
+    from edgetwin.kernels.models import MODELS
+    from edgetwin.sim.compute.cost_model import MODEL_DIMS
+
+    for model_id, spec in MODELS.items():
+        d = MODEL_DIMS[model_id]
+        assert (d.hidden, d.layers, d.heads, d.kv_heads, d.head_dim, d.intermediate, d.vocab) == (
+            spec.hidden_size, spec.n_layers, spec.n_heads, spec.n_kv_heads, spec.head_dim,
+            spec.intermediate_size, spec.vocab_size,
+        )  # fmt: skip
