@@ -20,6 +20,7 @@ antenna that is omnidirectional in azimuth and directive in elevation; set
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -324,18 +325,7 @@ def build_layout(config: TopologyConfig, rng: np.random.Generator) -> Layout:
     ue[..., :2] = xy
     ue[..., 2] = config.ue_height_m
     indoor: BoolArray = rng.random((bs.shape[0], n_ue)) < config.indoor_fraction
-    return Layout(
-        bs_position_m=bs,
-        boresight_rad=boresight,
-        ue_position_m=ue,
-        indoor=indoor,
-        site_of_cell=site_of_cell,
-        cell_normal=cell_n,
-        cell_offset_m=cell_o,
-        cell_radius_m=radius,
-        min_distance_m=config.min_distance_m,
-        bs_antenna_gain_dbi=config.bs_antenna_gain_dbi,
-    )
+    return dataclasses.replace(frame, ue_position_m=ue, indoor=indoor)
 
 
 def distances_2d_m(layout: Layout, ue_position_m: FloatArray) -> FloatArray:
