@@ -401,12 +401,14 @@ class CellGroup:
         # --- PRB decision -----------------------------------------------------------------
         alloc: IntArray | None = None
         if any_data:
+            # One snapshot for both decisions: buffers change only in the transmission phase.
+            buffer_obs = self.buffer_bits.copy()
             obs = {
                 "slot": k,
                 "rate_bps": rate_bps,
                 "last_rate_bps": self.last_rate_bps,
                 "avg_rate_bps": self.avg_rate_bps,
-                "buffer_bits": self.buffer_bits.copy(),
+                "buffer_bits": buffer_obs,
                 "has_data": has_data,
                 "ue_mask": self.ue_mask,
                 "sinr_db": est_db,
@@ -433,7 +435,7 @@ class CellGroup:
                 "has_data": has_data,
                 "ue_mask": self.ue_mask,
                 "avg_rate_bps": self.avg_rate_bps,
-                "buffer_bits": self.buffer_bits.copy(),
+                "buffer_bits": buffer_obs,
             }
             if self.power_dp.is_inline:
                 power_w = self.power_dp.decide(pobs)
