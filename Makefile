@@ -39,6 +39,7 @@ test-all: install
 
 bench: install
 	$(PY) benchmarks/radio_slots.py
+	$(PY) benchmarks/env_steps.py
 
 # Optional ray-traced channels: Dr.Jit needs LLVM 19 (LLVM 15/16 crash inside Dr.Jit).
 install-rt: install

@@ -90,3 +90,20 @@ register_policy(
     f"{_SERVE}:SRPT",
     description="Oracle: fewest output tokens left first (SRPT, Schrage 1968).",
 )
+
+# --- trained agents (torch; imported only when built) -------------------------------------------
+_RL = "edgetwin.agents.rl.torch_policy:TorchPolicy"
+register_policy(
+    "prb/ppo",
+    _RL,
+    kwargs={"family": "prb"},
+    requires=("torch",),
+    description="Trained PRB actor from a checkpoint: --policy prb=ppo:PATH (SB3 PPO or MAPPO).",
+)
+register_policy(
+    "power/ppo",
+    _RL,
+    kwargs={"family": "power"},
+    requires=("torch",),
+    description="Trained power actor from a checkpoint: --policy power=ppo:PATH.",
+)

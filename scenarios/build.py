@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from edgetwin.scenarios.schema import DEFAULT_POLICIES, PolicyRef, ScenarioConfig, check_policy_id
+from edgetwin.scenarios.schema import (
+    DEFAULT_POLICIES,
+    PolicyRef,
+    ScenarioConfig,
+    check_policy_id,
+    split_policy_string,
+)
 from edgetwin.sim.engine import Simulation
 from edgetwin.sim.radio.cell import CellGroup
 
@@ -41,7 +47,9 @@ def policy_plan(
 ) -> dict[str, PolicyLike]:
     """Resolve what drives each family: a Policy object, a :class:`PolicyRef` or ``None``.
 
-    Strings are resolved to registered ids (``"pf"`` → ``PolicyRef(id="prb/pf")``).
+    Strings are resolved to registered ids (``"pf"`` → ``PolicyRef(id="prb/pf")``); ``ID:ARG``
+    passes ``ARG`` as the ``path`` argument (``"ppo:m.pt"`` → ``PolicyRef(id="prb/ppo",
+    kwargs={"path": "m.pt"})``).
 
     Raises:
         ValueError: For an unknown family, or a family both given and detached.
@@ -62,7 +70,8 @@ def policy_plan(
             continue
         value = policies.get(family, configured[family])
         if isinstance(value, str):
-            value = PolicyRef(id=check_policy_id(value, family))
+            name, kwargs = split_policy_string(value)
+            value = PolicyRef(id=check_policy_id(name, family), kwargs=kwargs)
         elif isinstance(value, PolicyRef):
             value = value.model_copy(update={"id": check_policy_id(value.id, family)})
         plan[family] = value

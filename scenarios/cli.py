@@ -1,4 +1,4 @@
-"""The ``edgetwin`` command line: ``run``, ``compare``, ``serve`` and ``list``.
+"""The ``edgetwin`` command line: ``run``, ``compare``, ``serve``, ``train`` and ``list``.
 
 Examples::
 
@@ -8,6 +8,8 @@ Examples::
     edgetwin compare nr_cell --policies prb=pf+power=equal,prb=pf+power=waterfilling
     edgetwin serve --trace azure-conv --model llama-3.1-8b --hardware rtx4090 --out results/x
     edgetwin run scenarios/serving/azure_conv_serving.yaml
+    edgetwin train ppo --control prb --steps 50000 --out runs/ppo/model.pt
+    edgetwin run nr_cell --policy prb=ppo:runs/ppo/model.pt
 
 Bad input (a field, type, range, policy id or path) prints one line ``edgetwin: error: ...``
 on stderr and exits with status 2; no traceback (set ``EDGETWIN_DEBUG=1`` to get one).
@@ -186,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.set_defaults(func=_cmd_compare)
 
     _add_serve(sub)
+
+    # The train parser imports no torch; its handlers import the trainers when they run.
+    from edgetwin.agents.rl.cli import add_train_parser
+
+    add_train_parser(sub)
 
     lst = sub.add_parser("list", help="list registered policies and built-in scenarios")
     lst.set_defaults(func=_cmd_list)

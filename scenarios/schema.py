@@ -86,9 +86,35 @@ class PolicyRef(BaseModel):
         return f"{self.id}({args})"
 
 
+#: Keyword argument that the ``ARG`` of a policy string ``ID:ARG`` sets (``prb=ppo:model.pt``).
+POLICY_ARG_KWARG = "path"
+
+
+def split_policy_string(text: str) -> tuple[str, dict[str, Any]]:
+    """Split a policy string ``ID`` or ``ID:ARG`` into the id and its keyword arguments.
+
+    ``"ppo:runs/x/model.pt"`` → ``("ppo", {"path": "runs/x/model.pt"})``; ``"pf"`` → ``("pf",
+    {})``. Only the first ``:`` splits, so ``ARG`` may contain colons.
+
+    Raises:
+        PolicyRegistryError: (a ``ValueError``) for an empty id or an empty ``ARG``.
+    """
+    name, sep, arg = (x.strip() for x in text.partition(":"))
+    if not sep:
+        return name, {}
+    if not name or not arg:
+        from edgetwin.agents.registry import PolicyRegistryError
+
+        raise PolicyRegistryError(
+            f"policy {text!r} must look like ID or ID:ARG, e.g. pf or ppo:runs/ppo/model.pt"
+        )
+    return name, {POLICY_ARG_KWARG: arg}
+
+
 def _as_policy_ref(value: Any) -> Any:
     if isinstance(value, str):
-        return {"id": value}
+        name, kwargs = split_policy_string(value)
+        return {"id": name, "kwargs": kwargs} if kwargs else {"id": name}
     return value
 
 

@@ -70,12 +70,16 @@ class CellGroup:
     the UE, at equal power), ``last_rate_bps`` [n_cell, n_ue] (delivered in the previous active
     slot), ``avg_rate_bps`` [n_cell, n_ue] (smoothed with ``CellConfig.avg_beta``),
     ``buffer_bits`` [n_cell, n_ue], ``has_data`` [n_cell, n_ue] (eligible UEs), ``ue_mask``
-    [n_cell, n_ue], ``sinr_db`` [n_cell, n_ue, n_prb] (CQI-reported SINR minus OLLA offset).
+    [n_cell, n_ue], ``sinr_db`` [n_cell, n_ue, n_prb] (CQI-reported SINR minus OLLA offset),
+    ``olla_offset_db`` [n_cell, n_ue] (dB), ``mcs`` [n_cell, n_ue] (MCS of the UE's last
+    transmission), ``n_tx`` and ``n_nack`` [n_cell, n_ue] (running counts of transmissions and
+    NACKs: their change between decisions is the HARQ feedback). Arrays may be views of the
+    cell's state: copy what you keep.
     Action: int64 [n_cell, n_prb], UE index per PRB, −1 = unused.
 
-    Observation for the ``power`` decision point: ``slot``, ``alloc`` [n_cell, n_prb],
-    ``gain_over_noise_per_w`` [n_cell, n_ue, n_prb] (1/W), ``max_power_w`` [n_cell],
-    ``has_data``, ``ue_mask``, ``avg_rate_bps``, ``buffer_bits``.
+    Observation for the ``power`` decision point: everything the ``prb`` decision saw, plus
+    ``alloc`` [n_cell, n_prb] (this slot's PRB map), ``gain_over_noise_per_w``
+    [n_cell, n_ue, n_prb] (1/W) and ``max_power_w`` [n_cell].
     Action: float64 [n_cell, n_prb] watts per PRB, summing to at most ``max_power_w`` per cell.
 
     Args:
@@ -412,6 +416,10 @@ class CellGroup:
                 "has_data": has_data,
                 "ue_mask": self.ue_mask,
                 "sinr_db": est_db,
+                "olla_offset_db": self.olla_offset_db,
+                "mcs": self.last_mcs,
+                "n_tx": self.m_ue[..., sk.M_TX],
+                "n_nack": self.m_ue[..., sk.M_NACK],
             }
             if self.prb_dp.is_inline:
                 alloc = self.prb_dp.decide(obs)
@@ -426,16 +434,12 @@ class CellGroup:
         if alloc is not None and (used := alloc >= 0).any():
             # --- power decision -----------------------------------------------------------
             pobs = {
-                "slot": k,
+                **obs,
                 "alloc": alloc,
                 "gain_over_noise_per_w": self._report_lin
                 * np.exp(-self.olla_offset_db * _LN10_OVER_10)[:, :, None]
                 / self._p_eq,
                 "max_power_w": self.max_power_w,
-                "has_data": has_data,
-                "ue_mask": self.ue_mask,
-                "avg_rate_bps": self.avg_rate_bps,
-                "buffer_bits": buffer_obs,
             }
             if self.power_dp.is_inline:
                 power_w = self.power_dp.decide(pobs)
@@ -471,6 +475,11 @@ class CellGroup:
         self.last_rate_bps = delivered / self.slot_s
         self.avg_rate_bps = beta * self.avg_rate_bps + (1.0 - beta) * self.last_rate_bps
         self.n_active_slots += 1
+
+    @property
+    def peak_rate_bps(self) -> float:
+        """Peak cell rate: every PRB at the MCS table's highest spectral efficiency, bit/s."""
+        return float(self.n_prb * self._rate_per_se * self.tables.se_at_target.max())
 
     # Views of the packed metric sums (tests and results read them by name).
     @property

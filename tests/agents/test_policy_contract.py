@@ -5,6 +5,9 @@ Contract (ARCHITECTURE.md §4.3): PRB action int64 [n_cell, n_prb], −1 or the 
 [n_cell, n_prb], ≥ 0, 0 on unused PRBs, Σ ≤ max_power_w per cell. ``act`` never mutates the
 observation, and ``reset(seed=...)`` works before and between episodes. Serve (request
 scheduler) action int64 [n]: a permutation of ``range(n)`` over the waiting requests.
+
+Trained policies (``prb/ppo``, ``power/ppo``) are built from a checkpoint of randomly
+initialized actors (a per-UE PRB actor and a joint flat actor), one per carrier size.
 """
 
 from __future__ import annotations
@@ -17,6 +20,65 @@ import pytest
 from edgetwin.agents import make_policy, policy_ids
 
 SHAPES = [(1, 1, 1), (1, 8, 51), (3, 4, 7), (3, 8, 25), (1, 5, 3), (3, 1, 51), (3, 2, 1)]
+#: Policies built from a checkpoint (``path=``), which fixes max_ue and n_prb.
+TRAINED = {"prb/ppo", "power/ppo"}
+MAX_UE = max(n_ue for _, n_ue, _ in SHAPES)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """n_prb → path of a checkpoint of random actors (max_ue = MAX_UE), made on first use."""
+    paths = {}
+
+    def get(n_prb):
+        if n_prb not in paths:
+            torch = pytest.importorskip("torch")
+            from edgetwin.agents.rl.checkpoint import save_policy_checkpoint
+            from edgetwin.agents.rl.features import N_UE_FEATURES
+            from edgetwin.agents.rl.networks import FlatActor, PerUEActor
+
+            torch.manual_seed(n_prb)
+            prb = PerUEActor(N_UE_FEATURES, hidden=16)
+            joint = FlatActor(MAX_UE * N_UE_FEATURES, 2 * MAX_UE, hidden=(16,))
+            with torch.no_grad():
+                for p in [*prb.parameters(), *joint.parameters()]:
+                    p.normal_(0.0, 0.5)
+            record = {"obs_rms": None, "clip_obs": 10.0}
+            paths[n_prb] = save_policy_checkpoint(
+                tmp_path_factory.mktemp("ckpt") / f"random_{n_prb}.pt",
+                max_ue=MAX_UE,
+                n_prb=n_prb,
+                actors={
+                    "prb": {
+                        **record,
+                        "kind": "per_ue",
+                        "kwargs": {"n_features": N_UE_FEATURES, "hidden": 16},
+                        "state_dict": prb.state_dict(),
+                        "slice": [0, MAX_UE],
+                    },
+                    "power": {
+                        **record,
+                        "kind": "flat",
+                        "kwargs": {
+                            "in_dim": MAX_UE * N_UE_FEATURES,
+                            "out_dim": 2 * MAX_UE,
+                            "hidden": [16],
+                        },
+                        "state_dict": joint.state_dict(),
+                        "slice": [MAX_UE, 2 * MAX_UE],
+                        "zero_prb_count": True,
+                    },
+                },
+            )
+        return str(paths[n_prb])
+
+    return get
+
+
+def _make(policy_id, n_prb, checkpoint):
+    if policy_id in TRAINED:
+        return make_policy(policy_id, path=checkpoint(n_prb))
+    return make_policy(policy_id)
 
 
 def _prb_obs(rng, n_cell, n_ue, n_prb, slot):
@@ -28,6 +90,7 @@ def _prb_obs(rng, n_cell, n_ue, n_prb, slot):
     rate[rng.random(rate.shape) < 0.1] = 0.0
     last = np.where(ue_mask, rng.exponential(1e6, (n_cell, n_ue)), 0.0)
     last[rng.random(last.shape) < 0.3] = 0.0
+    n_tx = rng.integers(0, 3 * slot + 1, (n_cell, n_ue)).astype(float)
     return {
         "slot": slot,
         "rate_bps": rate,
@@ -37,6 +100,10 @@ def _prb_obs(rng, n_cell, n_ue, n_prb, slot):
         "has_data": has_data,
         "ue_mask": ue_mask,
         "sinr_db": rng.uniform(-10, 30, (n_cell, n_ue, n_prb)),
+        "olla_offset_db": rng.normal(0.0, 1.0, (n_cell, n_ue)),
+        "mcs": rng.integers(0, 28, (n_cell, n_ue)),
+        "n_tx": n_tx,
+        "n_nack": np.floor(n_tx * rng.random((n_cell, n_ue))),
     }
 
 
@@ -48,15 +115,11 @@ def _power_obs(rng, prb_obs):
         ues = np.flatnonzero(eligible[c])
         if ues.size:
             alloc[c] = rng.choice(np.append(ues, -1), n_prb)
-    return {
-        "slot": prb_obs["slot"],
+    return {  # everything the prb decision saw, plus the PRB map and the power budget
+        **prb_obs,
         "alloc": alloc,
         "gain_over_noise_per_w": 10 ** rng.uniform(0, 7, (n_cell, n_ue, n_prb)),
         "max_power_w": rng.uniform(1.0, 80.0, n_cell),
-        "has_data": prb_obs["has_data"],
-        "ue_mask": prb_obs["ue_mask"],
-        "avg_rate_bps": prb_obs["avg_rate_bps"],
-        "buffer_bits": prb_obs["buffer_bits"],
     }
 
 
@@ -95,10 +158,12 @@ def _check_power_action(action, obs):
 
 
 @pytest.mark.parametrize("policy_id", policy_ids(family="prb"))
-def test_prb_policy_contract(policy_id):
-    policy = make_policy(policy_id)
+def test_prb_policy_contract(policy_id, checkpoint):
+    policy = None
     rng = np.random.default_rng(zlib.crc32(policy_id.encode()))
     for n_cell, n_ue, n_prb in SHAPES:
+        if policy is None or policy_id in TRAINED:
+            policy = _make(policy_id, n_prb, checkpoint)
         policy.reset(seed=0)
         for slot in (0, 1, 2, 7, 8):  # includes an idle gap
             obs = _prb_obs(rng, n_cell, n_ue, n_prb, slot)
@@ -108,10 +173,12 @@ def test_prb_policy_contract(policy_id):
 
 
 @pytest.mark.parametrize("policy_id", policy_ids(family="power"))
-def test_power_policy_contract(policy_id):
-    policy = make_policy(policy_id)
+def test_power_policy_contract(policy_id, checkpoint):
+    policy = None
     rng = np.random.default_rng(zlib.crc32(policy_id.encode()))
     for n_cell, n_ue, n_prb in SHAPES:
+        if policy is None or policy_id in TRAINED:
+            policy = _make(policy_id, n_prb, checkpoint)
         policy.reset(seed=1)
         for slot in (0, 1, 5):
             obs = _power_obs(rng, _prb_obs(rng, n_cell, n_ue, n_prb, slot))
@@ -121,9 +188,9 @@ def test_power_policy_contract(policy_id):
 
 
 @pytest.mark.parametrize("policy_id", policy_ids(family="prb") + policy_ids(family="power"))
-def test_reset_makes_episodes_reproducible(policy_id):
+def test_reset_makes_episodes_reproducible(policy_id, checkpoint):
     family = policy_id.split("/")[0]
-    policy = make_policy(policy_id)
+    policy = _make(policy_id, 9, checkpoint)
 
     def episode():
         rng = np.random.default_rng(5)

@@ -1,0 +1,172 @@
+"""One checkpoint format for every trained PRB/power policy (SB3 PPO and MAPPO).
+
+A checkpoint is a ``torch.save`` of a plain dict (tensors, numbers, strings, lists, dicts only,
+so it loads with ``torch.load(weights_only=True)``)::
+
+    {
+        "format": "edgetwin-policy/1",
+        "max_ue": int,                  # padded UE rows the actors were trained with
+        "n_prb": int,                   # PRBs of the carrier
+        "actors": {
+            "prb" | "power": {
+                "kind": "per_ue" | "flat",          # edgetwin.agents.rl.networks.build_actor
+                "kwargs": dict,                     # its constructor arguments
+                "state_dict": dict[str, Tensor],
+                "obs_rms": RunningMeanStd.state_dict() | None,
+                "clip_obs": float,
+                "slice": [start, stop],             # this family's entries of the action
+                "zero_prb_count": bool,             # trained on PRB-decision observations
+            },
+        },
+        "meta": dict,                   # command, seed, steps, scenario, date, versions, reward
+    }
+
+``obs_rms`` has shape [N_UE_FEATURES] for ``per_ue`` actors (statistics over real UE rows) and
+[max_ue · N_UE_FEATURES] for ``flat`` actors (SB3 ``VecNormalize.obs_rms``). A joint flat actor
+outputs ``2·max_ue`` actions: PRB ``[0, M]``, power ``[M, 2M]``; its power record has
+``zero_prb_count`` because the single agent saw observations taken at the PRB decision.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgetwin.agents.rl.networks import ACTOR_KINDS
+
+#: Format tag of :func:`save_policy_checkpoint`.
+CHECKPOINT_FORMAT = "edgetwin-policy/1"
+#: Families an actor can control.
+FAMILIES: tuple[str, ...] = ("prb", "power")
+_ACTOR_KEYS: tuple[str, ...] = ("kind", "kwargs", "state_dict", "slice")
+
+
+def _plain(x: Any) -> Any:
+    """``x`` as plain data that ``torch.load(weights_only=True)`` accepts.
+
+    Numpy arrays → lists, numpy scalars → numbers, tuples → lists, subclasses of str/int/float
+    (torch's ``TorchVersion``) → the base type, anything else → ``str``.
+    """
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().clone()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Mapping):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if x is None or type(x) in (bool, int, float, str):
+        return x
+    for t in (bool, int, float, str):  # subclasses (torch's TorchVersion is a str)
+        if isinstance(x, t):
+            return t(x)
+    return str(x)
+
+
+def save_policy_checkpoint(
+    path: str | Path,
+    *,
+    max_ue: int,
+    n_prb: int,
+    actors: Mapping[str, Mapping[str, Any]],
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (temporary file in the same folder, then ``os.replace``).
+
+    Args:
+        path: Destination (``.pt``); parent folders are created.
+        max_ue: Padded UE rows of the actors' observations.
+        n_prb: PRBs of the carrier.
+        actors: Family (``"prb"``/``"power"``) → actor record (module docstring).
+        meta: Provenance (command, seed, steps, scenario, date, versions, reward).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: Unknown family or actor kind, or a record missing a key.
+    """
+    records: dict[str, Any] = {}
+    for family, rec in actors.items():
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}; allowed: {', '.join(FAMILIES)}")
+        missing = [k for k in _ACTOR_KEYS if k not in rec]
+        if missing:
+            raise ValueError(f"actor record {family!r} lacks {', '.join(missing)}")
+        if rec["kind"] not in ACTOR_KINDS:
+            raise ValueError(
+                f"unknown actor kind {rec['kind']!r}; allowed: {', '.join(ACTOR_KINDS)}"
+            )
+        records[family] = {
+            "kind": str(rec["kind"]),
+            "kwargs": _plain(dict(rec["kwargs"])),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in rec["state_dict"].items()},
+            "obs_rms": _plain(rec.get("obs_rms")),
+            "clip_obs": float(rec.get("clip_obs", 10.0)),
+            "slice": [int(rec["slice"][0]), int(rec["slice"][1])],
+            "zero_prb_count": bool(rec.get("zero_prb_count", False)),
+        }
+    data = {
+        "format": CHECKPOINT_FORMAT,
+        "max_ue": int(max_ue),
+        "n_prb": int(n_prb),
+        "actors": records,
+        "meta": _plain(dict(meta or {})),
+    }
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(data, f)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is meant to be shared
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def load_policy_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and validate a checkpoint written by :func:`save_policy_checkpoint`.
+
+    Raises:
+        FileNotFoundError: No file at ``path`` ("checkpoint '...' not found").
+        ValueError: Not a checkpoint of this format (the message names the path and the format).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
+    expected = f"expected a {CHECKPOINT_FORMAT!r} checkpoint (save_policy_checkpoint)"
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"checkpoint {str(path)!r} cannot be read ({first}); {expected}") from e
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"checkpoint {str(path)!r} has format {found!r}; {expected}")
+    actors = data.get("actors")
+    if not isinstance(actors, dict) or not actors:
+        raise ValueError(f"checkpoint {str(path)!r} has no actors; {expected}")
+    for key in ("max_ue", "n_prb"):
+        if not isinstance(data.get(key), int):
+            raise ValueError(f"checkpoint {str(path)!r} lacks an integer {key!r}; {expected}")
+    for family, rec in actors.items():
+        missing = [k for k in _ACTOR_KEYS if not isinstance(rec, dict) or k not in rec]
+        if family not in FAMILIES or missing:
+            raise ValueError(
+                f"checkpoint {str(path)!r}: bad actor record {family!r}"
+                + (f" (lacks {', '.join(missing)})" if missing else "")
+                + f"; {expected}"
+            )
+    data.setdefault("meta", {})
+    return data

@@ -1,0 +1,225 @@
+"""``edgetwin train``: train PRB/power agents and write a policy checkpoint.
+
+Examples::
+
+    edgetwin train ppo --control prb --steps 50000 --seed 0 --out runs/ppo_prb/model.pt
+    edgetwin train prb-power --phases prb,power,joint --steps 20000 --out runs/mappo/model.pt
+    edgetwin run nr_cell --policy prb=ppo:runs/mappo/model.pt --policy power=ppo:runs/mappo/model.pt
+
+Building the parser imports neither torch nor Stable-Baselines3; the handlers import the
+trainers when a command runs. Bad input raises ``ValueError`` (one ``edgetwin: error:`` line,
+exit status 2, from :func:`edgetwin.scenarios.cli.main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+#: Curriculum phases of ``edgetwin train prb-power``.
+PHASES: tuple[str, ...] = ("prb", "power", "joint")
+#: Families controlled by ``edgetwin train ppo``.
+CONTROLS: tuple[str, ...] = ("prb", "power", "joint")
+
+
+def _pos_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _pos_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def parse_phases(text: str) -> list[str]:
+    """``"prb,power,joint"`` → ``["prb", "power", "joint"]``.
+
+    Raises:
+        ValueError: An unknown or missing phase (the message lists the allowed ones).
+    """
+    phases = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in phases if p not in PHASES]
+    if bad or not phases:
+        what = f"unknown phase(s) {', '.join(map(repr, bad))}" if bad else "no phase given"
+        raise ValueError(f"--phases {text!r}: {what}; allowed: {', '.join(PHASES)}")
+    return phases
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scenario",
+        default="nr_cell",
+        help="single-cell scenario: built-in name or YAML path (default nr_cell)",
+    )
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the training (default 0)")
+    p.add_argument(
+        "--episode-s",
+        type=_pos_float,
+        default=0.25,
+        metavar="S",
+        help="simulated seconds per training episode (duration_s; default 0.25)",
+    )
+    p.add_argument("--out", required=True, metavar="PATH", help="checkpoint to write (.pt)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario field by dotted path (repeatable)",
+    )
+
+
+def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``train`` (with ``ppo`` and ``prb-power``) to the ``edgetwin`` subparsers.
+
+    Args:
+        subparsers: The object ``ArgumentParser.add_subparsers`` returned.
+
+    Returns:
+        The ``train`` parser.
+    """
+    train = subparsers.add_parser(
+        "train",
+        help="train PRB/power agents (SB3 PPO, or MAPPO with a curriculum) to a checkpoint",
+        description="Train agents on the PRB/power envs and write a checkpoint that "
+        "`edgetwin run --policy prb=ppo:PATH` (and power=ppo:PATH) loads.",
+    )
+    sub = train.add_subparsers(dest="train_command", required=True, metavar="TRAINER")
+
+    ppo = sub.add_parser(
+        "ppo",
+        help="single-agent PPO (Stable-Baselines3) on edgetwin/PrbPower-v0",
+        description="Stable-Baselines3 PPO (MlpPolicy 64x64 tanh, VecNormalize) on the "
+        "flattened per-UE features; exported to the common checkpoint format.",
+    )
+    _add_common(ppo)
+    ppo.add_argument("--control", choices=CONTROLS, default="prb", help="families the agent sets")
+    ppo.add_argument("--steps", type=_pos_int, default=50_000, metavar="N", help="env steps")
+    ppo.set_defaults(func=_cmd_train_ppo)
+
+    mappo = sub.add_parser(
+        "prb-power",
+        help="hierarchical PRB + power agents (MAPPO) through a curriculum",
+        description="MAPPO: a PRB agent and a power agent with a centralized critic, trained "
+        "through the phases prb (equal power), power (frozen PRB agent), joint.",
+    )
+    _add_common(mappo)
+    mappo.add_argument(
+        "--phases",
+        type=str,
+        default=",".join(PHASES),
+        metavar="P,P,...",
+        help=f"curriculum phases in order, from {', '.join(PHASES)} (default prb,power,joint)",
+    )
+    mappo.add_argument(
+        "--steps", type=_pos_int, default=20_000, metavar="N", help="slots per phase"
+    )
+    mappo.set_defaults(func=_cmd_train_mappo)
+    return train
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _use(out: Path, families: list[str]) -> str:
+    return " ".join(f"--policy {f}=ppo:{out}" for f in families)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from edgetwin.scenarios.load import parse_overrides
+
+    return dict(parse_overrides(args.overrides))
+
+
+def _check_out(text: str) -> Path:
+    out = Path(text).expanduser()
+    if out.is_dir():
+        raise ValueError(f"--out {text!r} is a directory; give a file path such as {text}/model.pt")
+    return out
+
+
+def _cmd_train_ppo(args: argparse.Namespace) -> int:
+    out = _check_out(args.out)
+    overrides = _overrides(args)
+    from edgetwin.agents.rl.ppo import train_ppo
+
+    t0 = time.perf_counter()
+    policy = train_ppo(
+        scenario=args.scenario,
+        control=args.control,
+        total_steps=args.steps,
+        seed=args.seed,
+        out=out,
+        overrides=overrides,
+        episode_s=args.episode_s,
+    )
+    wall = time.perf_counter() - t0
+    summary = policy.meta.get("summary", {})
+    ret = summary.get("mean_episode_return")
+    ret_text = f", mean episode return {ret:.4g}" if isinstance(ret, float) else ""
+    families = [f for f in ("prb", "power") if args.control in (f, "joint")]
+    _say(
+        f"trained PPO ({args.control}) on {args.scenario}: {policy.meta.get('steps', args.steps)} "
+        f"steps, seed {args.seed}, {wall:.1f} s{ret_text}"
+    )
+    _say(f"checkpoint: {out} (use: {_use(out, families)})")
+    return 0
+
+
+def _cmd_train_mappo(args: argparse.Namespace) -> int:
+    phases = parse_phases(args.phases)
+    out = _check_out(args.out)
+    overrides = _overrides(args)
+    from edgetwin.agents.rl.mappo import train_curriculum
+
+    t0 = time.perf_counter()
+    summary = train_curriculum(
+        scenario=args.scenario,
+        phases=phases,
+        steps_per_phase=args.steps,
+        seed=args.seed,
+        episode_s=args.episode_s,
+        out=out,
+        overrides=overrides,
+    )
+    wall = time.perf_counter() - t0
+    _say(
+        f"trained MAPPO on {args.scenario}: phases {','.join(phases)}, {args.steps} slots each, "
+        f"seed {args.seed}, {wall:.1f} s"
+    )
+    for ph in summary.get("phases", []) if isinstance(summary, dict) else []:
+        _say(
+            f"  {ph.get('phase')}: reward {ph.get('reward', float('nan')):.4f}, cell throughput "
+            f"{ph.get('cell_throughput_mbps', float('nan')):.2f} Mbit/s, "
+            f"Jain {ph.get('jain', float('nan')):.3f}"
+        )
+    families = [f for f in ("prb", "power") if any(p in (f, "joint") for p in phases)]
+    _say(f"checkpoint: {out} (use: {_use(out, families)})")
+    return 0

@@ -1,0 +1,459 @@
+"""Speed of the RL envs: env steps/s of PrbPower-v0 and PrbPowerMARL-v0 vs. the inline run.
+
+Measured in one run on this machine, all on the ``nr_cell`` scenario (1 cell x 20 UEs x 51 PRBs,
+20 MHz, mu=1, 0.5 ms slots, full buffer, so every slot is one env step):
+
+1. **reference**: the same scenario run inline, ``build(config, seed)`` (``prb/pf``,
+   ``power/equal``) then ``sim.run()``; slots/s. Only ``sim.run()`` is timed.
+2. ``edgetwin/PrbPower-v0`` through ``gym.make`` (so with Gymnasium's default
+   ``PassiveEnvChecker``/``OrderEnforcing`` wrappers), one env, ``control`` = ``joint``
+   (the default), ``prb`` and ``power``: env steps/s over one whole episode. The uniform random
+   actions are drawn before timing; ``reset()`` (which builds the simulation) is not timed.
+3. ``gymnasium.vector.SyncVectorEnv`` of 4 ``PrbPower-v0`` (joint) envs: env steps/s, counting
+   4 env steps per vector step, over one episode of each env (no autoreset inside the timed
+   loop).
+4. ``edgetwin/PrbPowerMARL-v0`` (PettingZoo AEC, the wrapped ``env()``): agent steps/s (two per
+   slot) with the standard ``agent_iter()`` / ``last()`` / ``step()`` loop, which also copies
+   every observation (``last()`` observes).
+
+Every rate is also printed as a ratio to the reference, i.e. the fraction of the inline
+simulator's speed left once the RL interface is in the loop. Every case is repeated; the table
+reports the best repeat (the least disturbed by other processes on a shared machine) and the
+median. Goal: at least 5,000 env steps/s for one ``PrbPower-v0`` env (joint control).
+
+Usage::
+
+    .venv/bin/python benchmarks/env_steps.py            # full run (~1 minute)
+    .venv/bin/python benchmarks/env_steps.py --quick    # CI smoke run (short episodes)
+    .venv/bin/python benchmarks/env_steps.py --json results/env_steps.json
+
+Exit status: 0 when every case ran (whatever the goal says), 1 when a case failed to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GOAL_ENV_STEPS_PER_S = 5_000.0
+SCENARIO = "nr_cell"
+ENV_ID = "edgetwin/PrbPower-v0"
+MARL_ID = "edgetwin/PrbPowerMARL-v0"
+N_VEC = 4
+
+
+@dataclass
+class CaseResult:
+    """Timings of one benchmark case.
+
+    Attributes:
+        case: Human-readable name.
+        key: Machine-readable name (JSON key).
+        unit: What is counted (``slots``, ``env steps``, ``agent steps``).
+        n_steps: Units counted per timed repeat.
+        walls_s: Wall time of every timed repeat, seconds.
+        error: Why the case did not run (empty when it ran).
+        info: Extra facts (settings, untimed costs).
+    """
+
+    case: str
+    key: str
+    unit: str
+    n_steps: int = 0
+    walls_s: list[float] = field(default_factory=list)
+    error: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the case ran and produced at least one timing."""
+        return not self.error and bool(self.walls_s)
+
+    @property
+    def best_wall_s(self) -> float:
+        """Shortest timed repeat."""
+        return min(self.walls_s)
+
+    @property
+    def rate(self) -> float:
+        """Units per second of the best repeat."""
+        return self.n_steps / self.best_wall_s
+
+    @property
+    def rate_median(self) -> float:
+        """Units per second of the median repeat."""
+        return self.n_steps / statistics.median(self.walls_s)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-serializable summary."""
+        out: dict[str, Any] = {"case": self.case, "unit": self.unit, "ok": self.ok}
+        if self.ok:
+            out |= {
+                "n_steps": self.n_steps,
+                "walls_s": self.walls_s,
+                "best_wall_s": self.best_wall_s,
+                "per_s": self.rate,
+                "per_s_median": self.rate_median,
+            }
+        if self.error:
+            out["error"] = self.error
+        out["info"] = self.info
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Episode length and repeats of every case.
+
+    Attributes:
+        horizon_s: Simulated time of one timed episode (``duration_s``).
+        repeats: Timed repeats per case (at most).
+        budget_s: Wall-time budget per case; repeats stop early once it is spent.
+    """
+
+    horizon_s: float
+    repeats: int
+    budget_s: float
+
+
+FULL = Plan(horizon_s=1.0, repeats=5, budget_s=30.0)
+QUICK = Plan(horizon_s=0.1, repeats=2, budget_s=10.0)
+
+
+def _repeat(run_once: Callable[[], float], repeats: int, budget_s: float) -> list[float]:
+    """Call ``run_once`` (which returns its own timed wall seconds) up to ``repeats`` times.
+
+    Stops early, after at least one repeat, once ``budget_s`` of wall time has been spent.
+    """
+    walls: list[float] = []
+    t_start = time.perf_counter()
+    for _ in range(repeats):
+        walls.append(run_once())
+        if time.perf_counter() - t_start > budget_s:
+            break
+    return walls
+
+
+def _guard(res: CaseResult, body: Callable[[], None]) -> CaseResult:
+    """Run ``body``; on failure record the error and traceback (the other cases still run)."""
+    try:
+        body()
+    except Exception as exc:
+        res.error = f"{type(exc).__name__}: {exc}"
+        res.info["traceback"] = traceback.format_exc(limit=6)
+    return res
+
+
+def _overrides(plan: Plan) -> dict[str, Any]:
+    return {"duration_s": plan.horizon_s}
+
+
+# ============================================================================================
+# cases
+# ============================================================================================
+def bench_reference(plan: Plan, seed: int) -> CaseResult:
+    """Inline scenario run (PF + equal power): slots/s of ``sim.run()``."""
+    res = CaseResult(f"inline {SCENARIO} run (prb/pf, power/equal)", "inline", "slots")
+
+    def body() -> None:
+        from edgetwin.scenarios.build import build
+        from edgetwin.scenarios.load import load_scenario
+
+        config = load_scenario(SCENARIO, _overrides(plan))
+        build(load_scenario(SCENARIO, {"duration_s": 0.01}), seed=seed).run()  # warm-up
+        build_s: list[float] = []
+        n: dict[str, int] = {}
+
+        def run_once() -> float:
+            t0 = time.perf_counter()
+            sim = build(config, seed=seed + len(build_s))
+            build_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            sim.run()
+            wall = time.perf_counter() - t0
+            cell = sim.components["radio"]
+            n["slots"] = int(cell.n_slot_total)
+            n["active"] = int(cell.n_active_slots)
+            return wall
+
+        res.walls_s = _repeat(run_once, plan.repeats, plan.budget_s)
+        res.n_steps = n["slots"]
+        res.info = {"n_active_slots": n["active"], "build_s_median": statistics.median(build_s)}
+
+    return _guard(res, body)
+
+
+def bench_env(plan: Plan, seed: int, control: str) -> CaseResult:
+    """One ``PrbPower-v0`` env (``gym.make``): env steps/s over an episode, random actions."""
+    res = CaseResult(f"{ENV_ID} control={control}, 1 env", f"env_{control}", "env steps")
+
+    def body() -> None:
+        import gymnasium as gym
+
+        import edgetwin.envs  # noqa: F401  (registers the ids)
+
+        env = gym.make(ENV_ID, scenario=SCENARIO, control=control, overrides=_overrides(plan))
+        space = env.action_space
+        assert isinstance(space, gym.spaces.Box)
+        rng = np.random.default_rng(seed)
+        reset_s: list[float] = []
+        n: dict[str, int] = {}
+
+        def run_once() -> float:
+            t0 = time.perf_counter()
+            env.reset(seed=seed + len(reset_s))
+            reset_s.append(time.perf_counter() - t0)
+            n_max = int(env.unwrapped._episode.cell.n_slot_total)
+            actions = rng.uniform(-1.0, 1.0, (n_max, *space.shape)).astype(np.float32)
+            steps = 0
+            t0 = time.perf_counter()
+            for a in actions:
+                steps += 1
+                if env.step(a)[3]:
+                    break
+            wall = time.perf_counter() - t0
+            n["steps"] = steps
+            return wall
+
+        run_once()  # warm-up episode (first calls of numba / numpy paths)
+        reset_s.clear()
+        res.walls_s = _repeat(run_once, plan.repeats, plan.budget_s)
+        res.n_steps = n["steps"]
+        res.info = {"reset_s_median": statistics.median(reset_s), "control": control}
+        env.close()
+
+    return _guard(res, body)
+
+
+def bench_vector(plan: Plan, seed: int) -> CaseResult:
+    """``SyncVectorEnv`` of 4 joint envs: env steps/s (4 per vector step)."""
+    res = CaseResult(f"SyncVectorEnv {N_VEC} x {ENV_ID} control=joint", "vector_sync", "env steps")
+
+    def body() -> None:
+        import gymnasium as gym
+
+        import edgetwin.envs  # noqa: F401
+
+        def make() -> gym.Env[Any, Any]:
+            return gym.make(ENV_ID, scenario=SCENARIO, control="joint", overrides=_overrides(plan))
+
+        venv = gym.vector.SyncVectorEnv([make for _ in range(N_VEC)])
+        space = venv.action_space
+        assert isinstance(space, gym.spaces.Box)
+        rng = np.random.default_rng(seed)
+        n: dict[str, int] = {}
+        reset_s: list[float] = []
+
+        def run_once() -> float:
+            t0 = time.perf_counter()
+            venv.reset(seed=seed + 100 * len(reset_s))
+            reset_s.append(time.perf_counter() - t0)
+            n_max = int(venv.envs[0].unwrapped._episode.cell.n_slot_total)
+            actions = rng.uniform(-1.0, 1.0, (n_max, *space.shape)).astype(np.float32)
+            steps = 0
+            t0 = time.perf_counter()
+            for a in actions:
+                steps += 1
+                _, _, terminated, truncated, _ = venv.step(a)
+                if (terminated | truncated).any():
+                    break
+            wall = time.perf_counter() - t0
+            n["steps"] = N_VEC * steps
+            return wall
+
+        run_once()
+        reset_s.clear()
+        res.walls_s = _repeat(run_once, plan.repeats, plan.budget_s)
+        res.n_steps = n["steps"]
+        res.info = {"n_envs": N_VEC, "reset_s_median": statistics.median(reset_s)}
+        venv.close()
+
+    return _guard(res, body)
+
+
+def bench_marl(plan: Plan, seed: int) -> CaseResult:
+    """``PrbPowerMARL-v0`` (wrapped AEC env): agent steps/s with agent_iter / last / step."""
+    res = CaseResult(f"{MARL_ID} (AEC, 2 agents per slot)", "marl_aec", "agent steps")
+
+    def body() -> None:
+        from edgetwin.envs import make_marl
+
+        env = make_marl(MARL_ID, scenario=SCENARIO, overrides=_overrides(plan))
+        rng = np.random.default_rng(seed)
+        reset_s: list[float] = []
+        n: dict[str, int] = {}
+
+        def run_once() -> float:
+            t0 = time.perf_counter()
+            env.reset(seed=seed + len(reset_s))
+            reset_s.append(time.perf_counter() - t0)
+            n_max = 2 * int(env.unwrapped.episode.cell.n_slot_total)
+            actions = rng.uniform(-1.0, 1.0, (n_max, env.unwrapped.max_ue)).astype(np.float32)
+            steps = 0
+            t0 = time.perf_counter()
+            for _agent in env.agent_iter():
+                _, _, terminated, truncated, _ = env.last()
+                if terminated or truncated:
+                    env.step(None)
+                else:
+                    env.step(actions[steps])
+                    steps += 1
+            wall = time.perf_counter() - t0
+            n["steps"] = steps
+            return wall
+
+        run_once()
+        reset_s.clear()
+        res.walls_s = _repeat(run_once, plan.repeats, plan.budget_s)
+        res.n_steps = n["steps"]
+        res.info = {"reset_s_median": statistics.median(reset_s)}
+        env.close()
+
+    return _guard(res, body)
+
+
+# ============================================================================================
+# report
+# ============================================================================================
+def print_report(cases: dict[str, CaseResult], goal: dict[str, Any]) -> None:
+    """Print the timing table with ratios to the inline reference, and the goal verdict."""
+    ref = cases.get("inline")
+    ref_rate = ref.rate if ref is not None and ref.ok else None
+    head = (
+        f"{'case':<56} {'unit':<12} {'n':>6} {'reps':>4} {'best/s':>9} {'median/s':>9} "
+        f"{'vs inline':>9}"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for c in cases.values():
+        if not c.ok:
+            print(f"{c.case:<56} NOT RUN: {c.error}")
+            continue
+        ratio = f"{c.rate / ref_rate:.2f}x" if ref_rate else "-"
+        print(
+            f"{c.case:<56} {c.unit:<12} {c.n_steps:>6} {len(c.walls_s):>4} {c.rate:>9,.0f} "
+            f"{c.rate_median:>9,.0f} {ratio:>9}"
+        )
+    print("(best/s: the best repeat; median/s: the median repeat; vs inline: best / best slots/s)")
+    m = goal["measured"]
+    shown = "-" if m is None else f"{m:,.0f}"
+    print(f"\ngoal: {goal['goal']} {goal['target']}: measured {shown} -> {goal['status']}")
+
+
+def evaluate_goal(cases: dict[str, CaseResult]) -> dict[str, Any]:
+    """The one-env goal: ``met``, ``MISSED`` or ``NOT RUN``."""
+    c = cases.get("env_joint")
+    measured = c.rate if c is not None and c.ok else None
+    if measured is None:
+        status = "NOT RUN"
+    else:
+        status = "met" if measured >= GOAL_ENV_STEPS_PER_S else "MISSED"
+    return {
+        "goal": f"{ENV_ID} control=joint, 1 env, env steps/s",
+        "target": f">= {GOAL_ENV_STEPS_PER_S:,.0f}",
+        "measured": measured,
+        "status": status,
+    }
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "numpy": np.__version__}
+    for mod in ("gymnasium", "pettingzoo", "simpy", "numba"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception as exc:  # a missing optional package must not stop the report
+            out[mod] = f"unavailable ({type(exc).__name__})"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit status."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short episodes, 2 repeats (CI smoke)")
+    ap.add_argument("--json", type=Path, default=None, metavar="PATH", help="write numbers here")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--skip",
+        choices=("inline", "env", "vector", "marl"),
+        action="append",
+        default=[],
+        help="skip a part (repeatable)",
+    )
+    args = ap.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    t_total = time.perf_counter()
+    print(
+        f"EdgeTwin env step benchmark ({'quick' if args.quick else 'full'}); {os.cpu_count()} "
+        f"CPUs; scenario {SCENARIO}, episodes of {plan.horizon_s:g} s simulated"
+    )
+    cases: dict[str, CaseResult] = {}
+    runs: list[tuple[str, str, Callable[[], CaseResult]]] = [
+        ("inline", "inline reference", lambda: bench_reference(plan, args.seed)),
+        *[
+            ("env", f"env control={c}", partial(bench_env, plan, args.seed, c))
+            for c in ("joint", "prb", "power")
+        ],
+        ("vector", "SyncVectorEnv", lambda: bench_vector(plan, args.seed)),
+        ("marl", "PettingZoo AEC", lambda: bench_marl(plan, args.seed)),
+    ]
+    for part, label, run in runs:
+        if part in args.skip:
+            continue
+        print(f"running {label} ...", flush=True)
+        c = run()
+        cases[c.key] = c
+
+    goal = evaluate_goal(cases)
+    print_report(cases, goal)
+    total_s = time.perf_counter() - t_total
+    print(f"\ntotal benchmark wall time {total_s:.1f} s")
+    for c in cases.values():
+        if c.error:
+            print(f"\n{c.case} failed:\n{c.info.get('traceback', c.error)}", file=sys.stderr)
+
+    if args.json is not None:
+        ref = cases.get("inline")
+        payload = {
+            "benchmark": "env_steps",
+            "mode": "quick" if args.quick else "full",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": {
+                "platform": platform.platform(),
+                "processor": platform.processor(),
+                "cpu_count": os.cpu_count(),
+            },
+            "versions": _versions(),
+            "scenario": SCENARIO,
+            "horizon_s": plan.horizon_s,
+            "statistic": "per_s uses the best (shortest) repeat; ratios are best / best",
+            "cases": {k: c.to_json() for k, c in cases.items()},
+            "ratios_vs_inline": {
+                k: c.rate / ref.rate
+                for k, c in cases.items()
+                if k != "inline" and c.ok and ref is not None and ref.ok
+            },
+            "goal": goal,
+            "total_wall_s": total_s,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+        print(f"wrote {args.json}")
+    return 1 if any(c.error for c in cases.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

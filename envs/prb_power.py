@@ -1,0 +1,249 @@
+"""``edgetwin/PrbPower-v0``: per-slot PRB and/or power control of one NR downlink cell.
+
+The env drives the same :class:`~edgetwin.sim.engine.Simulation` a scenario run builds
+(:func:`edgetwin.scenarios.build.build`), with the controlled families' decision points
+detached (ARCHITECTURE.md §4.5); the family it does not control is driven by the scenario's
+policy (PF / equal power in ``nr_cell``). There is no second copy of the physics.
+
+Description
+    One step is one slot in which the cell has data (idle slots are skipped by the simulator).
+    The agent sees the cell's channel-state reports and per-UE state and sets PRB shares and/or
+    power shares (arXiv 2605.02149's hierarchical controller as one agent).
+
+Action Space
+    ``Box(-1, 1, (max_ue,), float32)`` for ``control="prb"`` or ``"power"``; ``(2·max_ue,)`` for
+    ``"joint"`` (PRB actions first, then power actions). Actions scale to logits
+    ``l = 5·a``; PRB logits become shares ``softmax(l)`` over UEs with data, resolved to exact
+    PRBs by Hamilton apportionment and channel-aware assignment; power logits set per-PRB power
+    ``∝ e^{l_u}`` with the whole budget spent (all-zero = equal power). See
+    :mod:`edgetwin.envs.observation`.
+
+Observation Space
+    ``Dict`` of float32 arrays padded to ``max_ue`` rows with ``ue_mask`` (table in
+    :mod:`edgetwin.envs.observation`). With ``control="power"`` the observation is taken at the
+    power decision, so ``prb_count`` holds this slot's PRB map; otherwise it is 0.
+
+Rewards
+    ``(1 − λ)·Σ_u T̄_u / T_ref + λ·J(T̄)`` with ``T̄`` the smoothed throughput after the slot,
+    ``J`` Jain's index, λ = ``reward_kwargs["lam"]`` (0.5) and ``T_ref`` the peak cell rate;
+    other rewards by name (:mod:`edgetwin.envs.rewards`).
+
+Episode End
+    ``truncated`` when the scenario's simulated duration (``duration_s``) is reached; never
+    ``terminated``. The env is registered with ``max_episode_steps=None``: the simulated horizon
+    is the only time limit.
+
+Arguments:
+    ``scenario`` (name or YAML path, default ``nr_cell``), ``control`` (``"prb" | "power" |
+    "joint"``), ``max_ue`` (default: the scenario's UEs per cell), ``reward`` and
+    ``reward_kwargs``, ``t_ref_bps`` (default peak rate), ``overrides`` (dotted scenario
+    overrides, e.g. ``{"duration_s": 0.5}``).
+
+Version History
+    * v0: initial version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+from edgetwin.scenarios.build import build
+from edgetwin.scenarios.load import load_scenario, with_overrides
+from edgetwin.scenarios.schema import ScenarioConfig
+from edgetwin.sim.decision import DecisionRequest
+from edgetwin.sim.metrics.summary import jain_index
+from edgetwin.sim.radio.cell import CellGroup
+
+from .observation import (
+    ObservationBuilder,
+    action_space,
+    observation_space,
+    power_action_to_watts,
+    prb_action_to_alloc,
+)
+from .rewards import make_reward
+
+Control = Literal["prb", "power", "joint"]
+CONTROLS: tuple[str, ...] = ("prb", "power", "joint")
+_DETACH: dict[str, tuple[str, ...]] = {
+    "prb": ("prb",),
+    "power": ("power",),
+    "joint": ("prb", "power"),
+}
+
+
+def load_cell_scenario(
+    scenario: str | ScenarioConfig, overrides: Mapping[str, Any] | None = None
+) -> ScenarioConfig:
+    """Load a single-cell radio scenario for the PRB/power envs.
+
+    Raises:
+        ScenarioError: Unknown scenario or invalid field.
+        ValueError: The scenario has more than one cell.
+    """
+    if isinstance(scenario, ScenarioConfig):
+        config = with_overrides(scenario, overrides)
+    else:
+        config = load_scenario(scenario, overrides)
+    if config.topology.kind != "single":
+        raise ValueError(
+            f"the PRB/power envs control one cell; scenario {config.name!r} has topology.kind="
+            f"{config.topology.kind!r} (allowed: 'single')"
+        )
+    return config
+
+
+class PrbPowerEpisode:
+    """One episode: a freshly built simulation advanced decision by decision.
+
+    Shared by :class:`PrbPowerEnv` and the PettingZoo env, so both drive the simulator the same
+    way.
+
+    Args:
+        config: Single-cell scenario.
+        seed: Seed of the simulation (channels, arrivals, HARQ draws).
+        detach: Families whose decision points the caller answers.
+        max_ue: Rows of the padded observation.
+    """
+
+    def __init__(
+        self, config: ScenarioConfig, seed: int, detach: tuple[str, ...], max_ue: int
+    ) -> None:
+        self.sim = build(config, seed=seed, detach=detach)
+        cell = self.sim.components["radio"]
+        assert isinstance(cell, CellGroup)
+        self.cell = cell
+        if cell.n_ue > max_ue:
+            raise ValueError(f"max_ue={max_ue} is below the scenario's {cell.n_ue} UEs per cell")
+        self.builder = ObservationBuilder(max_ue, cell.n_prb)
+        self.request: DecisionRequest[Any, Any] | None = None
+
+    def run_to(self, family: str) -> bool:
+        """Run until ``family`` asks for a decision; False once the horizon is reached."""
+        self.request = self.sim.run_until_decision(family)
+        return self.request is not None
+
+    def observe(self) -> dict[str, np.ndarray]:
+        """The env observation of the pending decision (fresh arrays)."""
+        assert self.request is not None
+        return self.builder(self.request.obs)
+
+    def act_prb(self, logits: np.ndarray) -> None:
+        """Answer the pending PRB decision with PRB logits [≥ n_ue]."""
+        assert self.request is not None
+        assert self.request.family == "prb"
+        self.request.reply.succeed(prb_action_to_alloc(logits, self.request.obs)[None, :])
+
+    def act_power(self, logits: np.ndarray) -> None:
+        """Answer the pending power decision with power logits [≥ n_ue]."""
+        assert self.request is not None
+        assert self.request.family == "power"
+        self.request.reply.succeed(power_action_to_watts(logits, self.request.obs)[None, :])
+
+    @property
+    def avg_rate_bps(self) -> np.ndarray:
+        """Smoothed per-UE throughput of the cell now, [n_ue] bit/s."""
+        return self.cell.avg_rate_bps[0]
+
+
+class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """Gymnasium env of PRB/power control of one cell (see the module docstring)."""
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gym.Env's attribute)
+
+    def __init__(
+        self,
+        scenario: str | ScenarioConfig = "nr_cell",
+        control: Control = "joint",
+        max_ue: int | None = None,
+        reward: str = "throughput_fairness",
+        reward_kwargs: Mapping[str, Any] | None = None,
+        t_ref_bps: float | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if control not in CONTROLS:
+            raise ValueError(f"unknown control {control!r}; allowed: {', '.join(CONTROLS)}")
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r} is not supported; allowed: None")
+        self.config = load_cell_scenario(scenario, overrides)
+        self.control: Control = control
+        n_ue = self.config.topology.ues_per_cell
+        self.max_ue = n_ue if max_ue is None else int(max_ue)
+        if self.max_ue < n_ue:
+            raise ValueError(f"max_ue={self.max_ue} is below the scenario's {n_ue} UEs per cell")
+        self.reward_fn = make_reward(reward, **dict(reward_kwargs or {}))
+        probe = PrbPowerEpisode(self.config, 0, _DETACH[control], self.max_ue)
+        self.n_ue = n_ue
+        self.n_prb = probe.cell.n_prb
+        self.t_ref_bps = probe.cell.peak_rate_bps if t_ref_bps is None else float(t_ref_bps)
+        if not self.t_ref_bps > 0:
+            raise ValueError(f"t_ref_bps must be > 0, got {t_ref_bps}")
+        self.observation_space = observation_space(self.max_ue, self.n_prb)  # type: ignore[assignment]
+        self.action_space = action_space(self.max_ue, 2 if control == "joint" else 1)
+        self._episode: PrbPowerEpisode | None = None
+        self._last_obs: dict[str, np.ndarray] | None = None
+
+    @property
+    def episode(self) -> PrbPowerEpisode | None:
+        """The running episode (its simulation and cell), ``None`` before :meth:`reset`."""
+        return self._episode
+
+    def _first_family(self) -> str:
+        return "power" if self.control == "power" else "prb"
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Rebuild the simulation with a seed drawn from the env's generator."""
+        super().reset(seed=seed)
+        episode_seed = int(self.np_random.integers(2**31))
+        self._episode = PrbPowerEpisode(
+            self.config, episode_seed, _DETACH[self.control], self.max_ue
+        )
+        if not self._episode.run_to(self._first_family()):
+            raise RuntimeError("the scenario reached its horizon before the first decision")
+        obs = self._episode.observe()
+        self._last_obs = obs
+        return obs, {"episode_seed": episode_seed}
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply the logits to this slot, run to the next decision, reward the smoothed rates."""
+        ep = self._episode
+        if ep is None or ep.request is None:
+            raise RuntimeError("call reset() before step() (and after an episode is truncated)")
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
+        M = self.max_ue
+        if self.control == "prb":
+            ep.act_prb(a)
+        elif self.control == "power":
+            ep.act_power(a)
+        else:
+            ep.act_prb(a[:M])
+            # Same slot: the quota resolver gives every PRB to a UE with data, so the power
+            # decision always follows the PRB decision.
+            if not ep.run_to("power"):
+                raise RuntimeError("the PRB decision was not followed by a power decision")
+            ep.act_power(a[M:])
+        alive = ep.run_to(self._first_family())
+        rates = ep.avg_rate_bps
+        reward = self.reward_fn(rates, self.t_ref_bps)
+        if alive:
+            obs = ep.observe()
+            self._last_obs = obs
+        else:
+            assert self._last_obs is not None
+            obs = {k: v.copy() for k, v in self._last_obs.items()}
+        info = {
+            "cell_throughput_bps": float(rates.sum()),
+            "jain_index": jain_index(rates),
+        }
+        return obs, float(reward), False, not alive, info

@@ -1,0 +1,69 @@
+"""Reward functions of the PRB/power envs, registered by name.
+
+Every reward is a pure function of the smoothed per-UE throughput ``T̄`` after the slot the action
+was applied in (``avg_rate_bps`` [n_ue], bit/s, only real UEs) and a throughput normalizer
+``t_ref_bps`` (default: the cell's peak rate, every PRB at the MCS table's highest spectral
+efficiency), so that the throughput term lies in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgetwin.sim.types import FloatArray
+
+#: ``reward(avg_rate_bps [n_ue] bit/s, t_ref_bps, **kwargs) -> float``.
+RewardFn = Callable[..., float]
+
+
+def _jain(x: FloatArray) -> float:
+    # Jain, Chiu & Hawe, DEC-TR-301 (1984): (Σx)² / (n·Σx²); 1 for all-zero input.
+    sq = float(np.dot(x, x))
+    return 1.0 if sq == 0.0 else float(x.sum() ** 2 / (x.size * sq))
+
+
+def throughput_fairness(avg_rate_bps: FloatArray, t_ref_bps: float, lam: float = 0.5) -> float:
+    """``(1 − λ)·Σ_u T̄_u / T_ref + λ·J(T̄)``: smoothed throughput and Jain's index (2605.02149)."""
+    return (1.0 - lam) * float(avg_rate_bps.sum()) / t_ref_bps + lam * _jain(avg_rate_bps)
+
+
+def throughput(avg_rate_bps: FloatArray, t_ref_bps: float) -> float:
+    """``Σ_u T̄_u / T_ref``: cell throughput only (max-rate objective)."""
+    return float(avg_rate_bps.sum()) / t_ref_bps
+
+
+def sum_log_rate(avg_rate_bps: FloatArray, t_ref_bps: float, floor: float = 1e-4) -> float:
+    """Mean of ``log(T̄_u / T_ref + floor)``: the proportional-fair utility (Kelly 1997)."""
+    return float(np.mean(np.log(avg_rate_bps / t_ref_bps + floor)))
+
+
+REWARDS: dict[str, RewardFn] = {
+    "throughput_fairness": throughput_fairness,
+    "throughput": throughput,
+    "sum_log_rate": sum_log_rate,
+}
+
+
+def make_reward(name: str, **kwargs: Any) -> Callable[[FloatArray, float], float]:
+    """The reward registered as ``name`` with ``kwargs`` bound.
+
+    Raises:
+        ValueError: For an unknown name (listing the registered ones) or bad keyword arguments.
+    """
+    if name not in REWARDS:
+        raise ValueError(f"unknown reward {name!r}; allowed: {', '.join(sorted(REWARDS))}")
+    fn = REWARDS[name]
+    try:
+        fn(np.ones(2), 1.0, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for reward {name!r}: {exc}") from exc
+    if name == "throughput_fairness" and not 0.0 <= kwargs.get("lam", 0.5) <= 1.0:
+        raise ValueError(f"reward lam must be in [0, 1], got {kwargs['lam']}")
+
+    def reward(avg_rate_bps: FloatArray, t_ref_bps: float) -> float:
+        return fn(avg_rate_bps, t_ref_bps, **kwargs)
+
+    return reward
