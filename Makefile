@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The CPU wheel of torch; unpinned, pip would resolve a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install run test test-all lint typecheck bench install-rt clean
+.PHONY: install run test test-all lint typecheck bench compare-rl install-rt clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: install lint typecheck
 
 test-all: install
 	$(BIN)/pytest -m "not gpu and not benchmark"
+
+# B0/A1/A2/Full: the shipped MAPPO checkpoint against PF + equal power on 10 matched seeds.
+compare-rl: install
+	$(PY) examples/prb_power_comparison.py
 
 bench: install
 	$(PY) benchmarks/radio_slots.py

@@ -16,7 +16,7 @@ from pettingzoo.test import api_test, seed_test
 from edgetwin.envs import MARL_ENVS, make_marl
 from edgetwin.envs.observation import prb_action_to_alloc
 from edgetwin.envs.prb_power import PrbPowerEnv
-from edgetwin.envs.prb_power_marl import AGENTS, PrbPowerAECEnv, env, raw_env
+from edgetwin.envs.prb_power_marl import AGENTS, PrbPowerAECEnv, raw_env
 
 SHORT = {"duration_s": 0.01}  # 20 slots of 0.5 ms
 # PettingZoo's checks warn that a Dict observation is not a Box and that agent names are not
@@ -33,13 +33,16 @@ def _zeros(e: PrbPowerAECEnv) -> np.ndarray:
 
 
 @pytest.mark.filterwarnings(*API_WARNINGS)
-def test_pettingzoo_api_test():
-    api_test(env(overrides=SHORT), num_cycles=30)
+@pytest.mark.parametrize("env_id", sorted(MARL_ENVS))
+def test_pettingzoo_api_test(env_id):
+    """Every registered multi-agent env passes PettingZoo's API test (parametrized over ids)."""
+    api_test(make_marl(env_id, overrides=SHORT), num_cycles=30)
 
 
 @pytest.mark.filterwarnings(*API_WARNINGS)
-def test_pettingzoo_seed_test():
-    seed_test(lambda: env(overrides=SHORT), num_cycles=30)
+@pytest.mark.parametrize("env_id", sorted(MARL_ENVS))
+def test_pettingzoo_seed_test(env_id):
+    seed_test(lambda: make_marl(env_id, overrides=SHORT), num_cycles=30)
 
 
 def test_make_marl_registry():
