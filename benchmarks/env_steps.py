@@ -33,85 +33,24 @@ Exit status: 0 when every case ran (whatever the goal says), 1 when a case faile
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import CaseResult, guard, json_header, repeat, report_failures, write_json
 
 GOAL_ENV_STEPS_PER_S = 5_000.0
 SCENARIO = "nr_cell"
 ENV_ID = "edgetwin/PrbPower-v0"
 MARL_ID = "edgetwin/PrbPowerMARL-v0"
 N_VEC = 4
-
-
-@dataclass
-class CaseResult:
-    """Timings of one benchmark case.
-
-    Attributes:
-        case: Human-readable name.
-        key: Machine-readable name (JSON key).
-        unit: What is counted (``slots``, ``env steps``, ``agent steps``).
-        n_steps: Units counted per timed repeat.
-        walls_s: Wall time of every timed repeat, seconds.
-        error: Why the case did not run (empty when it ran).
-        info: Extra facts (settings, untimed costs).
-    """
-
-    case: str
-    key: str
-    unit: str
-    n_steps: int = 0
-    walls_s: list[float] = field(default_factory=list)
-    error: str = ""
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the case ran and produced at least one timing."""
-        return not self.error and bool(self.walls_s)
-
-    @property
-    def best_wall_s(self) -> float:
-        """Shortest timed repeat."""
-        return min(self.walls_s)
-
-    @property
-    def rate(self) -> float:
-        """Units per second of the best repeat."""
-        return self.n_steps / self.best_wall_s
-
-    @property
-    def rate_median(self) -> float:
-        """Units per second of the median repeat."""
-        return self.n_steps / statistics.median(self.walls_s)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-serializable summary."""
-        out: dict[str, Any] = {"case": self.case, "unit": self.unit, "ok": self.ok}
-        if self.ok:
-            out |= {
-                "n_steps": self.n_steps,
-                "walls_s": self.walls_s,
-                "best_wall_s": self.best_wall_s,
-                "per_s": self.rate,
-                "per_s_median": self.rate_median,
-            }
-        if self.error:
-            out["error"] = self.error
-        out["info"] = self.info
-        return out
 
 
 @dataclass(frozen=True)
@@ -133,32 +72,52 @@ FULL = Plan(horizon_s=1.0, repeats=5, budget_s=30.0)
 QUICK = Plan(horizon_s=0.1, repeats=2, budget_s=10.0)
 
 
-def _repeat(run_once: Callable[[], float], repeats: int, budget_s: float) -> list[float]:
-    """Call ``run_once`` (which returns its own timed wall seconds) up to ``repeats`` times.
-
-    Stops early, after at least one repeat, once ``budget_s`` of wall time has been spent.
-    """
-    walls: list[float] = []
-    t_start = time.perf_counter()
-    for _ in range(repeats):
-        walls.append(run_once())
-        if time.perf_counter() - t_start > budget_s:
-            break
-    return walls
-
-
-def _guard(res: CaseResult, body: Callable[[], None]) -> CaseResult:
-    """Run ``body``; on failure record the error and traceback (the other cases still run)."""
-    try:
-        body()
-    except Exception as exc:
-        res.error = f"{type(exc).__name__}: {exc}"
-        res.info["traceback"] = traceback.format_exc(limit=6)
-    return res
-
-
 def _overrides(plan: Plan) -> dict[str, Any]:
     return {"duration_s": plan.horizon_s}
+
+
+def _time_episodes(
+    res: CaseResult,
+    plan: Plan,
+    rng: np.random.Generator,
+    *,
+    reset: Callable[[int], int],
+    action_shape: tuple[int, ...],
+    play: Callable[[np.ndarray], int],
+) -> None:
+    """Time whole episodes of an env into ``res``: one untimed warm-up, then the repeats.
+
+    Per episode, only ``play`` is timed: ``reset`` is timed apart (its median goes to
+    ``res.info["reset_s_median"]``) and the uniform random actions are drawn before ``play``.
+
+    Args:
+        res: The case's result; gets ``walls_s``, ``n_units`` and ``info["reset_s_median"]``.
+        plan: Repeats and budget.
+        rng: Draws the actions.
+        reset: ``reset(i)`` resets the env for the ``i``-th timed episode (``i`` = 0 for the
+            warm-up too) and returns the most actions one episode can take.
+        action_shape: Shape of one action.
+        play: Steps through one episode with the given actions; returns the units stepped.
+    """
+    reset_s: list[float] = []
+    n: dict[str, int] = {}
+
+    def run_once() -> float:
+        t0 = time.perf_counter()
+        n_max = reset(len(reset_s))
+        reset_s.append(time.perf_counter() - t0)
+        actions = rng.uniform(-1.0, 1.0, (n_max, *action_shape)).astype(np.float32)
+        t0 = time.perf_counter()
+        units = play(actions)
+        wall = time.perf_counter() - t0
+        n["units"] = units
+        return wall
+
+    run_once()  # warm-up episode (first calls of numba / numpy paths)
+    reset_s.clear()
+    res.walls_s = repeat(run_once, plan.repeats, plan.budget_s)
+    res.n_units = n["units"]
+    res.info["reset_s_median"] = statistics.median(reset_s)
 
 
 # ============================================================================================
@@ -189,11 +148,11 @@ def bench_reference(plan: Plan, seed: int) -> CaseResult:
             n["active"] = int(cell.n_active_slots)
             return wall
 
-        res.walls_s = _repeat(run_once, plan.repeats, plan.budget_s)
-        res.n_steps = n["slots"]
+        res.walls_s = repeat(run_once, plan.repeats, plan.budget_s)
+        res.n_units = n["slots"]
         res.info = {"n_active_slots": n["active"], "build_s_median": statistics.median(build_s)}
 
-    return _guard(res, body)
+    return guard(res, body)
 
 
 def bench_env(plan: Plan, seed: int, control: str) -> CaseResult:
@@ -208,34 +167,25 @@ def bench_env(plan: Plan, seed: int, control: str) -> CaseResult:
         env = gym.make(ENV_ID, scenario=SCENARIO, control=control, overrides=_overrides(plan))
         space = env.action_space
         assert isinstance(space, gym.spaces.Box)
-        rng = np.random.default_rng(seed)
-        reset_s: list[float] = []
-        n: dict[str, int] = {}
 
-        def run_once() -> float:
-            t0 = time.perf_counter()
-            env.reset(seed=seed + len(reset_s))
-            reset_s.append(time.perf_counter() - t0)
-            n_max = int(env.unwrapped._episode.cell.n_slot_total)
-            actions = rng.uniform(-1.0, 1.0, (n_max, *space.shape)).astype(np.float32)
+        def reset(i: int) -> int:
+            env.reset(seed=seed + i)
+            return int(env.unwrapped._episode.cell.n_slot_total)
+
+        def play(actions: np.ndarray) -> int:
             steps = 0
-            t0 = time.perf_counter()
             for a in actions:
                 steps += 1
                 if env.step(a)[3]:
                     break
-            wall = time.perf_counter() - t0
-            n["steps"] = steps
-            return wall
+            return steps
 
-        run_once()  # warm-up episode (first calls of numba / numpy paths)
-        reset_s.clear()
-        res.walls_s = _repeat(run_once, plan.repeats, plan.budget_s)
-        res.n_steps = n["steps"]
-        res.info = {"reset_s_median": statistics.median(reset_s), "control": control}
+        rng = np.random.default_rng(seed)
+        _time_episodes(res, plan, rng, reset=reset, action_shape=space.shape, play=play)
+        res.info["control"] = control
         env.close()
 
-    return _guard(res, body)
+    return guard(res, body)
 
 
 def bench_vector(plan: Plan, seed: int) -> CaseResult:
@@ -253,35 +203,26 @@ def bench_vector(plan: Plan, seed: int) -> CaseResult:
         venv = gym.vector.SyncVectorEnv([make for _ in range(N_VEC)])
         space = venv.action_space
         assert isinstance(space, gym.spaces.Box)
-        rng = np.random.default_rng(seed)
-        n: dict[str, int] = {}
-        reset_s: list[float] = []
 
-        def run_once() -> float:
-            t0 = time.perf_counter()
-            venv.reset(seed=seed + 100 * len(reset_s))
-            reset_s.append(time.perf_counter() - t0)
-            n_max = int(venv.envs[0].unwrapped._episode.cell.n_slot_total)
-            actions = rng.uniform(-1.0, 1.0, (n_max, *space.shape)).astype(np.float32)
+        def reset(i: int) -> int:
+            venv.reset(seed=seed + 100 * i)
+            return int(venv.envs[0].unwrapped._episode.cell.n_slot_total)
+
+        def play(actions: np.ndarray) -> int:
             steps = 0
-            t0 = time.perf_counter()
             for a in actions:
                 steps += 1
                 _, _, terminated, truncated, _ = venv.step(a)
                 if (terminated | truncated).any():
                     break
-            wall = time.perf_counter() - t0
-            n["steps"] = N_VEC * steps
-            return wall
+            return N_VEC * steps
 
-        run_once()
-        reset_s.clear()
-        res.walls_s = _repeat(run_once, plan.repeats, plan.budget_s)
-        res.n_steps = n["steps"]
-        res.info = {"n_envs": N_VEC, "reset_s_median": statistics.median(reset_s)}
+        rng = np.random.default_rng(seed)
+        res.info["n_envs"] = N_VEC
+        _time_episodes(res, plan, rng, reset=reset, action_shape=space.shape, play=play)
         venv.close()
 
-    return _guard(res, body)
+    return guard(res, body)
 
 
 def bench_marl(plan: Plan, seed: int) -> CaseResult:
@@ -292,18 +233,13 @@ def bench_marl(plan: Plan, seed: int) -> CaseResult:
         from edgetwin.envs import make_marl
 
         env = make_marl(MARL_ID, scenario=SCENARIO, overrides=_overrides(plan))
-        rng = np.random.default_rng(seed)
-        reset_s: list[float] = []
-        n: dict[str, int] = {}
 
-        def run_once() -> float:
-            t0 = time.perf_counter()
-            env.reset(seed=seed + len(reset_s))
-            reset_s.append(time.perf_counter() - t0)
-            n_max = 2 * int(env.unwrapped.episode.cell.n_slot_total)
-            actions = rng.uniform(-1.0, 1.0, (n_max, env.unwrapped.max_ue)).astype(np.float32)
+        def reset(i: int) -> int:
+            env.reset(seed=seed + i)
+            return 2 * int(env.unwrapped.episode.cell.n_slot_total)
+
+        def play(actions: np.ndarray) -> int:
             steps = 0
-            t0 = time.perf_counter()
             for _agent in env.agent_iter():
                 _, _, terminated, truncated, _ = env.last()
                 if terminated or truncated:
@@ -311,18 +247,14 @@ def bench_marl(plan: Plan, seed: int) -> CaseResult:
                 else:
                     env.step(actions[steps])
                     steps += 1
-            wall = time.perf_counter() - t0
-            n["steps"] = steps
-            return wall
+            return steps
 
-        run_once()
-        reset_s.clear()
-        res.walls_s = _repeat(run_once, plan.repeats, plan.budget_s)
-        res.n_steps = n["steps"]
-        res.info = {"reset_s_median": statistics.median(reset_s)}
+        rng = np.random.default_rng(seed)
+        action_shape = (int(env.unwrapped.max_ue),)
+        _time_episodes(res, plan, rng, reset=reset, action_shape=action_shape, play=play)
         env.close()
 
-    return _guard(res, body)
+    return guard(res, body)
 
 
 # ============================================================================================
@@ -345,7 +277,7 @@ def print_report(cases: dict[str, CaseResult], goal: dict[str, Any]) -> None:
             continue
         ratio = f"{c.rate / ref_rate:.2f}x" if ref_rate else "-"
         print(
-            f"{c.case:<56} {c.unit:<12} {c.n_steps:>6} {len(c.walls_s):>4} {c.rate:>9,.0f} "
+            f"{c.case:<56} {c.unit:<12} {c.n_units:>6} {len(c.walls_s):>4} {c.rate:>9,.0f} "
             f"{c.rate_median:>9,.0f} {ratio:>9}"
         )
     print("(best/s: the best repeat; median/s: the median repeat; vs inline: best / best slots/s)")
@@ -368,16 +300,6 @@ def evaluate_goal(cases: dict[str, CaseResult]) -> dict[str, Any]:
         "measured": measured,
         "status": status,
     }
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("gymnasium", "pettingzoo", "simpy", "numba"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception as exc:  # a missing optional package must not stop the report
-            out[mod] = f"unavailable ({type(exc).__name__})"
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -421,22 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     print_report(cases, goal)
     total_s = time.perf_counter() - t_total
     print(f"\ntotal benchmark wall time {total_s:.1f} s")
-    for c in cases.values():
-        if c.error:
-            print(f"\n{c.case} failed:\n{c.info.get('traceback', c.error)}", file=sys.stderr)
+    status = report_failures(cases.values())
 
     if args.json is not None:
         ref = cases.get("inline")
         payload = {
-            "benchmark": "env_steps",
-            "mode": "quick" if args.quick else "full",
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": {
-                "platform": platform.platform(),
-                "processor": platform.processor(),
-                "cpu_count": os.cpu_count(),
-            },
-            "versions": _versions(),
+            **json_header(
+                "env_steps",
+                quick=args.quick,
+                packages=("numpy", "gymnasium", "pettingzoo", "simpy", "numba"),
+            ),
             "scenario": SCENARIO,
             "horizon_s": plan.horizon_s,
             "statistic": "per_s uses the best (shortest) repeat; ratios are best / best",
@@ -449,10 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             "goal": goal,
             "total_wall_s": total_s,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-        print(f"wrote {args.json}")
-    return 1 if any(c.error for c in cases.values()) else 0
+        write_json(args.json, payload)
+    return status
 
 
 if __name__ == "__main__":

@@ -29,19 +29,17 @@ Exit status: 0 when every case ran (whatever the goals say), 1 when a case faile
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import CaseResult, guard, json_header, repeat, report_failures, write_json
 
 # --- goals (from the issue) ----------------------------------------------------------------
 GOAL_EDGETWIN_1CELL_SLOTS_PER_S = 20_000.0
@@ -65,68 +63,6 @@ CARRIER_HZ = 3.5e9
 UE_SPEED_MPS = 0.833  # 3 km/h, EdgeTwin's MobilityConfig default
 
 SPEED_OF_LIGHT_MPS = 299_792_458.0
-
-
-@dataclass
-class CaseResult:
-    """Timings of one benchmark case.
-
-    Attributes:
-        case: Human-readable name.
-        key: Machine-readable name (JSON key).
-        n_slots: Slots simulated per timed repeat.
-        walls_s: Wall time of every timed repeat, seconds.
-        error: Why the case did not run (empty when it ran).
-        info: Extra facts (sanity numbers, settings).
-    """
-
-    case: str
-    key: str
-    n_slots: int = 0
-    walls_s: list[float] = field(default_factory=list)
-    error: str = ""
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the case ran and produced at least one timing."""
-        return not self.error and bool(self.walls_s)
-
-    @property
-    def best_wall_s(self) -> float:
-        """Shortest timed repeat."""
-        return min(self.walls_s)
-
-    @property
-    def median_wall_s(self) -> float:
-        """Median timed repeat."""
-        return statistics.median(self.walls_s)
-
-    @property
-    def slots_per_s(self) -> float:
-        """Slots per second of the best repeat."""
-        return self.n_slots / self.best_wall_s
-
-    @property
-    def slots_per_s_median(self) -> float:
-        """Slots per second of the median repeat."""
-        return self.n_slots / self.median_wall_s
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-serializable summary."""
-        out: dict[str, Any] = {"case": self.case, "n_slots": self.n_slots, "ok": self.ok}
-        if self.ok:
-            out |= {
-                "walls_s": self.walls_s,
-                "best_wall_s": self.best_wall_s,
-                "median_wall_s": self.median_wall_s,
-                "slots_per_s": self.slots_per_s,
-                "slots_per_s_median": self.slots_per_s_median,
-            }
-        if self.error:
-            out["error"] = self.error
-        out["info"] = self.info
-        return out
 
 
 @dataclass(frozen=True)
@@ -180,20 +116,6 @@ QUICK = Plan(
 )
 
 
-def _repeat(run_once: Callable[[], float], repeats: int, budget_s: float) -> list[float]:
-    """Call ``run_once`` (which returns its own timed wall seconds) up to ``repeats`` times.
-
-    Stops early, after at least one repeat, once ``budget_s`` of wall time has been spent.
-    """
-    walls: list[float] = []
-    t_start = time.perf_counter()
-    for _ in range(repeats):
-        walls.append(run_once())
-        if time.perf_counter() - t_start > budget_s:
-            break
-    return walls
-
-
 # ============================================================================================
 # EdgeTwin
 # ============================================================================================
@@ -234,10 +156,11 @@ def bench_edgetwin(
 ) -> CaseResult:
     """Time ``sim.run()`` of the EdgeTwin slot loop (construction excluded)."""
     if multi_cell:
-        res = CaseResult("EdgeTwin 57 cells x 20 UE x 51 PRB", "edgetwin_57cell")
+        res = CaseResult("EdgeTwin 57 cells x 20 UE x 51 PRB", "edgetwin_57cell", "slots")
     else:
-        res = CaseResult("EdgeTwin 1 cell x 20 UE x 51 PRB", "edgetwin_1cell")
-    try:
+        res = CaseResult("EdgeTwin 1 cell x 20 UE x 51 PRB", "edgetwin_1cell", "slots")
+
+    def body() -> None:
         # Untimed warm-up run: imports, first-call paths of numpy/SimPy.
         sim, cells = _build_edgetwin(multi_cell=multi_cell, horizon_s=20 * SLOT_S, seed=seed)
         sim.run()
@@ -266,8 +189,8 @@ def bench_edgetwin(
             summaries.append(dict(sim.results().summary))
             return wall
 
-        res.walls_s = _repeat(run_once, repeats, budget_s)
-        res.n_slots = last["n_slots"]
+        res.walls_s = repeat(run_once, repeats, budget_s)
+        res.n_units = last["n_slots"]
         s = summaries[-1]
         res.info = {
             "n_cell": n_cell,
@@ -285,15 +208,13 @@ def bench_edgetwin(
         _, cells = _build_edgetwin(multi_cell=multi_cell, horizon_s=horizon_s, seed=seed)
         t0 = time.perf_counter()
         got = 0
-        while got < res.n_slots:
+        while got < res.n_units:
             got += int(cells.channel.next_batch().n_slot)
         res.info["channel_generation_s"] = time.perf_counter() - t0
-        if last["n_active_slots"] != res.n_slots:
+        if last["n_active_slots"] != res.n_units:
             res.info["warning"] = "not every slot was active (full buffer should keep all busy)"
-    except Exception as exc:  # report and go on: the other cases still run
-        res.error = f"{type(exc).__name__}: {exc}"
-        res.info["traceback"] = traceback.format_exc(limit=4)
-    return res
+
+    return guard(res, body, tb_limit=4)
 
 
 # ============================================================================================
@@ -478,8 +399,10 @@ def bench_sionna(
     res = CaseResult(
         f"Sionna SYS ({name}) 1 cell x 20 UE x 51 PRB",
         "sionna_compiled" if compile_step else "sionna_eager",
+        "slots",
     )
-    try:
+
+    def body() -> None:
         import torch
 
         t0 = time.perf_counter()
@@ -489,8 +412,8 @@ def bench_sionna(
         loop.run(warmup_slots)  # first calls build lazily; compilation happens here
         warmup_s = time.perf_counter() - t0
         loop.reset_feedback()
-        res.walls_s = _repeat(lambda: loop.run(n_slots), repeats, budget_s)
-        res.n_slots = n_slots
+        res.walls_s = repeat(lambda: loop.run(n_slots), repeats, budget_s)
+        res.n_units = n_slots
         n_runs = len(res.walls_s)
         res.info = {
             "construction_s": build_s,
@@ -499,10 +422,8 @@ def bench_sionna(
             "decoded_mbps": float(loop.bits_total) / (n_runs * n_slots * SLOT_S) / 1e6,
             "olla_offset_db_mean": float(loop.olla.offset.mean()),
         }
-    except Exception as exc:
-        res.error = f"{type(exc).__name__}: {exc}"
-        res.info["traceback"] = traceback.format_exc(limit=4)
-    return res
+
+    return guard(res, body, tb_limit=4)
 
 
 # ============================================================================================
@@ -521,20 +442,20 @@ def evaluate_goals(cases: dict[str, CaseResult]) -> tuple[list[dict[str, Any]], 
     """Goal verdicts and the EdgeTwin / Sionna ratios."""
     et1, et57 = cases.get("edgetwin_1cell"), cases.get("edgetwin_57cell")
     sionna = [c for k, c in cases.items() if k.startswith("sionna") and c.ok]
-    sionna_ref = max(sionna, key=lambda c: c.slots_per_s) if sionna else None
+    sionna_ref = max(sionna, key=lambda c: c.rate) if sionna else None
     ratios: dict[str, Any] = {}
     ratio = None
     if et1 is not None and et1.ok:
         for c in sionna:
-            ratios[c.key] = et1.slots_per_s / c.slots_per_s
+            ratios[c.key] = et1.rate / c.rate
         if sionna_ref is not None:
-            ratio = et1.slots_per_s / sionna_ref.slots_per_s
+            ratio = et1.rate / sionna_ref.rate
             ratios["reference"] = sionna_ref.key
     goals = [
         _goal(
             "EdgeTwin 1 cell slots/s",
             f">= {GOAL_EDGETWIN_1CELL_SLOTS_PER_S:,.0f}",
-            et1.slots_per_s if et1 is not None and et1.ok else None,
+            et1.rate if et1 is not None and et1.ok else None,
             GOAL_EDGETWIN_1CELL_SLOTS_PER_S,
             "slots/s",
         ),
@@ -548,7 +469,7 @@ def evaluate_goals(cases: dict[str, CaseResult]) -> tuple[list[dict[str, Any]], 
         _goal(
             "EdgeTwin 57 cells slots/s",
             f">= {GOAL_EDGETWIN_57CELL_SLOTS_PER_S:,.0f}",
-            et57.slots_per_s if et57 is not None and et57.ok else None,
+            et57.rate if et57 is not None and et57.ok else None,
             GOAL_EDGETWIN_57CELL_SLOTS_PER_S,
             "slots/s",
         ),
@@ -567,8 +488,8 @@ def print_report(
     for c in cases.values():
         if c.ok:
             print(
-                f"{c.case:<52} {c.n_slots:>7} {len(c.walls_s):>4} {c.best_wall_s:>8.3f} "
-                f"{c.slots_per_s:>10,.0f} {c.slots_per_s_median:>10,.0f}"
+                f"{c.case:<52} {c.n_units:>7} {len(c.walls_s):>4} {c.best_wall_s:>8.3f} "
+                f"{c.rate:>10,.0f} {c.rate_median:>10,.0f}"
             )
         else:
             print(f"{c.case:<52} NOT RUN: {c.error}")
@@ -578,7 +499,7 @@ def print_report(
         if c.ok and ch is not None:
             print(
                 f"note: {c.case.split(' x ')[0]} generates its channel inside the loop; alone it "
-                f"takes {ch:.3f} s for {c.n_slots} slots ({ch / c.best_wall_s:.0%} of best wall)"
+                f"takes {ch:.3f} s for {c.n_units} slots ({ch / c.best_wall_s:.0%} of best wall)"
             )
     for key, r in ratios.items():
         if key != "reference":
@@ -594,16 +515,6 @@ def print_report(
         else:
             shown = f"{m:,.0f}"
         print(f"{g['goal']:<42} {g['target']:>10} {shown:>12}  {g['status']}")
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("torch", "sionna", "simpy", "scipy"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception as exc:  # a missing optional package must not stop the report
-            out[mod] = f"unavailable ({type(exc).__name__})"
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -722,21 +633,15 @@ def main(argv: list[str] | None = None) -> int:
     print_report(cases, goals, ratios)
     total_s = time.perf_counter() - t_total
     print(f"\ntotal benchmark wall time {total_s:.1f} s")
-    for c in cases.values():
-        if c.error:
-            print(f"\n{c.case} failed:\n{c.info.get('traceback', c.error)}", file=sys.stderr)
+    status = report_failures(cases.values())
 
     if args.json is not None:
         payload = {
-            "benchmark": "radio_slots",
-            "mode": "quick" if args.quick else "full",
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": {
-                "platform": platform.platform(),
-                "processor": platform.processor(),
-                "cpu_count": os.cpu_count(),
-            },
-            "versions": _versions(),
+            **json_header(
+                "radio_slots",
+                quick=args.quick,
+                packages=("numpy", "torch", "sionna", "simpy", "scipy"),
+            ),
             "scenario": {
                 "n_ue_per_cell": N_UE,
                 "n_prb": N_PRB,
@@ -746,16 +651,14 @@ def main(argv: list[str] | None = None) -> int:
                 "re_per_prb": RE_PER_PRB,
             },
             "sionna_sinr_source": sinr_source,
-            "statistic": "slots_per_s uses the best (shortest) repeat on every side",
+            "statistic": "per_s uses the best (shortest) repeat on every side",
             "cases": {k: c.to_json() for k, c in cases.items()},
             "ratios": ratios,
             "goals": goals,
             "total_wall_s": total_s,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-        print(f"wrote {args.json}")
-    return 1 if any(c.error for c in cases.values()) else 0
+        write_json(args.json, payload)
+    return status
 
 
 if __name__ == "__main__":

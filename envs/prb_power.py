@@ -45,7 +45,8 @@ Version History
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -150,6 +151,50 @@ class PrbPowerEpisode:
         return self.cell.avg_rate_bps[0]
 
 
+@dataclass(frozen=True)
+class CellEnvSetup:
+    """What the PRB/power envs derive from their arguments once, before any episode."""
+
+    config: ScenarioConfig
+    """The single-cell scenario."""
+    n_ue: int
+    """UEs of the cell."""
+    max_ue: int
+    """Rows of the padded observation."""
+    n_prb: int
+    """PRBs of the carrier."""
+    t_ref_bps: float
+    """Reward normalizer, bit/s."""
+    reward_fn: Callable[[np.ndarray, float], float]
+    """The bound reward function."""
+
+    @classmethod
+    def from_args(
+        cls,
+        scenario: str | ScenarioConfig,
+        overrides: Mapping[str, Any] | None,
+        max_ue: int | None,
+        reward: str,
+        reward_kwargs: Mapping[str, Any] | None,
+        t_ref_bps: float | None,
+        render_mode: str | None,
+    ) -> CellEnvSetup:
+        """Validate the env arguments (one clear ``ValueError``/``ScenarioError`` each)."""
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r} is not supported; allowed: None")
+        config = load_cell_scenario(scenario, overrides)
+        n_ue = config.topology.ues_per_cell
+        rows = n_ue if max_ue is None else int(max_ue)
+        if rows < n_ue:
+            raise ValueError(f"max_ue={rows} is below the scenario's {n_ue} UEs per cell")
+        reward_fn = make_reward(reward, **dict(reward_kwargs or {}))
+        probe = PrbPowerEpisode(config, 0, (), rows)  # the carrier's PRBs and peak rate
+        t_ref = probe.cell.peak_rate_bps if t_ref_bps is None else float(t_ref_bps)
+        if not t_ref > 0:
+            raise ValueError(f"t_ref_bps must be > 0, got {t_ref_bps}")
+        return cls(config, n_ue, rows, probe.cell.n_prb, t_ref, reward_fn)
+
+
 class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """Gymnasium env of PRB/power control of one cell (see the module docstring)."""
 
@@ -168,21 +213,14 @@ class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ) -> None:
         if control not in CONTROLS:
             raise ValueError(f"unknown control {control!r}; allowed: {', '.join(CONTROLS)}")
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; allowed: None")
-        self.config = load_cell_scenario(scenario, overrides)
+        setup = CellEnvSetup.from_args(
+            scenario, overrides, max_ue, reward, reward_kwargs, t_ref_bps, render_mode
+        )
         self.control: Control = control
-        n_ue = self.config.topology.ues_per_cell
-        self.max_ue = n_ue if max_ue is None else int(max_ue)
-        if self.max_ue < n_ue:
-            raise ValueError(f"max_ue={self.max_ue} is below the scenario's {n_ue} UEs per cell")
-        self.reward_fn = make_reward(reward, **dict(reward_kwargs or {}))
-        probe = PrbPowerEpisode(self.config, 0, _DETACH[control], self.max_ue)
-        self.n_ue = n_ue
-        self.n_prb = probe.cell.n_prb
-        self.t_ref_bps = probe.cell.peak_rate_bps if t_ref_bps is None else float(t_ref_bps)
-        if not self.t_ref_bps > 0:
-            raise ValueError(f"t_ref_bps must be > 0, got {t_ref_bps}")
+        self.config = setup.config
+        self.n_ue, self.max_ue, self.n_prb = setup.n_ue, setup.max_ue, setup.n_prb
+        self.reward_fn = setup.reward_fn
+        self.t_ref_bps = setup.t_ref_bps
         self.observation_space = observation_space(self.max_ue, self.n_prb)  # type: ignore[assignment]
         self.action_space = action_space(self.max_ue, 2 if control == "joint" else 1)
         self._episode: PrbPowerEpisode | None = None

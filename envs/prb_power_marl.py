@@ -87,8 +87,7 @@ from edgetwin.scenarios.schema import ScenarioConfig
 from edgetwin.sim.metrics.summary import jain_index
 
 from .observation import action_space, observation_space
-from .prb_power import PrbPowerEpisode, load_cell_scenario
-from .rewards import make_reward
+from .prb_power import CellEnvSetup, PrbPowerEpisode
 
 #: The agents, in their order of play within a slot.
 AGENTS: tuple[str, ...] = ("prb", "power")
@@ -130,21 +129,14 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
         render_mode: str | None = None,
     ) -> None:
         super().__init__()
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; allowed: None")
+        setup = CellEnvSetup.from_args(
+            scenario, overrides, max_ue, reward, reward_kwargs, t_ref_bps, render_mode
+        )
         self.render_mode = render_mode
-        self.config = load_cell_scenario(scenario, overrides)
-        n_ue = self.config.topology.ues_per_cell
-        self.max_ue = n_ue if max_ue is None else int(max_ue)
-        if self.max_ue < n_ue:
-            raise ValueError(f"max_ue={self.max_ue} is below the scenario's {n_ue} UEs per cell")
-        self.reward_fn = make_reward(reward, **dict(reward_kwargs or {}))
-        probe = PrbPowerEpisode(self.config, 0, AGENTS, self.max_ue)
-        self.n_ue = n_ue
-        self.n_prb = probe.cell.n_prb
-        self.t_ref_bps = probe.cell.peak_rate_bps if t_ref_bps is None else float(t_ref_bps)
-        if not self.t_ref_bps > 0:
-            raise ValueError(f"t_ref_bps must be > 0, got {t_ref_bps}")
+        self.config = setup.config
+        self.n_ue, self.max_ue, self.n_prb = setup.n_ue, setup.max_ue, setup.n_prb
+        self.reward_fn = setup.reward_fn
+        self.t_ref_bps = setup.t_ref_bps
 
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edgetwin.scenarios.argtypes import nonneg_int, pos_float, pos_int
 from edgetwin.scenarios.errors import ScenarioError
 
 PROG = "edgetwin"
@@ -33,26 +34,11 @@ PROG = "edgetwin"
 # ----------------------------------------------------------------------------------------
 # Argument parsing
 # ----------------------------------------------------------------------------------------
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _pos_int(text: str) -> int:
-    value = _nonneg_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _seed_list(text: str) -> list[int]:
     try:
-        seeds = [_nonneg_int(s.strip()) for s in text.split(",") if s.strip()]
+        seeds = [nonneg_int(s.strip()) for s in text.split(",") if s.strip()]
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated non-negative integers, got {text!r}"
@@ -84,16 +70,6 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _pos_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def _add_serve(sub: Any) -> None:
     srv = sub.add_parser(
         "serve",
@@ -115,16 +91,16 @@ def _add_serve(sub: Any) -> None:
     )
     srv.add_argument(
         "--kv-blocks",
-        type=_pos_int,
+        type=pos_int,
         metavar="N",
         help="KV blocks per replica (default: from 0.9 x device memory minus weights)",
     )
-    srv.add_argument("--block-size", type=_pos_int, default=16, metavar="N")
-    srv.add_argument("--max-num-seqs", type=_pos_int, default=256, metavar="N")
-    srv.add_argument("--max-num-batched-tokens", type=_pos_int, default=8192, metavar="N")
+    srv.add_argument("--block-size", type=pos_int, default=16, metavar="N")
+    srv.add_argument("--max-num-seqs", type=pos_int, default=256, metavar="N")
+    srv.add_argument("--max-num-batched-tokens", type=pos_int, default=8192, metavar="N")
     srv.add_argument("--chunked-prefill", action="store_true", help="Sarathi-style chunks")
     srv.add_argument("--overhead-s", type=float, default=0.0, metavar="S", help="per iteration")
-    srv.add_argument("--replicas", type=_pos_int, default=1, metavar="R")
+    srv.add_argument("--replicas", type=pos_int, default=1, metavar="R")
     srv.add_argument(
         "--router",
         default="least_outstanding",
@@ -136,11 +112,11 @@ def _add_serve(sub: Any) -> None:
         help="request scheduler of each replica: a 'serve' policy, e.g. sjf or serve/srpt "
         "(default: built-in FCFS; see `edgetwin list`)",
     )
-    srv.add_argument("--ttft-slo", type=_pos_float, metavar="S", help="TTFT SLO (s)")
-    srv.add_argument("--tpot-slo", type=_pos_float, metavar="S", help="TPOT SLO (s)")
-    srv.add_argument("--max-requests", type=_pos_int, metavar="N", help="first N requests only")
-    srv.add_argument("--horizon", type=_pos_float, metavar="S", help="stop at this simulated time")
-    srv.add_argument("--seed", type=_nonneg_int, default=0, help="seed (routing=random)")
+    srv.add_argument("--ttft-slo", type=pos_float, metavar="S", help="TTFT SLO (s)")
+    srv.add_argument("--tpot-slo", type=pos_float, metavar="S", help="TPOT SLO (s)")
+    srv.add_argument("--max-requests", type=pos_int, metavar="N", help="first N requests only")
+    srv.add_argument("--horizon", type=pos_float, metavar="S", help="stop at this simulated time")
+    srv.add_argument("--seed", type=nonneg_int, default=0, help="seed (routing=random)")
     srv.add_argument("--name", default="serve", help="run name in summary.json")
     srv.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
     srv.set_defaults(func=_cmd_serve)
@@ -163,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FAMILY=ID",
         help="policy of a decision family, e.g. --policy prb=pf --policy power=equal",
     )
-    run.add_argument("--seed", type=_nonneg_int, help="seed of the run (default: scenario's)")
+    run.add_argument("--seed", type=nonneg_int, help="seed of the run (default: scenario's)")
     run.set_defaults(func=_cmd_run)
 
     cmp_ = sub.add_parser(
@@ -179,11 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seeds = cmp_.add_mutually_exclusive_group()
     seeds.add_argument(
-        "--seeds", type=_pos_int, metavar="N", help="N seeds from the scenario's seed (default 3)"
+        "--seeds", type=pos_int, metavar="N", help="N seeds from the scenario's seed (default 3)"
     )
     seeds.add_argument("--seed-list", type=_seed_list, metavar="S,S,...", help="explicit seeds")
     cmp_.add_argument(
-        "--workers", type=_pos_int, metavar="N", help="worker processes (default min(2, runs))"
+        "--workers", type=pos_int, metavar="N", help="worker processes (default min(2, runs))"
     )
     cmp_.set_defaults(func=_cmd_compare)
 

@@ -14,46 +14,17 @@ exit status 2, from :func:`edgetwin.scenarios.cli.main`).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from edgetwin.scenarios.argtypes import nonneg_int, pos_float, pos_int
+
 #: Curriculum phases of ``edgetwin train prb-power``.
 PHASES: tuple[str, ...] = ("prb", "power", "joint")
 #: Families controlled by ``edgetwin train ppo``.
 CONTROLS: tuple[str, ...] = ("prb", "power", "joint")
-
-
-def _pos_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _pos_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def parse_phases(text: str) -> list[str]:
@@ -76,10 +47,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default="nr_cell",
         help="single-cell scenario: built-in name or YAML path (default nr_cell)",
     )
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the training (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the training (default 0)")
     p.add_argument(
         "--episode-s",
-        type=_pos_float,
+        type=pos_float,
         default=0.25,
         metavar="S",
         help="simulated seconds per training episode (duration_s; default 0.25)",
@@ -120,7 +91,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _add_common(ppo)
     ppo.add_argument("--control", choices=CONTROLS, default="prb", help="families the agent sets")
-    ppo.add_argument("--steps", type=_pos_int, default=50_000, metavar="N", help="env steps")
+    ppo.add_argument("--steps", type=pos_int, default=50_000, metavar="N", help="env steps")
     ppo.set_defaults(func=_cmd_train_ppo)
 
     mappo = sub.add_parser(
@@ -137,9 +108,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="P,P,...",
         help=f"curriculum phases in order, from {', '.join(PHASES)} (default prb,power,joint)",
     )
-    mappo.add_argument(
-        "--steps", type=_pos_int, default=20_000, metavar="N", help="slots per phase"
-    )
+    mappo.add_argument("--steps", type=pos_int, default=20_000, metavar="N", help="slots per phase")
     mappo.set_defaults(func=_cmd_train_mappo)
     return train
 
