@@ -15,8 +15,8 @@ median UE throughput, Jain's index and BLER, and writes the comparison (tables, 
 CDF, CI panel) to ``results/prb_power_comparison``. The same from the shell::
 
     edgetwin compare nr_cell --seeds 10 --out results/prb_power_comparison --policies \
-      prb=pf+power=equal,prb=ppo:nr_cell_mappo+power=equal,\
-      prb=pf+power=ppo:nr_cell_mappo,prb=ppo:nr_cell_mappo+power=ppo:nr_cell_mappo
+      B0=prb=pf+power=equal,A1=prb=ppo:nr_cell_mappo+power=equal,\
+      A2=prb=pf+power=ppo:nr_cell_mappo,Full=prb=ppo:nr_cell_mappo+power=ppo:nr_cell_mappo
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ METRICS = (
 )
 
 
-def paired_differences(runs: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+def paired_differences(runs: pd.DataFrame) -> pd.DataFrame:
     """Per-seed differences of every set to B0 (matched seeds), mean ± Student-t 95 % CI."""
     from scipy import stats
 
-    by = runs.assign(set=runs["policy_set"].map(names)).set_index(["set", "seed"])
+    by = runs.set_index(["policy_set", "seed"])
     base = by.loc["B0"]
     rows = {}
     for name in list(POLICY_SETS)[1:]:
@@ -65,11 +65,17 @@ def main() -> pd.DataFrame:
     config = load_scenario("nr_cell", ["duration_s=0.2"] if FAST else [])
     seeds = range(2 if FAST else 10)
     out = None if FAST else "results/prb_power_comparison"
-    runs = compare(config, list(POLICY_SETS.values()), seeds, out_dir=out, plots=not FAST)
-    names = dict(zip(dict.fromkeys(runs["policy_set"]), POLICY_SETS, strict=True))
+    runs = compare(
+        config,
+        list(POLICY_SETS.values()),
+        seeds,
+        out_dir=out,
+        plots=not FAST,
+        labels=list(POLICY_SETS),
+    )
     table = summarize_comparison(runs)
     table = table[table["metric"].isin(METRICS)].copy()
-    table["set"] = table["policy_set"].map(names)
+    table["set"] = table["policy_set"]
     table["value"] = [
         f"{m:.3f} ± {h:.3f}" for m, h in zip(table["mean"], table["ci95_half_width"], strict=True)
     ]
@@ -77,7 +83,7 @@ def main() -> pd.DataFrame:
     print("mean ± 95 % CI half-width over seeds")
     print(wide[list(METRICS)].to_string())
     print("\npaired difference to B0 on the same seed (mean ± 95 % CI half-width)")
-    print(paired_differences(runs, names).to_string())
+    print(paired_differences(runs).to_string())
     if out:
         print(f"tables and plots in {out}/")
     return wide

@@ -150,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--policies",
         required=True,
         metavar="SETS",
-        help="comma-separated policy sets; '+' joins families within a set, e.g. "
-        "prb=pf,prb=rr or prb=pf+power=equal,prb=pf+power=waterfilling",
+        help="comma-separated policy sets; '+' joins families within a set, an optional NAME= "
+        "names it, e.g. prb=pf,prb=rr or B0=prb=pf+power=equal,WF=prb=pf+power=waterfilling",
     )
     seeds = cmp_.add_mutually_exclusive_group()
     seeds.add_argument(
@@ -351,11 +351,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         HEADLINE_METRICS,
         compare,
         default_out_dir,
-        parse_policy_sets,
+        parse_named_policy_sets,
         summarize_comparison,
     )
 
-    sets = parse_policy_sets(args.policies)
+    names, sets = parse_named_policy_sets(args.policies)
     config = _load(args)
     if args.seed_list is not None:
         seeds = args.seed_list
@@ -370,6 +370,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=_progress(args, config),
         plots=False if args.no_plots else None,
+        labels=names,
     )
     summary = summarize_comparison(runs)
     labels = list(dict.fromkeys(runs["policy_set"]))

@@ -41,6 +41,7 @@ __all__ = [
     "atomic_dir",
     "compare",
     "default_out_dir",
+    "parse_named_policy_sets",
     "parse_policy_sets",
     "policy_set_label",
     "resolved_config",
@@ -351,33 +352,56 @@ def run_scenario(
 # ----------------------------------------------------------------------------------------
 # Comparisons under common random numbers
 # ----------------------------------------------------------------------------------------
-def parse_policy_sets(text: str) -> list[dict[str, str]]:
-    """Parse ``"prb=pf,prb=rr,prb=pf+power=waterfilling"`` into policy sets.
+def parse_named_policy_sets(text: str) -> tuple[list[str | None], list[dict[str, str]]]:
+    """Parse ``"B0=prb=pf+power=equal,prb=rr"`` into labels and policy sets.
 
-    Each comma-separated item is one set; ``+`` joins the families of a set.
+    Each comma-separated item is one set; ``+`` joins the families of a set; an optional
+    ``NAME=`` in front names the set in tables and plots (``None`` when absent: the label is
+    then built from the policies).
 
     Raises:
-        ValueError: For an item that is not ``family=policy`` or names a family twice.
+        ValueError: For an item that is not ``[NAME=]family=policy[+...]``, a family named twice,
+            or a name given twice.
     """
+    labels: list[str | None] = []
     sets: list[dict[str, str]] = []
     for item in (s.strip() for s in text.split(",")):
         if not item:
             continue
+        head, sep, rest = item.partition("=")
+        label: str | None = None
+        if sep and "+" not in head and "=" in rest.split("+", 1)[0]:
+            label, item = head.strip(), rest.strip()
+            if not label:
+                raise ValueError(f"empty policy-set name in {text!r}")
+            if label in labels:
+                raise ValueError(f"policy-set name {label!r} is given twice")
         entry: dict[str, str] = {}
         for part in item.split("+"):
             family, sep, name = (x.strip() for x in part.partition("="))
             if not sep or not family or not name:
                 raise ValueError(
                     f"policy set item {part!r} must look like family=policy, e.g. prb=pf "
-                    f"(join families with '+': prb=pf+power=waterfilling)"
+                    f"(join families with '+': prb=pf+power=waterfilling; name a set with "
+                    f"NAME=: B0=prb=pf+power=equal)"
                 )
             if family in entry:
                 raise ValueError(f"policy set {item!r} names the family {family!r} twice")
             entry[family] = name
+        labels.append(label)
         sets.append(entry)
     if not sets:
         raise ValueError(f"no policy set in {text!r}; e.g. prb=pf,prb=rr")
-    return sets
+    return labels, sets
+
+
+def parse_policy_sets(text: str) -> list[dict[str, str]]:
+    """Parse ``"prb=pf,prb=rr,prb=pf+power=waterfilling"`` into policy sets (names dropped).
+
+    Raises:
+        ValueError: As :func:`parse_named_policy_sets`.
+    """
+    return parse_named_policy_sets(text)[1]
 
 
 def policy_set_label(plan: Mapping[str, PolicyLike], given: Sequence[str]) -> str:
@@ -487,6 +511,7 @@ def compare(
     *,
     progress: bool = False,
     plots: bool | None = None,
+    labels: Sequence[str | None] | None = None,
 ) -> pd.DataFrame:
     """Run every policy set on every seed (common random numbers) and tabulate the metrics.
 
@@ -505,6 +530,8 @@ def compare(
             serial or parallel.
         progress: Show a progress bar on stderr.
         plots: Write PNG plots; default ``config.output.plots``.
+        labels: A name per policy set for tables and plots (e.g. ``"B0"``); ``None`` (or a
+            ``None`` entry) names a set by its policies, ``"prb=pf+power=equal"``.
 
     Returns:
         One row per policy set × seed: ``policy_set``, ``seed``, ``policy.<family>`` and the
@@ -524,11 +551,14 @@ def compare(
     plots = config.output.plots if plots is None else plots
 
     # Resolve every set up front, so a bad id fails before anything runs.
+    if labels is not None and len(labels) != len(policy_sets):
+        raise ValueError(f"{len(labels)} labels for {len(policy_sets)} policy sets")
     resolved: list[tuple[str, dict[str, PolicyRef]]] = []
-    for given in policy_sets:
+    for i, given in enumerate(policy_sets):
         plan = policy_plan(config, dict(given))
         refs = {f: v for f, v in plan.items() if f in given and isinstance(v, PolicyRef)}
-        label = policy_set_label(plan, list(given))
+        name = labels[i] if labels is not None else None
+        label = name if name else policy_set_label(plan, list(given))
         if label in (lbl for lbl, _ in resolved):
             raise ValueError(f"policy set {label!r} is given twice")
         resolved.append((label, refs))

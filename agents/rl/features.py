@@ -115,6 +115,37 @@ class FlatFeatures(gym.ObservationWrapper[np.ndarray, np.ndarray, Any]):
         return flat_features(observation)
 
 
+class PerUEFeatures(gym.ObservationWrapper[dict[str, np.ndarray], np.ndarray, Any]):
+    """Gymnasium wrapper: the ``Dict`` observation → per-UE features and the UE mask (SB3 per-UE).
+
+    The observation is a ``Dict`` of ``"x"``: :func:`ue_features`, float32 [max_ue,
+    N_UE_FEATURES], and ``"mask"``: ``ue_mask``, float32 [max_ue] in {0, 1} (1 = real UE).
+    Normalize only ``"x"`` (``VecNormalize(norm_obs_keys=["x"])``) so the mask stays 0/1.
+
+    Args:
+        env: An env with the observation space of :mod:`edgetwin.envs.observation`.
+    """
+
+    def __init__(self, env: gym.Env[Any, np.ndarray]) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        assert isinstance(space, spaces.Dict)
+        ue_mask = space["ue_mask"]
+        assert isinstance(ue_mask, spaces.Box)
+        self.max_ue = int(ue_mask.shape[0])
+        self.observation_space = spaces.Dict(
+            {
+                "x": spaces.Box(-np.inf, np.inf, (self.max_ue, N_UE_FEATURES), np.float32),
+                "mask": spaces.Box(0.0, 1.0, (self.max_ue,), np.float32),
+            }
+        )
+
+    def observation(self, observation: Any) -> dict[str, np.ndarray]:
+        """Per-UE features [max_ue, N_UE_FEATURES] and the UE mask [max_ue], both float32."""
+        mask = (np.asarray(observation["ue_mask"]) > 0).astype(np.float32)
+        return {"x": ue_features(observation), "mask": mask}
+
+
 class RunningMeanStd:
     """Running mean and variance over batches (parallel algorithm; as SB3 / OpenAI baselines).
 

@@ -2,7 +2,8 @@
 
 * :class:`PerUEActor`: one MLP shared by every UE plus a pooled context (a deep set:
   permutation-equivariant over UEs, any number of UEs up to the padding), Gaussian mean per UE
-  with a state-independent ``log_std``. Used by the MAPPO learner.
+  (and per head) with a state-independent ``log_std``. Used by the MAPPO learner and by SB3 PPO
+  (:class:`~edgetwin.agents.rl.ppo.PerUEPolicy`, ``arch="per_ue"``).
 * :class:`CentralCritic`: permutation-invariant value of the cell state (mean- and max-pooled
   per-UE embeddings).
 * :class:`FlatActor`: the policy path of SB3's ``MlpPolicy`` (Tanh MLP + linear head) on the
@@ -59,22 +60,30 @@ def _masked_mean(h: Tensor, m: Tensor) -> Tensor:
 
 
 class PerUEActor(nn.Module):
-    """Per-UE Gaussian actor: shared embedding, masked-mean context, per-UE mean.
+    """Per-UE Gaussian actor: shared embedding, masked-mean context, per-UE mean(s).
 
-    ``h_u = MLP(x_u)``, ``c = mean_{u real} h_u``, ``μ_u = MLP2([h_u, c])``. Permuting the UEs
-    permutes the means; padded rows affect nothing and get mean 0.
+    ``h_u = MLP(x_u)``, ``c = mean_{u real} h_u``, ``μ_u = MLP2([h_u, c])`` (``n_heads`` outputs
+    per UE). Permuting the UEs permutes the means of every head; padded rows affect nothing and
+    get mean 0.
 
     Args:
         n_features: Features per UE (``N_UE_FEATURES``).
         hidden: Width of the MLPs.
+        n_heads: Actions per UE (1: PRB or power; 2: both, for ``control="joint"``). The output
+            is heads-major: ``[head 0 of every UE, head 1 of every UE, ...]``.
     """
 
-    def __init__(self, n_features: int, hidden: int = 64) -> None:
+    def __init__(self, n_features: int, hidden: int = 64, n_heads: int = 1) -> None:
         super().__init__()
         self.n_features = int(n_features)
         self.hidden = int(hidden)
+        self.n_heads = int(n_heads)
+        if self.n_heads < 1:
+            raise ValueError(f"n_heads must be >= 1, got {n_heads}")
         self.embed = _mlp((self.n_features, self.hidden, self.hidden))
-        self.head = nn.Sequential(_mlp((2 * self.hidden, self.hidden)), _head(self.hidden, 1, 0.01))
+        self.head = nn.Sequential(
+            _mlp((2 * self.hidden, self.hidden)), _head(self.hidden, self.n_heads, 0.01)
+        )
         self.log_std = nn.Parameter(torch.full((1,), math.log(0.5)))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
@@ -85,13 +94,16 @@ class PerUEActor(nn.Module):
             mask: Real UEs, bool [B, M].
 
         Returns:
-            Unbounded action means, [B, M] (0 at padded rows).
+            Unbounded action means, [B, M · n_heads] (heads-major; 0 at padded rows).
         """
         m = mask.to(x.dtype)
         h = _per_row(self.embed, x) * m.unsqueeze(-1)
         ctx = _masked_mean(h, m).unsqueeze(1).expand_as(h)
-        mean = _per_row(self.head, torch.cat((h, ctx), dim=-1)).squeeze(-1)
-        return mean * m
+        out = _per_row(self.head, torch.cat((h, ctx), dim=-1))
+        if self.n_heads == 1:
+            return out.squeeze(-1) * m
+        out = out * m.unsqueeze(-1)  # [B, M, n_heads]
+        return out.transpose(1, 2).reshape(out.shape[0], -1)
 
 
 class CentralCritic(nn.Module):

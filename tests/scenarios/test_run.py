@@ -19,6 +19,7 @@ from edgetwin.scenarios.run import (
     MARKER,
     atomic_dir,
     compare,
+    parse_named_policy_sets,
     parse_policy_sets,
     run_scenario,
     summarize_comparison,
@@ -258,6 +259,22 @@ def test_parse_policy_sets():
     ):
         with pytest.raises(ValueError, match=match):
             parse_policy_sets(bad)
+
+
+def test_parse_named_policy_sets():
+    labels, sets = parse_named_policy_sets("B0=prb=pf+power=equal,prb=rr,A1=prb=ppo:x.pt")
+    assert labels == ["B0", None, "A1"]
+    assert sets == [{"prb": "pf", "power": "equal"}, {"prb": "rr"}, {"prb": "ppo:x.pt"}]
+    for bad, match in (("B0=prb=pf,B0=prb=rr", "given twice"), ("=prb=pf", "empty")):
+        with pytest.raises(ValueError, match=match):
+            parse_named_policy_sets(bad)
+
+
+def test_compare_uses_given_labels(fake_cell, small):
+    runs = compare(small, [{"prb": "pf"}, {"prb": "rr"}], seeds=[0], workers=1, labels=["PF", None])
+    assert list(runs["policy_set"]) == ["PF", "prb=rr"]
+    with pytest.raises(ValueError, match="2 labels for 1 policy sets"):
+        compare(small, [{"prb": "pf"}], seeds=[0], workers=1, labels=["a", "b"])
 
 
 def test_summarize_comparison_t_interval():
