@@ -21,10 +21,13 @@ so it loads with ``torch.load(weights_only=True)``)::
         "meta": dict,                   # command, seed, steps, scenario, date, versions, reward
     }
 
-``obs_rms`` has shape [N_UE_FEATURES] for ``per_ue`` actors (statistics over real UE rows) and
-[max_ue · N_UE_FEATURES] for ``flat`` actors (SB3 ``VecNormalize.obs_rms``). A joint flat actor
-outputs ``2·max_ue`` actions: PRB ``[0, M]``, power ``[M, 2M]``; its power record has
-``zero_prb_count`` because the single agent saw observations taken at the PRB decision.
+``obs_rms`` of a ``per_ue`` actor has shape [N_UE_FEATURES] (MAPPO: statistics over real UE
+rows) or [max_ue, N_UE_FEATURES] (SB3 ``VecNormalize.obs_rms["x"]``: statistics per UE row and
+feature); both normalize the per-UE features [max_ue, N_UE_FEATURES] by broadcasting. A ``flat``
+actor's has shape [max_ue · N_UE_FEATURES] (SB3 ``VecNormalize.obs_rms``). A joint SB3 actor
+outputs ``2·max_ue`` actions (``per_ue``: ``n_heads=2``, heads-major): PRB ``[0, M]``, power
+``[M, 2M]``; its power record has ``zero_prb_count`` because the single agent saw observations
+taken at the PRB decision.
 """
 
 from __future__ import annotations
@@ -168,5 +171,40 @@ def load_policy_checkpoint(path: str | Path) -> dict[str, Any]:
                 + (f" (lacks {', '.join(missing)})" if missing else "")
                 + f"; {expected}"
             )
+        problem = _shape_problem(rec, int(data["max_ue"]))
+        if problem:
+            raise ValueError(f"checkpoint {str(path)!r}: actor {family!r}: {problem}; {expected}")
     data.setdefault("meta", {})
     return data
+
+
+def _shape_problem(rec: Mapping[str, Any], max_ue: int) -> str | None:
+    """What is inconsistent between an actor record's kwargs, ``obs_rms`` and ``slice``."""
+    kind, kw = rec["kind"], rec["kwargs"]
+    if kind not in ACTOR_KINDS:
+        return f"unknown kind {kind!r} (allowed: {', '.join(ACTOR_KINDS)})"
+    if not isinstance(kw, Mapping):
+        return "kwargs is not a dict"
+    try:
+        if kind == "per_ue":
+            n_features = int(kw["n_features"])
+            n_out = max_ue * int(kw.get("n_heads", 1))
+            rms_shapes = [[n_features], [max_ue, n_features]]
+        else:
+            n_out = int(kw["out_dim"])
+            rms_shapes = [[int(kw["in_dim"])]]
+        start, stop = (int(s) for s in rec["slice"])
+    except (KeyError, TypeError, ValueError) as e:
+        return f"bad kwargs or slice ({type(e).__name__}: {e})"
+    if not 0 <= start < stop <= n_out:
+        return f"slice [{start}, {stop}] is outside the actor's {n_out} outputs"
+    rms = rec.get("obs_rms")
+    if rms is not None:
+        if not isinstance(rms, Mapping):
+            return "obs_rms is not a dict"
+        raw = rms["shape"] if "shape" in rms else np.shape(np.asarray(rms.get("mean")))
+        shape = [int(d) for d in raw]
+        if shape not in rms_shapes:
+            allowed = " or ".join(str(s) for s in rms_shapes)
+            return f"obs_rms has shape {shape}, expected {allowed}"
+    return None

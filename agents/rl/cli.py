@@ -25,6 +25,8 @@ from edgetwin.scenarios.argtypes import nonneg_int, pos_float, pos_int
 PHASES: tuple[str, ...] = ("prb", "power", "joint")
 #: Families controlled by ``edgetwin train ppo``.
 CONTROLS: tuple[str, ...] = ("prb", "power", "joint")
+#: Networks of ``edgetwin train ppo`` (:data:`edgetwin.agents.rl.ppo.ARCHS`), default first.
+ARCHS: tuple[str, ...] = ("per_ue", "flat")
 
 
 def parse_phases(text: str) -> list[str]:
@@ -86,11 +88,18 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     ppo = sub.add_parser(
         "ppo",
         help="single-agent PPO (Stable-Baselines3) on edgetwin/PrbPower-v0",
-        description="Stable-Baselines3 PPO (MlpPolicy 64x64 tanh, VecNormalize) on the "
-        "flattened per-UE features; exported to the common checkpoint format.",
+        description="Stable-Baselines3 PPO (VecNormalize) with per-UE shared actor and central "
+        "critic (--arch per_ue) or an MlpPolicy 64x64 tanh on the flattened per-UE features "
+        "(--arch flat); exported to the common checkpoint format.",
     )
     _add_common(ppo)
     ppo.add_argument("--control", choices=CONTROLS, default="prb", help="families the agent sets")
+    ppo.add_argument(
+        "--arch",
+        choices=ARCHS,
+        default=ARCHS[0],
+        help=f"network: per-UE shared actor + central critic, or flat MLP (default {ARCHS[0]})",
+    )
     ppo.add_argument("--steps", type=pos_int, default=50_000, metavar="N", help="env steps")
     ppo.set_defaults(func=_cmd_train_ppo)
 
@@ -143,6 +152,7 @@ def _cmd_train_ppo(args: argparse.Namespace) -> int:
     policy = train_ppo(
         scenario=args.scenario,
         control=args.control,
+        arch=args.arch,
         total_steps=args.steps,
         seed=args.seed,
         out=out,
@@ -155,8 +165,8 @@ def _cmd_train_ppo(args: argparse.Namespace) -> int:
     ret_text = f", mean episode return {ret:.4g}" if isinstance(ret, float) else ""
     families = [f for f in ("prb", "power") if args.control in (f, "joint")]
     _say(
-        f"trained PPO ({args.control}) on {args.scenario}: {policy.meta.get('steps', args.steps)} "
-        f"steps, seed {args.seed}, {wall:.1f} s{ret_text}"
+        f"trained PPO ({args.control}, {args.arch}) on {args.scenario}: "
+        f"{policy.meta.get('steps', args.steps)} steps, seed {args.seed}, {wall:.1f} s{ret_text}"
     )
     _say(f"checkpoint: {out} (use: {_use(out, families)})")
     return 0

@@ -115,7 +115,7 @@ class FlatFeatures(gym.ObservationWrapper[np.ndarray, np.ndarray, Any]):
         return flat_features(observation)
 
 
-class PerUEFeatures(gym.ObservationWrapper[dict[str, np.ndarray], np.ndarray, Any]):
+class PerUEFeatures(gym.ObservationWrapper[dict[str, Any], np.ndarray, Any]):
     """Gymnasium wrapper: the ``Dict`` observation → per-UE features and the UE mask (SB3 per-UE).
 
     The observation is a ``Dict`` of ``"x"``: :func:`ue_features`, float32 [max_ue,

@@ -141,6 +141,8 @@ class TorchPolicy:
                 f = ue_features(obs)
                 real = np.asarray(obs["ue_mask"]) > 0
                 if self.obs_rms is not None:
+                    # Statistics of shape [F] (MAPPO) or [max_ue, F] (SB3 per_ue) broadcast
+                    # over the features [max_ue, F]; padded rows do not reach the actor.
                     f = self.obs_rms.normalize(f, clip=self.clip_obs)
                     f[~real] = 0.0
                 out = self.actor(torch.from_numpy(f)[None], torch.from_numpy(real)[None])[0]

@@ -118,3 +118,64 @@ def test_act_restores_the_torch_thread_count(nr_checkpoint, nr_decisions):
     before = torch.get_num_threads()
     TorchPolicy(nr_checkpoint, "prb").act(nr_decisions[0][0])
     assert torch.get_num_threads() == before
+
+
+def test_per_ue_actor_accepts_per_feature_or_per_position_statistics(
+    tmp_path, nr_checkpoint, nr_decisions
+):
+    """obs_rms [F] (MAPPO) and the same statistics tiled to [max_ue, F] (SB3) act identically."""
+    data = load_policy_checkpoint(nr_checkpoint)
+    rec = data["actors"]["prb"]
+    rms = rec["obs_rms"]
+    tiled = {
+        "shape": [NR_MAX_UE, len(rms["mean"])],
+        "mean": [rms["mean"]] * NR_MAX_UE,
+        "var": [rms["var"]] * NR_MAX_UE,
+        "count": rms["count"],
+    }
+    path = save_policy_checkpoint(
+        tmp_path / "tiled.pt",
+        max_ue=NR_MAX_UE,
+        n_prb=NR_N_PRB,
+        actors={"prb": {**rec, "obs_rms": tiled}},
+    )
+    a = _run(TorchPolicy(nr_checkpoint, "prb"), nr_decisions, "prb")
+    b = _run(TorchPolicy(path, "prb"), nr_decisions, "prb")
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    # Per-position statistics are used per row: changing row 0's mean changes UE 0's input only.
+    from edgetwin.envs.observation import ObservationBuilder
+
+    env_obs = ObservationBuilder(NR_MAX_UE, NR_N_PRB)(nr_decisions[0][0])
+    shifted = {**tiled, "mean": [[m + 1.0 for m in rms["mean"]], *tiled["mean"][1:]]}
+    path2 = save_policy_checkpoint(
+        tmp_path / "shifted.pt",
+        max_ue=NR_MAX_UE,
+        n_prb=NR_N_PRB,
+        actors={"prb": {**rec, "obs_rms": shifted}},
+    )
+    base = TorchPolicy(path, "prb").act_env(env_obs)
+    moved = TorchPolicy(path2, "prb").act_env(env_obs)
+    assert base[0] != moved[0]
+
+
+def test_inconsistent_actor_shapes_are_rejected(tmp_path, nr_checkpoint):
+    data = load_policy_checkpoint(nr_checkpoint)
+    rec = data["actors"]["prb"]
+    bad_rms = {**rec["obs_rms"], "shape": [7], "mean": [0.0] * 7, "var": [1.0] * 7}
+    cases = {
+        "rms.pt": ({**rec, "obs_rms": bad_rms}, r"obs_rms has shape \[7\]"),
+        "slice.pt": ({**rec, "slice": [20, 40]}, r"slice \[20, 40\] is outside the actor's 20"),
+    }
+    for name, (bad, match) in cases.items():
+        path = save_policy_checkpoint(
+            tmp_path / name, max_ue=NR_MAX_UE, n_prb=NR_N_PRB, actors={"prb": bad}
+        )
+        with pytest.raises(ValueError, match=match):
+            TorchPolicy(path, "prb")
+    two_heads = {**rec, "kwargs": {**rec["kwargs"], "n_heads": 2}, "slice": [20, 40]}
+    path = save_policy_checkpoint(
+        tmp_path / "heads.pt", max_ue=NR_MAX_UE, n_prb=NR_N_PRB, actors={"prb": two_heads}
+    )
+    with pytest.raises(ValueError, match="weights do not fit"):  # the state dict has one head
+        TorchPolicy(path, "prb")

@@ -125,6 +125,21 @@ def test_train_ppo_command(tmp_path, capsys):
     assert out.is_file()
     assert str(out) in captured.out
     assert "--policy prb=ppo:" in captured.out
+    assert "per_ue" in captured.out  # the default network
+
+
+def test_train_ppo_arch_flag(tmp_path, capsys):
+    from edgetwin.agents.rl.checkpoint import load_policy_checkpoint
+
+    out = tmp_path / "flat.pt"
+    args = ["train", "ppo", "--steps", "32", "--episode-s", "0.01", "--arch", "flat"]
+    assert main([*args, "--out", str(out)]) == 0, capsys.readouterr().err
+    ckpt = load_policy_checkpoint(out)
+    assert ckpt["actors"]["prb"]["kind"] == "flat"
+    assert ckpt["meta"]["arch"] == "flat"
+    assert "--arch flat" in ckpt["meta"]["command"]
+    assert main(["train", "ppo", "--arch", "gnn", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "invalid choice: 'gnn'" in capsys.readouterr().err
 
 
 def test_train_bad_input_is_one_line_error(tmp_path, capsys):

@@ -104,3 +104,43 @@ def test_flat_actor_from_sb3_reproduces_the_policy_mean():
     np.testing.assert_allclose(
         pred, np.clip(actor(torch.from_numpy(obs)).detach().numpy(), -1, 1), rtol=1e-5, atol=1e-6
     )
+
+
+def test_per_ue_actor_two_heads_is_equivariant_per_head_and_heads_major():
+    actor = _scaled(PerUEActor(F, hidden=32, n_heads=2))
+    x, mask = _batch(6)
+    out = actor(x, mask)
+    assert out.shape == (3, 14)
+    heads = out.reshape(3, 2, 7)  # heads-major: [PRB of every UE, power of every UE]
+    assert (heads[:, 0][~mask] == 0).all()
+    assert (heads[:, 1][~mask] == 0).all()
+    assert not torch.allclose(heads[:, 0], heads[:, 1])
+    perm = torch.randperm(7, generator=torch.Generator().manual_seed(7))
+    permuted = actor(x[:, perm], mask[:, perm]).reshape(3, 2, 7)
+    for h in range(2):
+        torch.testing.assert_close(permuted[:, h], heads[:, h][:, perm])
+    x2 = x.clone()
+    x2[~mask] = 1e3 * torch.randn(int((~mask).sum()), F)
+    torch.testing.assert_close(actor(x2, mask), out)
+    # Head h of the two-head actor is the one-head actor with that output row.
+    one = PerUEActor(F, hidden=32)
+    state = {k: v.clone() for k, v in actor.state_dict().items()}
+    state["head.1.weight"] = state["head.1.weight"][1:2]
+    state["head.1.bias"] = state["head.1.bias"][1:2]
+    one.load_state_dict(state)
+    torch.testing.assert_close(one(x, mask), heads[:, 1])
+
+
+def test_per_ue_actor_one_head_keeps_its_state_dict_layout():
+    torch.manual_seed(0)
+    default = PerUEActor(F, hidden=16)
+    torch.manual_seed(0)
+    explicit = PerUEActor(F, hidden=16, n_heads=1)
+    a, b = default.state_dict(), explicit.state_dict()
+    assert list(a) == list(b)
+    assert a["head.1.weight"].shape == (1, 16)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert build_actor("per_ue", {"n_features": F, "hidden": 8, "n_heads": 2}).n_heads == 2
+    with pytest.raises(ValueError, match="n_heads"):
+        PerUEActor(F, n_heads=0)
