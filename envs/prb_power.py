@@ -151,6 +151,25 @@ class PrbPowerEpisode:
         return self.cell.avg_rate_bps[0]
 
 
+def episode_seed_from(options: Mapping[str, Any] | None, rng: np.random.Generator) -> int:
+    """The simulation seed of a new episode: ``options["episode_seed"]`` or a draw from ``rng``.
+
+    Giving the seed lets an env episode replay exactly the drop, channels and HARQ draws of
+    ``edgetwin run --seed S`` (common random numbers with a scenario run). Other option keys
+    are ignored, as Gymnasium envs do (PettingZoo's API test passes arbitrary options).
+
+    Raises:
+        ValueError: For an ``episode_seed`` that is not a non-negative integer.
+    """
+    options = dict(options or {})
+    if "episode_seed" in options:
+        seed = options["episode_seed"]
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"episode_seed must be a non-negative integer, got {seed!r}")
+        return int(seed)
+    return int(rng.integers(2**31))
+
+
 @dataclass(frozen=True)
 class CellEnvSetup:
     """What the PRB/power envs derive from their arguments once, before any episode."""
@@ -237,9 +256,13 @@ class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Rebuild the simulation with a seed drawn from the env's generator."""
+        """Rebuild the simulation with a seed drawn from the env's generator.
+
+        ``options={"episode_seed": S}`` uses simulation seed ``S`` instead, the same drop,
+        channels and HARQ draws as ``edgetwin run --seed S``.
+        """
         super().reset(seed=seed)
-        episode_seed = int(self.np_random.integers(2**31))
+        episode_seed = episode_seed_from(options, self.np_random)
         self._episode = PrbPowerEpisode(
             self.config, episode_seed, _DETACH[self.control], self.max_ue
         )

@@ -87,7 +87,7 @@ from edgetwin.scenarios.schema import ScenarioConfig
 from edgetwin.sim.metrics.summary import jain_index
 
 from .observation import action_space, observation_space
-from .prb_power import CellEnvSetup, PrbPowerEpisode
+from .prb_power import CellEnvSetup, PrbPowerEpisode, episode_seed_from
 
 #: The agents, in their order of play within a slot.
 AGENTS: tuple[str, ...] = ("prb", "power")
@@ -183,11 +183,12 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
         Args:
             seed: Reseeds the env's generator (as ``gymnasium.Env.reset``); ``None`` continues
                 its sequence, so successive episodes differ.
-            options: Unused.
+            options: ``{"episode_seed": S}`` runs simulation seed ``S`` (the drop, channels and
+                HARQ draws of ``edgetwin run --seed S``) instead of a drawn one.
         """
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seed)
-        episode_seed = int(self.np_random.integers(2**31))
+        episode_seed = episode_seed_from(options, self.np_random)
         self.episode_seed = episode_seed
         self._episode = PrbPowerEpisode(self.config, episode_seed, AGENTS, self.max_ue)
         if not self._episode.run_to("prb"):

@@ -45,6 +45,14 @@ def test_pettingzoo_seed_test(env_id):
     seed_test(lambda: make_marl(env_id, overrides=SHORT), num_cycles=30)
 
 
+def test_reset_option_episode_seed():
+    e = raw_env(overrides=SHORT)
+    e.reset(seed=0, options={"episode_seed": 7})
+    assert e.episode_seed == 7
+    with pytest.raises(ValueError, match="non-negative integer"):
+        e.reset(options={"episode_seed": "7"})
+
+
 def test_make_marl_registry():
     e = make_marl("edgetwin/PrbPowerMARL-v0", overrides=SHORT)
     e.reset(seed=0)

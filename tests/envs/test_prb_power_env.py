@@ -101,6 +101,22 @@ def test_zero_power_actions_reproduce_equal_power():
     _assert_same_cell(env, sim)
 
 
+def test_reset_option_episode_seed_replays_a_scenario_seed():
+    """``options={"episode_seed": S}``: the same physics as ``edgetwin run --seed S``."""
+    env = PrbPowerEnv(control="power", overrides={"duration_s": 0.03})
+    _, info = env.reset(seed=11, options={"episode_seed": 5})
+    assert info["episode_seed"] == 5
+    truncated = False
+    while not truncated:
+        *_, truncated, _ = env.step(_zeros(env))
+    sim = build(env.config, policies={"prb": "pf", "power": "equal"}, seed=5)
+    sim.run()
+    _assert_same_cell(env, sim)
+    for bad in ({"episode_seed": -1}, {"episode_seed": 1.5}, {"episode_seed": True}):
+        with pytest.raises(ValueError, match="non-negative integer"):
+            env.reset(options=bad)
+
+
 def test_fixed_prb_action_reproduces_the_inline_policy():
     env = PrbPowerEnv(control="prb", overrides={"duration_s": 0.03})
     action = np.random.default_rng(11).uniform(-1, 1, env.action_space.shape).astype(np.float32)
