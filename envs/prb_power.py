@@ -118,8 +118,6 @@ class PrbPowerEpisode:
         cell = self.sim.components["radio"]
         assert isinstance(cell, CellGroup)
         self.cell = cell
-        if cell.n_ue > max_ue:
-            raise ValueError(f"max_ue={max_ue} is below the scenario's {cell.n_ue} UEs per cell")
         self.builder = ObservationBuilder(max_ue, cell.n_prb)
         self.request: DecisionRequest[Any, Any] | None = None
 
@@ -138,6 +136,16 @@ class PrbPowerEpisode:
         assert self.request is not None
         assert self.request.family == "prb"
         self.request.reply.succeed(prb_action_to_alloc(logits, self.request.obs)[None, :])
+
+    def act_prb_and_await_power(self, logits: np.ndarray) -> None:
+        """Answer the PRB decision, then run to the power decision of the same slot.
+
+        The quota resolver gives every PRB to a UE with data, so a power decision always
+        follows; anything else is a bug, not an episode end.
+        """
+        self.act_prb(logits)
+        if not self.run_to("power"):
+            raise RuntimeError("the PRB decision was not followed by a power decision")
 
     def act_power(self, logits: np.ndarray) -> None:
         """Answer the pending power decision with power logits [≥ n_ue]."""
@@ -186,6 +194,14 @@ class CellEnvSetup:
     """Reward normalizer, bit/s."""
     reward_fn: Callable[[np.ndarray, float], float]
     """The bound reward function."""
+
+    def score(self, avg_rate_bps: np.ndarray) -> tuple[float, dict[str, float]]:
+        """Reward and info of the smoothed per-UE rates after a slot ([n_ue] bit/s)."""
+        info = {
+            "cell_throughput_bps": float(avg_rate_bps.sum()),
+            "jain_index": jain_index(avg_rate_bps),
+        }
+        return float(self.reward_fn(avg_rate_bps, self.t_ref_bps)), info
 
     @classmethod
     def from_args(
@@ -236,6 +252,7 @@ class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             scenario, overrides, max_ue, reward, reward_kwargs, t_ref_bps, render_mode
         )
         self.control: Control = control
+        self.setup = setup
         self.config = setup.config
         self.n_ue, self.max_ue, self.n_prb = setup.n_ue, setup.max_ue, setup.n_prb
         self.reward_fn = setup.reward_fn
@@ -288,23 +305,14 @@ class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         elif self.control == "power":
             ep.act_power(a)
         else:
-            ep.act_prb(a[:M])
-            # Same slot: the quota resolver gives every PRB to a UE with data, so the power
-            # decision always follows the PRB decision.
-            if not ep.run_to("power"):
-                raise RuntimeError("the PRB decision was not followed by a power decision")
+            ep.act_prb_and_await_power(a[:M])
             ep.act_power(a[M:])
         alive = ep.run_to(self._first_family())
-        rates = ep.avg_rate_bps
-        reward = self.reward_fn(rates, self.t_ref_bps)
+        reward, info = self.setup.score(ep.avg_rate_bps)
         if alive:
             obs = ep.observe()
             self._last_obs = obs
         else:
             assert self._last_obs is not None
             obs = {k: v.copy() for k, v in self._last_obs.items()}
-        info = {
-            "cell_throughput_bps": float(rates.sum()),
-            "jain_index": jain_index(rates),
-        }
-        return obs, float(reward), False, not alive, info
+        return obs, reward, False, not alive, info

@@ -84,7 +84,6 @@ from pettingzoo import AECEnv
 from pettingzoo.utils import wrappers
 
 from edgetwin.scenarios.schema import ScenarioConfig
-from edgetwin.sim.metrics.summary import jain_index
 
 from .observation import action_space, observation_space
 from .prb_power import CellEnvSetup, PrbPowerEpisode, episode_seed_from
@@ -133,6 +132,7 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
             scenario, overrides, max_ue, reward, reward_kwargs, t_ref_bps, render_mode
         )
         self.render_mode = render_mode
+        self.setup = setup
         self.config = setup.config
         self.n_ue, self.max_ue, self.n_prb = setup.n_ue, setup.max_ue, setup.n_prb
         self.reward_fn = setup.reward_fn
@@ -203,7 +203,9 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
         self._cumulative_rewards = dict.fromkeys(self.agents, 0.0)
         self.terminations = dict.fromkeys(self.agents, False)
         self.truncations = dict.fromkeys(self.agents, False)
-        self.infos = {a: {"episode_seed": episode_seed} for a in self.agents}
+        self.infos: dict[str, dict[str, Any]] = {
+            a: {"episode_seed": episode_seed} for a in self.agents
+        }
         self.agent_selection = AGENTS[0]
         self._skip_agent_selection = None
 
@@ -237,13 +239,10 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
             raise ValueError(f"action must have shape {(self.max_ue,)}, got {a.shape}")
         self._cumulative_rewards[agent] = 0.0
         if agent == "prb":
-            ep.act_prb(a)
-            if ep.run_to("power"):  # same slot: the power decision of this PRB map
-                self._obs["power"] = ep.observe()
-                self._clear_rewards()
-                self.agent_selection = "power"
-            else:  # not expected (an active slot always uses PRBs); end the episode cleanly
-                self._end_slot(alive=False)
+            ep.act_prb_and_await_power(a)  # same slot: the power decision of this PRB map
+            self._obs["power"] = ep.observe()
+            self._clear_rewards()
+            self.agent_selection = "power"
         else:
             ep.act_power(a)
             alive = ep.run_to("prb")
@@ -254,12 +253,7 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
 
     def _end_slot(self, *, alive: bool) -> None:
         """Give both agents the slot's shared reward; truncate both at the horizon."""
-        rates = self.episode.avg_rate_bps
-        r = float(self.reward_fn(rates, self.t_ref_bps))
-        info: dict[str, Any] = {  # as PrbPowerEnv's info
-            "cell_throughput_bps": float(rates.sum()),
-            "jain_index": jain_index(rates),
-        }
+        r, info = self.setup.score(self.episode.avg_rate_bps)  # as PrbPowerEnv's
         for a in self.agents:
             self.rewards[a] = r
             self.infos[a] = dict(info)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgetwin.scenarios.argtypes import nonneg_int, pos_float, pos_int
+from edgetwin.scenarios.argtypes import add_set_option, nonneg_int, pos_float, pos_int
 from edgetwin.scenarios.errors import ScenarioError
 
 PROG = "edgetwin"
@@ -50,15 +50,7 @@ def _seed_list(text: str) -> list[int]:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="built-in scenario name (see 'edgetwin list') or YAML path")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario field by dotted path, e.g. --set cell.bandwidth_hz=40e6 "
-        "(repeatable)",
-    )
+    add_set_option(p)
     p.add_argument("--duration", type=float, metavar="S", help="simulated seconds (duration_s)")
     p.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")

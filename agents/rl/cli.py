@@ -19,14 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgetwin.scenarios.argtypes import nonneg_int, pos_float, pos_int
-
-#: Curriculum phases of ``edgetwin train prb-power``.
-PHASES: tuple[str, ...] = ("prb", "power", "joint")
-#: Families controlled by ``edgetwin train ppo``.
-CONTROLS: tuple[str, ...] = ("prb", "power", "joint")
-#: Networks of ``edgetwin train ppo`` (:data:`edgetwin.agents.rl.ppo.ARCHS`), default first.
-ARCHS: tuple[str, ...] = ("per_ue", "flat")
+from edgetwin.agents.rl.options import ARCHS, CONTROLS, PHASES, check_phases
+from edgetwin.scenarios.argtypes import add_set_option, nonneg_int, pos_float, pos_int
 
 
 def parse_phases(text: str) -> list[str]:
@@ -35,12 +29,10 @@ def parse_phases(text: str) -> list[str]:
     Raises:
         ValueError: An unknown or missing phase (the message lists the allowed ones).
     """
-    phases = [p.strip() for p in text.split(",") if p.strip()]
-    bad = [p for p in phases if p not in PHASES]
-    if bad or not phases:
-        what = f"unknown phase(s) {', '.join(map(repr, bad))}" if bad else "no phase given"
-        raise ValueError(f"--phases {text!r}: {what}; allowed: {', '.join(PHASES)}")
-    return phases
+    try:
+        return check_phases([p.strip() for p in text.split(",") if p.strip()])
+    except ValueError as exc:
+        raise ValueError(f"--phases {text!r}: {exc}") from None
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -58,14 +50,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="simulated seconds per training episode (duration_s; default 0.25)",
     )
     p.add_argument("--out", required=True, metavar="PATH", help="checkpoint to write (.pt)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario field by dotted path (repeatable)",
-    )
+    add_set_option(p)
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -92,6 +92,14 @@ def flat_features(obs: Mapping[str, np.ndarray]) -> np.ndarray:
     return ue_features(obs).ravel()
 
 
+def _max_ue(space: spaces.Space[Any]) -> int:
+    """Padded UE rows of an env observation space (:mod:`edgetwin.envs.observation`)."""
+    assert isinstance(space, spaces.Dict)
+    ue_mask = space["ue_mask"]
+    assert isinstance(ue_mask, spaces.Box)
+    return int(ue_mask.shape[0])
+
+
 class FlatFeatures(gym.ObservationWrapper[np.ndarray, np.ndarray, Any]):
     """Gymnasium wrapper: the ``Dict`` observation → :func:`flat_features` (for SB3 MlpPolicy).
 
@@ -101,11 +109,7 @@ class FlatFeatures(gym.ObservationWrapper[np.ndarray, np.ndarray, Any]):
 
     def __init__(self, env: gym.Env[Any, np.ndarray]) -> None:
         super().__init__(env)
-        space = env.observation_space
-        assert isinstance(space, spaces.Dict)
-        ue_mask = space["ue_mask"]
-        assert isinstance(ue_mask, spaces.Box)
-        self.max_ue = int(ue_mask.shape[0])
+        self.max_ue = _max_ue(env.observation_space)
         self.observation_space = spaces.Box(
             -np.inf, np.inf, (self.max_ue * N_UE_FEATURES,), np.float32
         )
@@ -128,11 +132,7 @@ class PerUEFeatures(gym.ObservationWrapper[dict[str, Any], np.ndarray, Any]):
 
     def __init__(self, env: gym.Env[Any, np.ndarray]) -> None:
         super().__init__(env)
-        space = env.observation_space
-        assert isinstance(space, spaces.Dict)
-        ue_mask = space["ue_mask"]
-        assert isinstance(ue_mask, spaces.Box)
-        self.max_ue = int(ue_mask.shape[0])
+        self.max_ue = _max_ue(env.observation_space)
         self.observation_space = spaces.Dict(
             {
                 "x": spaces.Box(-np.inf, np.inf, (self.max_ue, N_UE_FEATURES), np.float32),

@@ -38,12 +38,11 @@ from torch import nn
 from edgetwin.agents.rl.checkpoint import save_policy_checkpoint
 from edgetwin.agents.rl.features import N_UE_FEATURES, RunningMeanStd, ue_features
 from edgetwin.agents.rl.networks import CentralCritic, PerUEActor
+from edgetwin.agents.rl.options import CLIP_OBS, PHASES, check_phases
 from edgetwin.envs.prb_power_marl import raw_env
 
 AGENTS: tuple[str, ...] = ("prb", "power")
-PHASES: tuple[str, ...] = ("prb", "power", "joint")
 _TRAINS: dict[str, tuple[str, ...]] = {"prb": ("prb",), "power": ("power",), "joint": AGENTS}
-CLIP_OBS = 10.0
 
 
 @dataclass(frozen=True)
@@ -157,9 +156,7 @@ def train_curriculum(
         Summary: per-phase mean reward, cell throughput and Jain index of the last rollouts,
         slots trained, wall seconds, and the checkpoint path.
     """
-    bad = [p for p in phases if p not in PHASES]
-    if bad or not phases:
-        raise ValueError(f"unknown phase(s) {bad or phases!r}; allowed: {', '.join(PHASES)}")
+    phases = check_phases(phases)
     if steps_per_phase <= 0:
         raise ValueError(f"steps_per_phase must be > 0, got {steps_per_phase}")
     cfg = config or MappoConfig()

@@ -50,6 +50,7 @@ from torch import Tensor, nn
 from edgetwin.agents.rl.checkpoint import save_policy_checkpoint
 from edgetwin.agents.rl.features import FlatFeatures, PerUEFeatures
 from edgetwin.agents.rl.networks import CentralCritic, FlatActor, PerUEActor
+from edgetwin.agents.rl.options import ARCHS, CLIP_OBS
 from edgetwin.agents.rl.torch_policy import TorchPolicy
 from edgetwin.envs.prb_power import CONTROLS, PrbPowerEnv
 
@@ -73,12 +74,9 @@ NET_ARCH: tuple[int, ...] = (64, 64)
 #: Width of the per-UE actor and critic MLPs of ``arch="per_ue"`` (as the MAPPO learner).
 PER_UE_HIDDEN = 64
 #: Networks of :func:`train_ppo`.
-ARCHS: tuple[str, ...] = ("per_ue", "flat")
 Arch = Literal["per_ue", "flat"]
 #: Initial log standard deviation of the Gaussian policy (std 0.2 on actions in [−1, 1]).
 LOG_STD_INIT = math.log(0.2)
-#: Bound of the normalized observations (VecNormalize ``clip_obs``).
-CLIP_OBS = 10.0
 
 
 class PerUEExtractor(BaseFeaturesExtractor):

@@ -233,6 +233,9 @@ class CellGroup:
         self._wakeup: simpy.Event = self.env.event()
         # Metrics: per UE running sums, per slot per cell arrays.
         self.m_ue: FloatArray = np.zeros((C, U, sk.M_N))  # per-UE running sums, fields sk.M_*
+        # Views handed to the PRB/power observations (made once: m_ue is never reallocated).
+        self._n_tx_view = self.m_ue[..., sk.M_TX]
+        self._n_nack_view = self.m_ue[..., sk.M_NACK]
         self.m_slot: FloatArray = np.zeros((self.n_slot_total, C, sk.S_N))  # per slot and cell
         self.mcs_counts: IntArray = np.zeros(self.tables.n_mcs, dtype=np.int64)
         self.n_active_slots = 0
@@ -418,8 +421,8 @@ class CellGroup:
                 "sinr_db": est_db,
                 "olla_offset_db": self.olla_offset_db,
                 "mcs": self.last_mcs,
-                "n_tx": self.m_ue[..., sk.M_TX],
-                "n_nack": self.m_ue[..., sk.M_NACK],
+                "n_tx": self._n_tx_view,
+                "n_nack": self._n_nack_view,
             }
             if self.prb_dp.is_inline:
                 alloc = self.prb_dp.decide(obs)

@@ -162,3 +162,11 @@ def test_list_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"]
     assert "prb/ppo" in out.stdout
+
+
+def test_cli_choices_mirror_the_env_and_trainers():
+    """The light CLI module repeats the env's controls (to avoid importing the simulator)."""
+    from edgetwin.agents.rl.options import CONTROLS
+    from edgetwin.envs.prb_power import CONTROLS as ENV_CONTROLS
+
+    assert CONTROLS == ENV_CONTROLS
