@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,16 +120,21 @@ def _load(entry_point: str) -> Any:
     return obj
 
 
-def make_policy(policy_id: str, **kwargs: Any) -> Policy[Any, Any]:
-    """Build the policy registered as ``policy_id``; ``kwargs`` override the spec's defaults."""
-    spec = policy_spec(policy_id)
+def _import_requires(spec: PolicySpec) -> None:
+    """Import the modules ``spec`` needs, or say which one is missing."""
     for module in spec.requires:
         try:
             importlib.import_module(module)
         except ImportError as exc:
             raise PolicyRegistryError(
-                f"policy {policy_id!r} needs the module {module!r}, which is not installed"
+                f"policy {spec.id!r} needs the module {module!r}, which is not installed"
             ) from exc
+
+
+def make_policy(policy_id: str, **kwargs: Any) -> Policy[Any, Any]:
+    """Build the policy registered as ``policy_id``; ``kwargs`` override the spec's defaults."""
+    spec = policy_spec(policy_id)
+    _import_requires(spec)
     factory = _load(spec.entry_point)
     try:
         policy = factory(**{**spec.kwargs, **kwargs})
@@ -135,6 +143,80 @@ def make_policy(policy_id: str, **kwargs: Any) -> Policy[Any, Any]:
     if not isinstance(policy, Policy):
         raise PolicyRegistryError(f"{spec.entry_point} did not build a Policy (reset/act)")
     return policy
+
+
+def _keywords(factory: Any) -> list[str] | None:
+    """Keyword parameters ``factory`` accepts; ``None`` when it takes ``**kwargs``."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: let the call judge
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in kinds]
+
+
+def _check_numbers(factory: Any, kwargs: dict[str, Any], where: str) -> None:
+    """Refuse a non-number, or a non-finite number, for a parameter annotated ``float``/``int``.
+
+    Why: ``pf:beta=abc`` would otherwise fail as a ``TypeError`` deep in a comparison, and
+    ``nan`` slips through range checks written as ``x < 0``.
+    """
+    params = inspect.signature(factory).parameters
+    for key, value in kwargs.items():
+        annotation = str(params[key].annotation) if key in params else ""
+        if annotation not in ("float", "int", "<class 'float'>", "<class 'int'>"):
+            continue
+        is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not is_number or not math.isfinite(float(value)):
+            raise PolicyRegistryError(f"{where}.{key}: expected a finite number, got {value!r}")
+
+
+def _field_message(message: str, kwargs: dict[str, Any], where: str) -> str:
+    """``"beta must be in (0, 1), got 2"`` → ``"policies.prb.beta: must be in (0, 1), got 2"``."""
+    for key in kwargs:
+        if message.startswith(f"{key} "):
+            return f"{where}.{key}: {message[len(key) + 1 :]}"
+    return f"{where}: {message}"
+
+
+def check_policy_kwargs(policy_id: str, kwargs: dict[str, Any], where: str) -> None:
+    """Check ``kwargs`` of ``policy_id`` before anything runs, naming the field path.
+
+    The keywords are checked against the constructor's signature (the message lists the allowed
+    ones); policies that need no optional module (the cheap analytic baselines) are also built
+    once, so their range checks report here as ``<where>.<key>: ...`` rather than mid-run.
+    Policies with ``requires`` (a checkpoint loaded with torch) are built by ``make_policy``.
+
+    Args:
+        policy_id: A registered id.
+        kwargs: Keyword arguments over the spec's defaults.
+        where: Field path of the policy in the scenario, e.g. ``"policies.prb"``.
+
+    Raises:
+        PolicyRegistryError: For an unknown keyword, a non-number where a number is expected,
+            or a value the policy refuses.
+    """
+    spec = policy_spec(policy_id)
+    if not kwargs:
+        return
+    _import_requires(spec)
+    factory = _load(spec.entry_point)
+    allowed = _keywords(factory)
+    unknown = [k for k in kwargs if allowed is not None and k not in allowed]
+    if unknown:
+        listed = ", ".join(allowed or []) or "none (give the id alone)"
+        raise PolicyRegistryError(
+            f"{where}: {policy_id!r} takes no keyword {unknown[0]!r}; allowed keywords: {listed}"
+        )
+    _check_numbers(factory, kwargs, where)
+    if spec.requires:
+        return
+    try:
+        factory(**{**spec.kwargs, **kwargs})
+    except (TypeError, ValueError) as exc:
+        raise PolicyRegistryError(_field_message(str(exc), kwargs, where)) from None
 
 
 def pprint_policies(family: str | None = None) -> str:

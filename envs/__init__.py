@@ -48,9 +48,12 @@ def make_marl(env_id: str, **kwargs: Any) -> Any:
         The env (a wrapped ``pettingzoo.AECEnv``); call ``reset()`` before use.
 
     Raises:
-        ValueError: For an unknown id, listing the allowed ones (and the closest match).
+        ValueError: For an unknown id, listing the allowed ones (and the closest match), or a
+            bad argument value (see the env's docstring).
+        TypeError: For an unknown keyword argument, listing the allowed ones (Python's
+            exception for a bad keyword, as ``gymnasium.make`` raises).
     """
-    if env_id not in MARL_ENVS:
+    if not isinstance(env_id, str) or env_id not in MARL_ENVS:
         close = difflib.get_close_matches(env_id, list(MARL_ENVS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(

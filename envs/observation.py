@@ -26,7 +26,8 @@ ue_mask        [max_ue]         1 for a real UE, 0 for padding
 ============== ================ ==================================================================
 
 Actions are in ``[-1, 1]`` (the symmetric range SB3 recommends), one per UE (padding ignored),
-and scaled to logits ``l = ACTION_SCALE · a``:
+and scaled to logits ``l = ACTION_SCALE · a``. Finite values outside ``[-1, 1]`` are clipped to
+it; NaN and ±inf raise ``ValueError`` (:func:`check_action`):
 
 * **PRB**: shares ``s = softmax(l)`` over the UEs with data, resolved to a PRB map by Hamilton
   apportionment plus channel-aware assignment (:mod:`edgetwin.envs.quota`). All-zero logits give
@@ -167,11 +168,60 @@ class ObservationBuilder:
         return obs
 
 
+def _finite_error(x: FloatArray, name: str = "action") -> ValueError:
+    """The one-line error for a non-finite action: which entry, and what is allowed."""
+    bad = int(np.flatnonzero(~np.isfinite(x))[0])
+    return ValueError(
+        f"{name} has {x[bad]} at index {bad}: allowed: finite numbers in [-1, 1] (finite "
+        "values outside are clipped; NaN and ±inf are refused)"
+    )
+
+
+def check_action(action: Any, shape: tuple[int, ...], name: str = "action") -> FloatArray:
+    """An env action as a flat float64 array, refused unless it has ``shape`` and is finite.
+
+    Why refuse rather than repair: a NaN or ±inf action almost always means a diverged policy
+    network, and mapping it to a valid allocation would hide that behind finite rewards.
+    Finite values outside ``[-1, 1]`` are *not* refused (see :func:`out_of_range`): Gaussian
+    policies sample them routinely, and every consumer clips them.
+
+    Args:
+        action: The action as given to ``step`` (array-like of numbers).
+        shape: The action space's shape.
+        name: How the message names the action (``"action"``, ``"action of agent 'prb'"``).
+
+    Raises:
+        ValueError: Not numeric, the wrong shape, or a NaN / ±inf entry (one line naming the
+            entry and the allowed range).
+    """
+    expected = f"{name} must be an array of numbers in [-1, 1] of shape {shape}"
+    try:
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or action is None:  # asarray(None) would be a NaN scalar
+        raise ValueError(f"{expected}, got {type(action).__name__} {action!r:.80}")
+    if a.shape != shape:
+        raise ValueError(f"{expected}, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise _finite_error(a, name)
+    return a
+
+
+def out_of_range(action: FloatArray) -> bool:
+    """Whether a finite action has an entry outside ``[-1, 1]`` (which will be clipped)."""
+    return bool(np.abs(action).max(initial=0.0) > 1.0)
+
+
 def _masked_exp(action: FloatArray, mask: BoolArray) -> FloatArray:
-    """``exp(l − max l)`` with ``l = ACTION_SCALE · clip(a, −1, 1)`` over ``mask``, 0 elsewhere."""
+    """``exp(l − max l)`` with ``l = ACTION_SCALE · clip(a, −1, 1)`` over ``mask``, 0 elsewhere.
+
+    Raises:
+        ValueError: A NaN or ±inf action (e.g. from an inline trained policy that diverged).
+    """
     x = np.asarray(action, dtype=np.float64)
-    if not np.isfinite(x).all():  # NaN → 0, ±inf → ±1 (after the clip)
-        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+    if not np.isfinite(x).all():
+        raise _finite_error(x)
     x = ACTION_SCALE * np.clip(x, -1.0, 1.0)
     if not mask.any():
         return np.zeros(x.shape)

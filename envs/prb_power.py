@@ -35,9 +35,16 @@ Episode End
 
 Arguments:
     ``scenario`` (name or YAML path, default ``nr_cell``), ``control`` (``"prb" | "power" |
-    "joint"``), ``max_ue`` (default: the scenario's UEs per cell), ``reward`` and
-    ``reward_kwargs``, ``t_ref_bps`` (default peak rate), ``overrides`` (dotted scenario
-    overrides, e.g. ``{"duration_s": 0.5}``).
+    "joint"``), ``max_ue`` (an int in ``[UEs per cell, 1024]``, default: the scenario's UEs per
+    cell), ``reward`` and ``reward_kwargs``, ``t_ref_bps`` (finite > 0, default peak rate),
+    ``overrides`` (dotted scenario overrides, e.g. ``{"duration_s": 0.5}``).
+
+Bad input
+    Every bad argument raises one ``ValueError`` (``ScenarioError``, a subclass, for the
+    scenario) whose one-line message names the argument and its allowed values. ``step`` refuses
+    an action of the wrong shape or with a NaN / ±inf entry (``ValueError``) and clips finite
+    values outside ``[-1, 1]``, warning once per env. ``reset(options=...)`` accepts only
+    ``episode_seed`` (an int in ``0..2**32 − 1``, the range of ``edgetwin run --seed``).
 
 Version History
     * v0: initial version.
@@ -45,8 +52,10 @@ Version History
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -62,7 +71,9 @@ from edgetwin.sim.radio.cell import CellGroup
 from .observation import (
     ObservationBuilder,
     action_space,
+    check_action,
     observation_space,
+    out_of_range,
     power_action_to_watts,
     prb_action_to_alloc,
 )
@@ -75,6 +86,21 @@ _DETACH: dict[str, tuple[str, ...]] = {
     "power": ("power",),
     "joint": ("prb", "power"),
 }
+#: Largest ``max_ue``. Each observation holds a float32 ``[max_ue, n_prb]`` SINR map and each
+#: step costs O(max_ue · n_prb): at 1024 rows and 273 PRBs (100 MHz at 30 kHz) that is 1.1 MB
+#: per observation, while ``max_ue=10**7`` would ask for ~11 GB. 1024 is also well above the
+#: UEs one NR cell schedules in a slot-level study (tens to a few hundred).
+MAX_UE_LIMIT = 1024
+#: The ``reset(options=...)`` keys the envs understand.
+RESET_OPTIONS: tuple[str, ...] = ("episode_seed",)
+#: Largest ``episode_seed``: the range of ``edgetwin run --seed`` (Gymnasium's and SB3's seeds
+#: stop at 32 bits), so that every env episode can be replayed by a scenario run.
+MAX_EPISODE_SEED = 2**32 - 1
+#: Warned once per env at the first action with an entry outside the action space.
+CLIP_WARNING = (
+    "action has entries outside the action space [-1, 1]: they are clipped to it (warned once "
+    "per env)"
+)
 
 
 def load_cell_scenario(
@@ -84,8 +110,13 @@ def load_cell_scenario(
 
     Raises:
         ScenarioError: Unknown scenario or invalid field.
-        ValueError: The scenario has more than one cell.
+        ValueError: Not a name, path or config, or the scenario has more than one cell.
     """
+    if not isinstance(scenario, str | Path | ScenarioConfig):
+        raise ValueError(
+            f"scenario must be a scenario name, a YAML path or a ScenarioConfig, got "
+            f"{type(scenario).__name__} {scenario!r:.80}"
+        )
     if isinstance(scenario, ScenarioConfig):
         config = with_overrides(scenario, overrides)
     else:
@@ -159,23 +190,98 @@ class PrbPowerEpisode:
         return self.cell.avg_rate_bps[0]
 
 
-def episode_seed_from(options: Mapping[str, Any] | None, rng: np.random.Generator) -> int:
+def _check_options(options: Any, *, strict: bool) -> Mapping[str, Any]:
+    """``options`` as a mapping; unknown keys raise (``strict``) or warn.
+
+    Why two modes: a Gymnasium user's misspelt key (``episode_sed``) would silently run a drawn
+    seed, so the Gymnasium env refuses it; PettingZoo's ``api_test`` however calls
+    ``reset(options={"options": 1})`` to check that ``options`` is accepted, so the PettingZoo
+    env warns instead.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(
+            f"reset options must be a dict or None, got {type(options).__name__} "
+            f"{options!r:.80}; allowed keys: {', '.join(RESET_OPTIONS)}"
+        )
+    unknown = sorted(map(str, set(options) - set(RESET_OPTIONS)))
+    if unknown:
+        msg = f"unknown reset option(s) {', '.join(unknown)}; allowed: {', '.join(RESET_OPTIONS)}"
+        if strict:
+            raise ValueError(msg)
+        warnings.warn(msg + " (ignored)", UserWarning, stacklevel=4)  # the caller of reset
+    return options
+
+
+def episode_seed_from(
+    options: Mapping[str, Any] | None, rng: np.random.Generator, *, strict: bool
+) -> int:
     """The simulation seed of a new episode: ``options["episode_seed"]`` or a draw from ``rng``.
 
     Giving the seed lets an env episode replay exactly the drop, channels and HARQ draws of
-    ``edgetwin run --seed S`` (common random numbers with a scenario run). Other option keys
-    are ignored, as Gymnasium envs do (PettingZoo's API test passes arbitrary options).
+    ``edgetwin run --seed S`` (common random numbers with a scenario run).
+
+    Args:
+        options: ``reset``'s options: only ``episode_seed`` is understood.
+        rng: The env's generator, for a drawn seed.
+        strict: Refuse unknown option keys (Gymnasium env) rather than warn (PettingZoo env).
 
     Raises:
-        ValueError: For an ``episode_seed`` that is not a non-negative integer.
+        ValueError: Options that are not a mapping, an unknown key (``strict``), or an
+            ``episode_seed`` that is not an integer in ``0..2**32 − 1``.
     """
-    options = dict(options or {})
-    if "episode_seed" in options:
-        seed = options["episode_seed"]
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"episode_seed must be a non-negative integer, got {seed!r}")
-        return int(seed)
-    return int(rng.integers(2**31))
+    opts = _check_options(options, strict=strict)
+    if "episode_seed" not in opts:
+        return int(rng.integers(2**31))
+    seed = opts["episode_seed"]
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, int | np.integer)
+        or not 0 <= seed <= MAX_EPISODE_SEED
+    ):
+        raise ValueError(
+            f"episode_seed must be a non-negative integer in 0..{MAX_EPISODE_SEED}, got "
+            f"{seed!r:.80}"
+        )
+    return int(seed)
+
+
+def _check_max_ue(max_ue: Any, n_ue: int) -> int:
+    """``max_ue`` as an int in ``[n_ue, MAX_UE_LIMIT]`` (``None`` → ``n_ue``)."""
+    if max_ue is None:
+        return n_ue
+    if isinstance(max_ue, bool) or not isinstance(max_ue, int | np.integer):
+        raise ValueError(
+            f"max_ue must be an integer in [{n_ue}, {MAX_UE_LIMIT}] or None, got "
+            f"{type(max_ue).__name__} {max_ue!r:.80}"
+        )
+    if max_ue < n_ue:
+        raise ValueError(
+            f"max_ue={max_ue} is below the scenario's {n_ue} UEs per cell; "
+            f"allowed: an integer in [{n_ue}, {MAX_UE_LIMIT}]"
+        )
+    if max_ue > MAX_UE_LIMIT:
+        raise ValueError(
+            f"max_ue={max_ue} is above {MAX_UE_LIMIT} (observations are float32 [max_ue, n_prb]"
+            f"); allowed: an integer in [{n_ue}, {MAX_UE_LIMIT}]"
+        )
+    return int(max_ue)
+
+
+def _check_t_ref(t_ref_bps: Any, default_bps: float) -> float:
+    """``t_ref_bps`` as a finite float > 0 (``None`` → ``default_bps``, the peak rate)."""
+    if t_ref_bps is None:
+        return default_bps
+    ok = isinstance(t_ref_bps, int | float | np.integer | np.floating) and not isinstance(
+        t_ref_bps, bool
+    )
+    if not ok or not (np.isfinite(t_ref_bps) and t_ref_bps > 0):
+        raise ValueError(
+            f"t_ref_bps must be a finite number > 0 (bit/s) or None (the cell's peak rate), "
+            f"got {t_ref_bps!r:.80}"
+        )
+    return float(t_ref_bps)
 
 
 @dataclass(frozen=True)
@@ -219,14 +325,15 @@ class CellEnvSetup:
             raise ValueError(f"render_mode {render_mode!r} is not supported; allowed: None")
         config = load_cell_scenario(scenario, overrides)
         n_ue = config.topology.ues_per_cell
-        rows = n_ue if max_ue is None else int(max_ue)
-        if rows < n_ue:
-            raise ValueError(f"max_ue={rows} is below the scenario's {n_ue} UEs per cell")
+        rows = _check_max_ue(max_ue, n_ue)
+        if reward_kwargs is not None and not isinstance(reward_kwargs, Mapping):
+            raise ValueError(
+                f"reward_kwargs must be a dict of keyword arguments of reward {reward!r} or "
+                f"None, got {type(reward_kwargs).__name__} {reward_kwargs!r:.80}"
+            )
         reward_fn = make_reward(reward, **dict(reward_kwargs or {}))
         probe = PrbPowerEpisode(config, 0, (), rows)  # the carrier's PRBs and peak rate
-        t_ref = probe.cell.peak_rate_bps if t_ref_bps is None else float(t_ref_bps)
-        if not t_ref > 0:
-            raise ValueError(f"t_ref_bps must be > 0, got {t_ref_bps}")
+        t_ref = _check_t_ref(t_ref_bps, probe.cell.peak_rate_bps)
         return cls(config, n_ue, rows, probe.cell.n_prb, t_ref, reward_fn)
 
 
@@ -261,6 +368,7 @@ class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.action_space = action_space(self.max_ue, 2 if control == "joint" else 1)
         self._episode: PrbPowerEpisode | None = None
         self._last_obs: dict[str, np.ndarray] | None = None
+        self._warned_clip = False
 
     @property
     def episode(self) -> PrbPowerEpisode | None:
@@ -277,9 +385,13 @@ class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
         ``options={"episode_seed": S}`` uses simulation seed ``S`` instead, the same drop,
         channels and HARQ draws as ``edgetwin run --seed S``.
+
+        Raises:
+            ValueError: An option other than ``episode_seed``, or an ``episode_seed`` that is
+                not an integer in ``0..2**32 − 1``.
         """
         super().reset(seed=seed)
-        episode_seed = episode_seed_from(options, self.np_random)
+        episode_seed = episode_seed_from(options, self.np_random, strict=True)
         self._episode = PrbPowerEpisode(
             self.config, episode_seed, _DETACH[self.control], self.max_ue
         )
@@ -292,13 +404,20 @@ class PrbPowerEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def step(
         self, action: np.ndarray
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        """Apply the logits to this slot, run to the next decision, reward the smoothed rates."""
+        """Apply the logits to this slot, run to the next decision, reward the smoothed rates.
+
+        Raises:
+            ValueError: An action of the wrong shape or with a NaN / ±inf entry (finite values
+                outside ``[-1, 1]`` are clipped, with one warning per env).
+            RuntimeError: Before :meth:`reset` or after the episode was truncated.
+        """
         ep = self._episode
         if ep is None or ep.request is None:
             raise RuntimeError("call reset() before step() (and after an episode is truncated)")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
+        a = check_action(action, self.action_space.shape or (0,))
+        if not self._warned_clip and out_of_range(a):
+            self._warned_clip = True
+            warnings.warn(CLIP_WARNING, UserWarning, stacklevel=2)
         M = self.max_ue
         if self.control == "prb":
             ep.act_prb(a)

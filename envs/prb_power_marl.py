@@ -33,8 +33,9 @@ Action Space
     * ``"power"``: per-PRB power ``∝ e^{l_u}`` with the whole budget spent; all zeros is the
       equal-power baseline.
 
-    Out-of-range actions are clipped (:func:`env` adds PettingZoo's ``ClipOutOfBoundsWrapper``,
-    which warns; the raw env clips silently).
+    Finite out-of-range actions are clipped (:func:`env` adds PettingZoo's
+    ``ClipOutOfBoundsWrapper``, which warns at every such action; the raw env warns once per
+    env). NaN and ±inf actions raise ``ValueError`` naming the agent and the entry.
 
 Observation Space
     The ``Dict`` of float32 arrays of ``edgetwin/PrbPower-v0`` for both agents, padded to
@@ -63,7 +64,11 @@ Arguments:
     As ``edgetwin/PrbPower-v0`` without ``control``: ``scenario`` (name or YAML path, default
     ``nr_cell``; single-cell scenarios only), ``max_ue`` (default: the scenario's UEs per cell),
     ``reward`` and ``reward_kwargs``, ``t_ref_bps`` (default: peak rate), ``overrides`` (dotted
-    scenario overrides, e.g. ``{"duration_s": 0.5}``), ``render_mode`` (only ``None``).
+    scenario overrides, e.g. ``{"duration_s": 0.5}``), ``render_mode`` (only ``None``). Bad
+    arguments raise the ``ValueError`` of ``edgetwin/PrbPower-v0`` (``max_ue`` an int in
+    ``[UEs per cell, 1024]``, ...). ``reset(options=...)`` understands only ``episode_seed``;
+    other keys are ignored with a ``UserWarning`` (not refused as by the Gymnasium env, because
+    PettingZoo's ``api_test`` calls ``reset(options={"options": 1})``).
 
     Create it with :func:`env` (wrapped) or :func:`raw_env` (the bare :class:`PrbPowerAECEnv`),
     or by id through :func:`edgetwin.envs.make_marl`.
@@ -74,6 +79,8 @@ Version History
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -85,8 +92,8 @@ from pettingzoo.utils import wrappers
 
 from edgetwin.scenarios.schema import ScenarioConfig
 
-from .observation import action_space, observation_space
-from .prb_power import CellEnvSetup, PrbPowerEpisode, episode_seed_from
+from .observation import action_space, check_action, observation_space, out_of_range
+from .prb_power import CLIP_WARNING, CellEnvSetup, PrbPowerEpisode, episode_seed_from
 
 #: The agents, in their order of play within a slot.
 AGENTS: tuple[str, ...] = ("prb", "power")
@@ -107,8 +114,9 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
         render_mode: Only ``None`` (no rendering).
 
     Raises:
-        ValueError: Multi-cell scenario, ``max_ue`` below the scenario's UEs, unknown reward or
-            bad reward arguments, non-positive ``t_ref_bps``, or a render mode other than None.
+        ValueError: Multi-cell scenario, ``max_ue`` not an int in ``[UEs per cell, 1024]``,
+            unknown reward or bad reward arguments, ``t_ref_bps`` not finite > 0, or a render
+            mode other than None.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -152,6 +160,7 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
         self._episode: PrbPowerEpisode | None = None
         self._obs: dict[str, Obs] = {}
         self.episode_seed: int | None = None
+        self._warned_clip = False
 
     # --- spaces ---------------------------------------------------------------------------
     def observation_space(self, agent: str) -> spaces.Space[Any]:
@@ -184,11 +193,16 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
             seed: Reseeds the env's generator (as ``gymnasium.Env.reset``); ``None`` continues
                 its sequence, so successive episodes differ.
             options: ``{"episode_seed": S}`` runs simulation seed ``S`` (the drop, channels and
-                HARQ draws of ``edgetwin run --seed S``) instead of a drawn one.
+                HARQ draws of ``edgetwin run --seed S``) instead of a drawn one; other keys are
+                ignored with a ``UserWarning``.
+
+        Raises:
+            ValueError: ``options`` not a dict, or an ``episode_seed`` that is not an integer
+                in ``0..2**32 − 1``.
         """
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seed)
-        episode_seed = episode_seed_from(options, self.np_random)
+        episode_seed = episode_seed_from(options, self.np_random, strict=False)
         self.episode_seed = episode_seed
         self._episode = PrbPowerEpisode(self.config, episode_seed, AGENTS, self.max_ue)
         if not self._episode.run_to("prb"):
@@ -222,7 +236,9 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
             action: Logits in [−1, 1], shape [max_ue] (``None`` for a truncated agent).
 
         Raises:
-            ValueError: An action of the wrong shape, or not ``None`` for a truncated agent.
+            ValueError: An action of the wrong shape or with a NaN / ±inf entry, ``None`` for
+                a live agent, or not ``None`` for a truncated agent (finite values outside
+                ``[-1, 1]`` are clipped, with one warning per env).
             RuntimeError: Before :meth:`reset`, or once every agent has been removed.
         """
         if self._episode is None or not self.agents:
@@ -234,9 +250,10 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
         ep = self._episode
         if action is None:
             raise ValueError(f"agent {agent!r} is alive: its action must not be None")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (self.max_ue,):
-            raise ValueError(f"action must have shape {(self.max_ue,)}, got {a.shape}")
+        a = check_action(action, (self.max_ue,), f"action of agent {agent!r}")
+        if not self._warned_clip and out_of_range(a):
+            self._warned_clip = True
+            warnings.warn(CLIP_WARNING, UserWarning, stacklevel=2)
         self._cumulative_rewards[agent] = 0.0
         if agent == "prb":
             ep.act_prb_and_await_power(a)  # same slot: the power decision of this PRB map
@@ -271,7 +288,19 @@ class PrbPowerAECEnv(AECEnv[str, Obs, np.ndarray]):
 
 
 def raw_env(**kwargs: Any) -> PrbPowerAECEnv:
-    """The bare :class:`PrbPowerAECEnv` (keyword arguments as its constructor)."""
+    """The bare :class:`PrbPowerAECEnv` (keyword arguments as its constructor).
+
+    Raises:
+        TypeError: An unknown keyword argument (e.g. ``control``, which only the Gymnasium env
+            has), listing the allowed ones; Python's own message would not list them.
+    """
+    allowed = list(inspect.signature(PrbPowerAECEnv).parameters)
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument(s) {', '.join(unknown)} for "
+            f"{PrbPowerAECEnv.metadata['name']}; allowed: {', '.join(allowed)}"
+        )
     return PrbPowerAECEnv(**kwargs)
 
 

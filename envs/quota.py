@@ -21,9 +21,9 @@ assignment is compiled with numba because it runs in every slot of an RL episode
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from edgetwin.sim.jit import njit_cached
 from edgetwin.sim.types import BoolArray, FloatArray, IntArray
 
 
@@ -60,7 +60,7 @@ def hamilton_counts(shares: FloatArray, total: int, eligible: BoolArray) -> IntA
     return counts
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _greedy_assign(counts: IntArray, order: IntArray, n_prb: int) -> IntArray:  # pragma: no cover
     alloc = np.full(n_prb, -1, dtype=np.int64)
     left = counts.copy()

@@ -43,21 +43,44 @@ REWARDS: dict[str, RewardFn] = {
 }
 
 
+#: Allowed range of each reward parameter: ``(low, high, text)``, closed at both ends.
+#: ``floor`` must be > 0 so that ``log(T̄_u / T_ref + floor)`` is finite for a starved UE.
+_PARAM_RANGES: dict[str, tuple[float, float, str]] = {
+    "lam": (0.0, 1.0, "a number in [0, 1]"),
+    "floor": (np.finfo(float).tiny, np.finfo(float).max, "a finite number > 0"),
+}
+
+
+def _check_param(key: str, value: Any) -> None:
+    """Refuse a reward parameter outside :data:`_PARAM_RANGES` (one line naming its range)."""
+    low, high, text = _PARAM_RANGES[key]
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool
+    )
+    if not number or not low <= value <= high:  # NaN fails the comparison
+        raise ValueError(f"reward {key} must be {text}, got {value!r:.80}")
+
+
 def make_reward(name: str, **kwargs: Any) -> Callable[[FloatArray, float], float]:
     """The reward registered as ``name`` with ``kwargs`` bound.
 
     Raises:
-        ValueError: For an unknown name (listing the registered ones) or bad keyword arguments.
+        ValueError: For an unknown name (listing the registered ones), an unknown keyword
+            argument (listing the reward's), or a value outside its range (``lam`` in [0, 1],
+            ``floor`` finite > 0).
     """
-    if name not in REWARDS:
+    if not isinstance(name, str) or name not in REWARDS:
         raise ValueError(f"unknown reward {name!r}; allowed: {', '.join(sorted(REWARDS))}")
     fn = REWARDS[name]
+    params = list(inspect.signature(fn).parameters)[2:]
     try:
         inspect.signature(fn).bind(None, None, **kwargs)
     except TypeError as exc:
-        raise ValueError(f"bad arguments for reward {name!r}: {exc}") from exc
-    if name == "throughput_fairness" and not 0.0 <= kwargs.get("lam", 0.5) <= 1.0:
-        raise ValueError(f"reward lam must be in [0, 1], got {kwargs['lam']}")
+        raise ValueError(
+            f"bad arguments for reward {name!r}: {exc}; allowed: {', '.join(params) or 'none'}"
+        ) from None
+    for key, value in kwargs.items():
+        _check_param(key, value)
 
     def reward(avg_rate_bps: FloatArray, t_ref_bps: float) -> float:
         return fn(avg_rate_bps, t_ref_bps, **kwargs)

@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for folder in _profile_dirs(args.dir):
                 result = fit(folder)
                 sys.stdout.write(f"{folder / 'fit.json'}\n{error_table(result)}\n")
-    except (_UsageError, ValueError, FileNotFoundError, KeyError, json.JSONDecodeError) as exc:
+    except (_UsageError, ValueError, OSError, KeyError, json.JSONDecodeError) as exc:
         if debug:
             raise
         _error(str(exc))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,22 @@ def _resolve_ops(ops: Sequence[str] | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown op(s) {unknown}; known: {sorted(OP_SPECS)}")
     return list(dict.fromkeys(ops))
+
+
+def _check_out_folder(folder: Path) -> None:
+    """Fail before measuring (minutes) when ``folder`` cannot be made: a file is in the way.
+
+    Raises:
+        ValueError: Naming the file that stands where a folder is needed, or a folder that
+            cannot be written.
+    """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"--out: {str(existing)!r} is a file, not a folder; give a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: cannot write to the folder {str(existing)!r}")
 
 
 def profile(
@@ -64,7 +81,7 @@ def profile(
         Operator -> path of the CSV written (plus ``"meta"`` -> ``meta.json``).
 
     Raises:
-        ValueError: Unknown model id, operator or device.
+        ValueError: Unknown model id, operator or device, or an ``out_dir`` that cannot be made.
     """
     model = model_id if isinstance(model_id, ModelSpec) else get_model(model_id)
     op_names = _resolve_ops(ops)
@@ -78,6 +95,7 @@ def profile(
     n_rep = repeats or (3 if quick else 10)
     budget = max_time_s if max_time_s is not None else (0.05 if quick else 0.5)
     folder = Path(out_dir) / dev.type / model.model_id
+    _check_out_folder(folder)
     dtype_name = str(dt).removeprefix("torch.")
 
     tables: dict[str, pd.DataFrame] = {}

@@ -13,6 +13,15 @@ from typing import TypeVar
 
 _N = TypeVar("_N", int, float)
 
+#: Largest seed the command line accepts: 2**32 - 1 is what every consumer of a seed takes
+#: (numpy's SeedSequence takes any size, but numpy's legacy RandomState, Stable-Baselines3
+#: and Gymnasium's ``reset(seed=)`` stop at 32 bits, and result tables store seeds as int64).
+MAX_SEED = 2**32 - 1
+
+
+class UsageError(Exception):
+    """A bad command line; the CLI prints it as one line ``edgetwin: error: ...`` (exit 2)."""
+
 
 def _number(text: str, cast: Callable[[str], _N], ok: Callable[[_N], bool], what: str) -> _N:
     try:
@@ -22,6 +31,21 @@ def _number(text: str, cast: Callable[[str], _N], ok: Callable[[_N], bool], what
     if not ok(value):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def bounded_int(text: str, low: int, high: int) -> int:
+    """An integer in ``low..high`` (inclusive); the message names the range."""
+    return _number(text, int, lambda v: low <= v <= high, f"an integer in {low}..{high}")
+
+
+def seed_int(text: str) -> int:
+    """A seed: an integer in ``0..MAX_SEED``."""
+    return bounded_int(text, 0, MAX_SEED)
+
+
+def nonneg_float(text: str) -> float:
+    """A finite number ≥ 0."""
+    return _number(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 
 
 def nonneg_int(text: str) -> int:
@@ -36,7 +60,7 @@ def pos_int(text: str) -> int:
 
 def pos_float(text: str) -> float:
     """A finite number > 0."""
-    return _number(text, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+    return _number(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 
 
 def add_set_option(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from edgetwin.agents.registry import check_policy_kwargs
 from edgetwin.scenarios.schema import (
     DEFAULT_POLICIES,
     PolicyRef,
@@ -49,11 +50,14 @@ def policy_plan(
 
     Strings are resolved to registered ids (``"pf"`` → ``PolicyRef(id="prb/pf")``); ``ID:ARG``
     passes ``ARG`` as the ``path`` argument (``"ppo:m.pt"`` → ``PolicyRef(id="prb/ppo",
-    kwargs={"path": "m.pt"})``).
+    kwargs={"path": "m.pt"})``) and ``ID:key=value[:key=value]`` as keyword arguments
+    (``"pf:beta=0.99"`` → ``kwargs={"beta": 0.99}``). Keyword arguments are checked here, so a
+    bad one fails before a run starts, naming its field (``policies.prb.beta: ...``).
 
     Raises:
         ValueError: For an unknown family, or a family both given and detached.
-        PolicyRegistryError: For an unknown policy id (listing the allowed ones).
+        PolicyRegistryError: For an unknown policy id (listing the allowed ones), or a keyword
+            argument the policy does not take or refuses.
     """
     policies = dict(policies or {})
     detach = set(detach)
@@ -74,6 +78,8 @@ def policy_plan(
             value = PolicyRef(id=check_policy_id(name, family), kwargs=kwargs)
         elif isinstance(value, PolicyRef):
             value = value.model_copy(update={"id": check_policy_id(value.id, family)})
+        if isinstance(value, PolicyRef):
+            check_policy_kwargs(value.id, value.kwargs, f"policies.{family}")
         plan[family] = value
     return plan
 

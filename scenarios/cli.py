@@ -1,4 +1,4 @@
-"""The ``edgetwin`` command line: ``run``, ``compare``, ``serve``, ``train`` and ``list``.
+"""The ``edgetwin`` command line: ``run``, ``compare``, ``serve``, ``train``, ``kernels``, ``list``.
 
 Examples::
 
@@ -10,6 +10,10 @@ Examples::
     edgetwin run scenarios/serving/azure_conv_serving.yaml
     edgetwin train ppo --control prb --steps 50000 --out runs/ppo/model.pt
     edgetwin run nr_cell --policy prb=ppo:runs/ppo/model.pt
+    edgetwin run nr_cell --policy prb=pf:beta=0.99:initial_rate_bps=1e3
+
+A policy is ``ID``, ``ID:PATH`` (a checkpoint, for ``ppo``) or ``ID:key=value[:key=value...]``
+(keyword arguments of the policy's constructor, checked against it before anything runs).
 
 Bad input (a field, type, range, policy id or path) prints one line ``edgetwin: error: ...``
 on stderr and exits with status 2; no traceback (set ``EDGETWIN_DEBUG=1`` to get one).
@@ -21,14 +25,53 @@ import argparse
 import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from edgetwin.scenarios.argtypes import add_set_option, nonneg_int, pos_float, pos_int
+from edgetwin.scenarios.argtypes import (
+    UsageError,
+    add_set_option,
+    bounded_int,
+    nonneg_float,
+    pos_float,
+    pos_int,
+    seed_int,
+)
 from edgetwin.scenarios.errors import ScenarioError
 
 PROG = "edgetwin"
+
+#: Exit status of a run stopped by SIGTERM (128 + 15, the shell convention).
+SIGTERM_STATUS = 143
+
+#: Most seeds one ``compare`` may run: each seed is one simulation per policy set and keeps its
+#: per-run tables in memory until the comparison is summarized, so an unbounded count (a typo
+#: such as ``--seeds 100000000``) exhausts memory (8 GB seen) instead of failing; 10 000 runs is
+#: already days of wall time at the built-in scenarios' speed.
+MAX_SEEDS = 10_000
+
+#: Most worker processes of ``compare``: more than a few per core only adds memory and
+#: start-up cost (each worker imports the simulator), and a huge count would fork-bomb.
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise :class:`UsageError` instead of printing usage.
+
+    Why: argparse prints a 4–10 line usage block before its error; EdgeTwin answers every bad
+    input in one line. Subparsers inherit the class (``add_subparsers`` defaults to it), so
+    ``train``'s parsers from :mod:`edgetwin.agents.rl.cli` get it too.
+    """
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        """Raise the message with where to read the (sub)command's usage.
+
+        The line keeps the one prefix ``edgetwin: error:`` of every other error; the
+        subcommand is named by the help hint (``see 'edgetwin run --help'``).
+        """
+        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 # ----------------------------------------------------------------------------------------
@@ -37,21 +80,42 @@ PROG = "edgetwin"
 
 
 def _seed_list(text: str) -> list[int]:
-    try:
-        seeds = [nonneg_int(s.strip()) for s in text.split(",") if s.strip()]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated non-negative integers, got {text!r}"
-        ) from None
-    if not seeds:
+    """``"0,1,2"`` → ``[0, 1, 2]``; empty entries and more than :data:`MAX_SEEDS` are refused."""
+    items = [s.strip() for s in text.split(",")]
+    if not any(items):
         raise argparse.ArgumentTypeError("expected at least one seed, e.g. 0,1,2")
-    return seeds
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"empty entry in {text!r}; expected e.g. 0,1,2")
+    if len(items) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} seeds, got {len(items)}")
+    try:
+        return [seed_int(s) for s in items]
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} in {text!r}") from None
+
+
+def _duration(text: str) -> float:
+    """``--duration``: ``duration_s``, a finite number > 0 (``nan`` and ``inf`` refused)."""
+    try:
+        return pos_float(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"duration_s {exc}") from None
+
+
+def _seed_count(text: str) -> int:
+    """A number of seeds in 1..:data:`MAX_SEEDS`."""
+    return bounded_int(text, 1, MAX_SEEDS)
+
+
+def _workers(text: str) -> int:
+    """A number of worker processes in 1..:data:`MAX_WORKERS`."""
+    return bounded_int(text, 1, MAX_WORKERS)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="built-in scenario name (see 'edgetwin list') or YAML path")
     add_set_option(p)
-    p.add_argument("--duration", type=float, metavar="S", help="simulated seconds (duration_s)")
+    p.add_argument("--duration", type=_duration, metavar="S", help="simulated seconds (duration_s)")
     p.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument(
@@ -91,7 +155,9 @@ def _add_serve(sub: Any) -> None:
     srv.add_argument("--max-num-seqs", type=pos_int, default=256, metavar="N")
     srv.add_argument("--max-num-batched-tokens", type=pos_int, default=8192, metavar="N")
     srv.add_argument("--chunked-prefill", action="store_true", help="Sarathi-style chunks")
-    srv.add_argument("--overhead-s", type=float, default=0.0, metavar="S", help="per iteration")
+    srv.add_argument(
+        "--overhead-s", type=nonneg_float, default=0.0, metavar="S", help="per iteration"
+    )
     srv.add_argument("--replicas", type=pos_int, default=1, metavar="R")
     srv.add_argument(
         "--router",
@@ -108,7 +174,7 @@ def _add_serve(sub: Any) -> None:
     srv.add_argument("--tpot-slo", type=pos_float, metavar="S", help="TPOT SLO (s)")
     srv.add_argument("--max-requests", type=pos_int, metavar="N", help="first N requests only")
     srv.add_argument("--horizon", type=pos_float, metavar="S", help="stop at this simulated time")
-    srv.add_argument("--seed", type=nonneg_int, default=0, help="seed (routing=random)")
+    srv.add_argument("--seed", type=seed_int, default=0, help="seed (routing=random)")
     srv.add_argument("--name", default="serve", help="run name in summary.json")
     srv.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
     srv.set_defaults(func=_cmd_serve)
@@ -116,7 +182,7 @@ def _add_serve(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgetwin`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog=PROG,
         description="EdgeTwin: discrete-event simulation of 5G NR cells and their policies.",
     )
@@ -129,9 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FAMILY=ID",
-        help="policy of a decision family, e.g. --policy prb=pf --policy power=equal",
+        help="policy of a decision family, once per family, e.g. --policy prb=pf --policy "
+        "power=equal; keyword arguments as ID:key=value[:key=value], e.g. prb=pf:beta=0.99",
     )
-    run.add_argument("--seed", type=nonneg_int, help="seed of the run (default: scenario's)")
+    run.add_argument("--seed", type=seed_int, help="seed of the run (default: scenario's)")
     run.set_defaults(func=_cmd_run)
 
     cmp_ = sub.add_parser(
@@ -143,15 +210,23 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="SETS",
         help="comma-separated policy sets; '+' joins families within a set, an optional NAME= "
-        "names it, e.g. prb=pf,prb=rr or B0=prb=pf+power=equal,WF=prb=pf+power=waterfilling",
+        "names it, e.g. prb=pf,prb=rr or B0=prb=pf+power=equal,WF=prb=pf+power=waterfilling; "
+        "keyword arguments as ID:key=value[:key=value] in named sets, e.g. "
+        "A=prb=pf:beta=0.9,B=prb=pf:beta=0.99",
     )
     seeds = cmp_.add_mutually_exclusive_group()
     seeds.add_argument(
-        "--seeds", type=pos_int, metavar="N", help="N seeds from the scenario's seed (default 3)"
+        "--seeds",
+        type=_seed_count,
+        metavar="N",
+        help=f"N seeds from the scenario's seed (default 3, at most {MAX_SEEDS})",
     )
     seeds.add_argument("--seed-list", type=_seed_list, metavar="S,S,...", help="explicit seeds")
     cmp_.add_argument(
-        "--workers", type=pos_int, metavar="N", help="worker processes (default min(2, runs))"
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help=f"worker processes (default min(2, runs), at most {MAX_WORKERS})",
     )
     cmp_.set_defaults(func=_cmd_compare)
 
@@ -161,6 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     from edgetwin.agents.rl.cli import add_train_parser
 
     add_train_parser(sub)
+
+    # A stub, so that `edgetwin --help` lists it: main() hands `kernels ...` to
+    # edgetwin.kernels.cli before this parser runs (that parser imports torch lazily).
+    sub.add_parser(
+        "kernels",
+        help="profile real LLM operators on this machine and fit cost models "
+        "(see 'edgetwin kernels --help')",
+        add_help=False,
+    )
 
     lst = sub.add_parser("list", help="list registered policies and built-in scenarios")
     lst.set_defaults(func=_cmd_list)
@@ -213,21 +297,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     raw = _serving_raw(args)
     if raw is not None:
         return _cmd_run_serving(args, raw)
-    extra: dict[str, Any] = {}
-    for item in args.policy:
-        family, sep, name = (x.strip() for x in item.partition("="))
-        if not sep or not family or not name:
-            raise ScenarioError(f"--policy {item!r} must look like FAMILY=ID, e.g. prb=pf")
-        extra[f"policies.{family}"] = name
+    extra = {f"policies.{f}": name for f, name in _policy_options(args.policy).items()}
     if args.seed is not None:
         extra["seed"] = args.seed
     config = _load(args, extra)
-    out = Path(args.out) if args.out else default_out_dir(config, "run", config.seed)
+    out = _out(args)
+    if out is None:
+        out = default_out_dir(config, "run", config.seed)
+    notes: list[str] = []
     result = run_scenario(
         config,
         out_dir=out,
         progress=_progress(args, config),
         plots=False if args.no_plots else None,
+        notify=notes.append,
     )
     s = result.summary
     policies = ", ".join(f"{f}={p.label}" for f, p in config.policies.as_dict().items())
@@ -240,7 +323,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     console.print(f"{config.name} · seed {config.seed} · {config.duration_s:g} s · {policies}")
     console.print(table)
     console.print(f"wall time {s.get('wall_s', float('nan')):.2f} s; results: {out}")
+    _print_notes(console, notes)
     return 0
+
+
+def _policy_options(items: Sequence[str]) -> dict[str, str]:
+    """``["prb=pf", "power=equal"]`` → ``{"prb": "pf", "power": "equal"}``.
+
+    Raises:
+        ScenarioError: For an item that is not ``FAMILY=ID``, or a family given twice (which
+            would otherwise silently keep the last one).
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        family, sep, name = (x.strip() for x in item.partition("="))
+        if not sep or not family or not name:
+            raise ScenarioError(
+                f"--policy {item!r} must look like FAMILY=ID[:key=value...], e.g. prb=pf or "
+                f"prb=pf:beta=0.99"
+            )
+        if family in out:
+            raise ScenarioError(
+                f"--policy gives the family {family!r} twice ({out[family]!r} and {name!r}); "
+                f"give each family once"
+            )
+        out[family] = name
+    return out
 
 
 def _serving_raw(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -258,12 +366,30 @@ def _serving_raw(args: argparse.Namespace) -> dict[str, Any] | None:
     return raw if is_serving_scenario(raw) else None
 
 
-def _run_serving(config: Any, out: Path, scheduler: str | None = None) -> int:
+def _out(args: argparse.Namespace) -> Path | str | None:
+    """``--out`` as given, ``None`` when absent.
+
+    ``''`` is kept as it is (``Path('')`` would be ``.``), so that the output check refuses it
+    instead of writing into the working directory.
+    """
+    if args.out is None:
+        return None
+    return Path(args.out) if args.out else ""
+
+
+def _print_notes(console: Any, notes: Sequence[str]) -> None:
+    """Lines the result writer reported (where a previous result went, runs reused)."""
+    for line in notes:
+        console.print(line)
+
+
+def _run_serving(config: Any, out: Path | str, scheduler: str | None = None) -> int:
     from rich.table import Table
 
     from edgetwin.scenarios.serve import run_serving, summary_rows
 
-    _, summary = run_serving(config, out, scheduler=scheduler)
+    notes: list[str] = []
+    _, summary = run_serving(config, out, scheduler=scheduler, notify=notes.append)
     table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -280,6 +406,7 @@ def _run_serving(config: Any, out: Path, scheduler: str | None = None) -> int:
         f"simulated {summary['inputs']['n_requests']} requests in {summary['wall_s']:.2f} s "
         f"wall; results: {out}"
     )
+    _print_notes(console, notes)
     return 0
 
 
@@ -295,12 +422,9 @@ def _cmd_run_serving(args: argparse.Namespace, raw: dict[str, Any]) -> int:
     if args.duration is not None:
         overrides["horizon_s"] = args.duration
     config = validate_serving(apply_overrides(raw, overrides), source=repr(args.scenario))
-    if args.out:
-        out = Path(args.out)
-    elif config.output.dir:
-        out = Path(config.output.dir)
-    else:
-        out = Path("results") / f"{config.name}_serve_seed{config.seed}"
+    out = _out(args)
+    if out is None:
+        out = Path(config.output.dir or Path("results") / f"{config.name}_serve_seed{config.seed}")
     return _run_serving(config, out)
 
 
@@ -329,11 +453,31 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "workload": {"trace": args.trace, "max_requests": args.max_requests},
     }
     config = validate_serving(raw, source="from the command line")
-    if args.out:
-        out = Path(args.out)
-    else:
+    out = _out(args)
+    if out is None:
         out = Path("results") / f"serve_{args.model}_{args.hardware}_seed{args.seed}"
     return _run_serving(config, out, scheduler=args.scheduler)
+
+
+def _check_policy_sets(text: str) -> None:
+    """Refuse empty entries of ``--policies`` (``prb=pf,,prb=rr``), which would be skipped.
+
+    Raises:
+        ScenarioError: Naming the empty entry's position.
+    """
+    items = [s.strip() for s in text.split(",")]
+    empty = [str(i + 1) for i, item in enumerate(items) if not item]
+    if empty:
+        raise ScenarioError(
+            f"--policies {text!r} has an empty entry (number {', '.join(empty)}); expected "
+            f"comma-separated policy sets, e.g. prb=pf,prb=rr"
+        )
+    for item in items:
+        if any(not part.strip() for part in item.split("+")):
+            raise ScenarioError(
+                f"--policies entry {item!r} has an empty part around '+'; expected e.g. "
+                f"prb=pf+power=equal"
+            )
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -347,13 +491,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         summarize_comparison,
     )
 
+    _check_policy_sets(args.policies)
     names, sets = parse_named_policy_sets(args.policies)
     config = _load(args)
     if args.seed_list is not None:
         seeds = args.seed_list
     else:
         seeds = list(range(config.seed, config.seed + (args.seeds or 3)))
-    out = Path(args.out) if args.out else default_out_dir(config, "compare")
+    out = _out(args)
+    if out is None:
+        out = default_out_dir(config, "compare")
+    notes: list[str] = []
     runs = compare(
         config,
         sets,
@@ -363,6 +511,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         progress=_progress(args, config),
         plots=False if args.no_plots else None,
         labels=names,
+        notify=notes.append,
     )
     summary = summarize_comparison(runs)
     labels = list(dict.fromkeys(runs["policy_set"]))
@@ -389,6 +538,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     console.print(table)
     wall = float(runs["wall_s"].sum()) if "wall_s" in runs else float("nan")
     console.print(f"{len(runs)} runs, simulation wall time {wall:.2f} s; results: {out}")
+    _print_notes(console, notes)
     return 0
 
 
@@ -411,6 +561,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 # Entry point
 # ----------------------------------------------------------------------------------------
 def _error(message: str) -> None:
+    """Print ``message`` as the one line ``edgetwin: error: ...`` (whitespace folded)."""
     line = " ".join(str(message).split())
     print(f"{PROG}: error: {line}", file=sys.stderr)
 
@@ -426,21 +577,65 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed usage and the error
-        return int(exc.code) if isinstance(exc.code, int) else 2
+        args = parser.parse_args(raw)
+    except UsageError as exc:
+        _error(str(exc))
+        return 2
+    except SystemExit as exc:  # --help printed its text
+        return int(exc.code) if isinstance(exc.code, int) else 0
     debug = os.environ.get("EDGETWIN_DEBUG", "") not in ("", "0")
+    from edgetwin.sim.radio.channel_raytraced import RayTracingUnavailableError
+
     try:
-        status: int = args.func(args)
-    except (ScenarioError, PolicyRegistryError, FileNotFoundError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            status: int = args.func(args)
+    except (ScenarioError, PolicyRegistryError, ValueError, RayTracingUnavailableError) as exc:
         if debug:
             raise
         _error(str(exc))
         return 2
+    except OSError as exc:  # a file or folder the user named could not be read or written
+        if debug:
+            raise
+        _error(_os_error_text(exc))
+        return 2
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except SystemExit as exc:
+        if exc.code == SIGTERM_STATUS:  # the result writers turn SIGTERM into this exit
+            _error("terminated")
+        raise
+    except Exception as exc:  # a bug, not bad input: still one line, and how to see more
+        if debug:
+            raise
+        _error(
+            f"internal error {type(exc).__name__}: {exc} (a bug in EdgeTwin: rerun with "
+            "EDGETWIN_DEBUG=1 for the traceback and report it)"
+        )
+        return 1
     return status
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``[Errno 13] Permission denied: 'x'`` → ``cannot write or read 'x': Permission denied``."""
+    name = exc.filename if exc.filename is not None else ""
+    why = exc.strerror or str(exc)
+    return f"cannot access {str(name)!r}: {why}" if name else why
+
+
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Show a warning as one line ``edgetwin: warning: ...`` (no source line, no file path)."""
+    text = " ".join(str(message).split())
+    print(f"{PROG}: warning: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,11 @@ __all__ = [
     "apply_overrides",
     "builtin_scenarios",
     "dump_yaml",
+    "format_validation_error",
     "load_scenario",
     "parse_overrides",
     "parse_yaml",
+    "read_yaml_file",
     "scenario_descriptions",
     "validate_scenario",
     "with_overrides",
@@ -67,9 +69,122 @@ _Loader.add_implicit_resolver(
 )
 
 
+#: Deepest nesting a scenario may have; real scenarios use < 6 levels, and the composer
+#: recurses per level, so a bound keeps a hostile file from ending in a RecursionError.
+MAX_YAML_DEPTH = 64
+#: Most nodes a document may expand to once aliases are resolved ("billion laughs" bound).
+MAX_YAML_NODES = 100_000
+
+
+def _mark(node_or_mark: Any) -> str:
+    mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    """Mapping constructor that rejects a key given twice (PyYAML keeps the last silently)."""
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.setdefault(key, key_node)
+        except TypeError:  # unhashable key: the base constructor reports it
+            continue
+        if first is not key_node:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first given at {_mark(first)})",
+                key_node.start_mark,
+            )
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes of ``root`` with aliases expanded; raises on a recursive alias or too many."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise yaml.composer.ComposerError(
+                None, None, "recursive alias (a node containing itself)", node.start_mark
+            )
+        active.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1 + sum(size(c) for c in children)
+        active.discard(key)
+        if total > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"expands to more than {MAX_YAML_NODES} values (aliases repeated too often)",
+                node.start_mark,
+            )
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+class _BoundedLoader(_Loader):
+    """``_Loader`` with a depth bound, an alias-expansion bound and no duplicate keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """Compose one node, refusing nesting deeper than :data:`MAX_YAML_DEPTH`."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_YAML_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> Any:
+        """The document's node, checked against :data:`MAX_YAML_NODES` before construction."""
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node)
+        return node
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
 def parse_yaml(text: str) -> Any:
-    """Parse YAML text safely, reading ``40e6``-style numbers as floats."""
-    return yaml.load(text, Loader=_Loader)
+    """Parse YAML text safely, reading ``40e6``-style numbers as floats.
+
+    Duplicate keys, nesting deeper than :data:`MAX_YAML_DEPTH` and alias bombs (more than
+    :data:`MAX_YAML_NODES` values) raise ``yaml.YAMLError``, so nothing is silently dropped and
+    no hostile file ends in a ``RecursionError`` or exhausts memory.
+    """
+    return yaml.load(text, Loader=_BoundedLoader)
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: where (line, column) and what, without PyYAML's snippets."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        return f"{_mark(exc.problem_mark)}: {what}"
+    return " ".join(str(exc).split())
 
 
 def dump_yaml(data: Any) -> str:
@@ -144,7 +259,9 @@ def parse_overrides(overrides: Iterable[str] | Mapping[str, Any] | None) -> dict
             try:
                 value = parse_yaml(text) if text.strip() else None
             except yaml.YAMLError as exc:
-                raise ScenarioError(f"override {item!r}: cannot parse the value: {exc}") from None
+                raise ScenarioError(
+                    f"override {item!r}: cannot parse the value: {yaml_error_text(exc)}"
+                ) from None
             items.append((key.strip(), value))
     out: dict[str, Any] = {}
     for key, value in items:
@@ -240,9 +357,11 @@ def _tag_model(models: list[type[BaseModel]], tag: Any) -> type[BaseModel] | Non
     return None
 
 
-def _walk(loc: tuple[Any, ...]) -> tuple[str, FieldInfo | None, list[type[BaseModel]]]:
+def _walk(
+    loc: tuple[Any, ...], root: type[BaseModel]
+) -> tuple[str, FieldInfo | None, list[type[BaseModel]]]:
     """Map a pydantic error location to (dotted path, leaf field, models holding the leaf)."""
-    current: list[type[BaseModel]] = [ScenarioConfig]
+    current: list[type[BaseModel]] = [root]
     parent: list[type[BaseModel]] = current
     path: list[str] = []
     field: FieldInfo | None = None
@@ -272,10 +391,10 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _field_error(err: Mapping[str, Any]) -> FieldError:
+def _field_error(err: Mapping[str, Any], root: type[BaseModel]) -> FieldError:
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
-    path, field, parent = _walk(loc)
+    path, field, parent = _walk(loc, root)
     msg = str(err.get("msg", "invalid"))
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
@@ -303,10 +422,16 @@ def _field_error(err: Mapping[str, Any]) -> FieldError:
     return FieldError(path, f"{msg}{extra}{got}", value)
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> ScenarioError:
-    errors = [_field_error(e) for e in exc.errors(include_url=False)]
+def format_validation_error(
+    exc: ValidationError,
+    source: str,
+    root: type[BaseModel] = ScenarioConfig,
+    what: str = "scenario",
+) -> ScenarioError:
+    """One :class:`ScenarioError` line: every bad field by dotted path, value, allowed range."""
+    errors = [_field_error(e, root) for e in exc.errors(include_url=False)]
     n = len(errors)
-    head = f"invalid scenario {source}: " + (f"{n} errors: " if n > 1 else "")
+    head = f"invalid {what} {source}: " + (f"{n} errors: " if n > 1 else "")
     return ScenarioError(head + "; ".join(str(e) for e in errors), errors)
 
 
@@ -337,7 +462,7 @@ def validate_scenario(
     try:
         return ScenarioConfig.model_validate(data)
     except ValidationError as exc:
-        raise _format_validation_error(exc, source) from None
+        raise format_validation_error(exc, source) from None
 
 
 def load_scenario(
@@ -359,17 +484,33 @@ def load_scenario(
             invalid fields (each named by dotted path with value and allowed values/range).
     """
     path = _resolve_source(name_or_path)
+    raw = read_yaml_file(path, "scenario")
+    if raw is None:
+        raise ScenarioError(
+            f"scenario file {str(path)!r} is empty; a scenario needs at least name and duration_s"
+        )
+    return validate_scenario(raw, overrides, source=repr(str(name_or_path)))
+
+
+def read_yaml_file(path: Path, what: str = "file") -> Any:
+    """Parse a YAML file; every failure is one :class:`ScenarioError` naming the file.
+
+    Raises:
+        ScenarioError: Unreadable, not UTF-8 text, or invalid YAML (with line and column).
+    """
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"cannot read {what} {str(path)!r}: not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+            f"at offset {exc.start}); a scenario is a YAML text file"
+        ) from None
     except OSError as exc:
-        raise ScenarioError(f"cannot read scenario {str(path)!r}: {exc.strerror}") from None
+        raise ScenarioError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
     try:
-        raw = parse_yaml(text)
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"invalid YAML in {str(path)!r}: {exc}".replace("\n", " ")) from None
-    return validate_scenario(
-        raw if raw is not None else {}, overrides, source=repr(str(name_or_path))
-    )
+        raise ScenarioError(f"invalid YAML in {str(path)!r}: {yaml_error_text(exc)}") from None
 
 
 def with_overrides(

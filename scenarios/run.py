@@ -7,20 +7,29 @@
 
 Every result directory is assembled as a temporary directory next to its target and renamed
 into place at the end; files inside are written to a temporary name and ``os.replace``-d. A
-failure therefore leaves nothing half-written, and a result directory already there survives.
+failure (SIGTERM included) therefore leaves nothing half-written, and a result directory already
+there survives. Nothing a user made is lost: the marker file lists what EdgeTwin wrote, only
+those files are replaced, a user's other files are carried into the new result (see
+:func:`atomic_dir`), and a path that is not EdgeTwin's is refused before anything runs
+(:func:`check_output_dir`). A comparison caches each finished run in ``NAME.partial/<key>`` (key:
+hash of the resolved config, label, plots flag and EdgeTwin version), so a killed ``compare``
+rerun with the same arguments resumes; the cache is removed once the result is in place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -39,6 +48,7 @@ from edgetwin.sim.metrics.summary import RunResult
 __all__ = [
     "HEADLINE_METRICS",
     "atomic_dir",
+    "check_output_dir",
     "compare",
     "default_out_dir",
     "parse_named_policy_sets",
@@ -69,6 +79,9 @@ _NOT_METRICS = frozenset({"seed", "horizon_s", "wall_s"})
 #: File marking a directory as an EdgeTwin result (only such directories are ever replaced).
 MARKER = ".edgetwin-result"
 
+#: File marking a directory as the resume cache of a comparison (``NAME.partial``).
+PARTIAL_MARKER = ".edgetwin-partial"
+
 #: The tables a run writes as parquet (others the components report are written too).
 TABLES: tuple[str, ...] = ("ue", "slot", "mcs")
 
@@ -77,6 +90,7 @@ TABLES: tuple[str, ...] = ("ue", "slot", "mcs")
 # Atomic writing
 # ----------------------------------------------------------------------------------------
 def _check_replaceable(target: Path) -> None:
+    """Refuse a ``target`` that EdgeTwin may not replace (a file, or a directory not its own)."""
     if not target.exists():
         return
     if not target.is_dir():
@@ -89,39 +103,196 @@ def _check_replaceable(target: Path) -> None:
     )
 
 
-@contextlib.contextmanager
-def atomic_dir(target: str | Path) -> Iterator[Path]:
-    """Build a directory aside and move it into place at the end.
+def check_output_dir(path: str | Path) -> Path:
+    """Check, before anything is simulated, that a result directory can be written at ``path``.
 
-    Yields a temporary directory next to ``target``. On success it replaces ``target`` (an
-    existing EdgeTwin result directory, or an empty one); on any exception it is removed and
-    ``target`` is left exactly as it was.
+    Checking first matters because a run can take hours: a bad ``--out`` must fail in one line
+    at once, not with a traceback after the simulation.
+
+    Returns:
+        The absolute path.
 
     Raises:
-        ValueError: If ``target`` exists and is not an EdgeTwin result directory.
+        ValueError: One line for an empty path, a path component that is a file, a parent that
+            cannot be written, or a target that is a file or a non-EdgeTwin directory.
     """
-    target = Path(target).expanduser().absolute()
+    if not str(path).strip():
+        raise ValueError("output directory is an empty string (--out ''); give a directory path")
+    target = Path(path).expanduser().absolute()
+    ancestor = target.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"output directory {str(target)!r} is below {str(ancestor)!r}, a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"output directory {str(target)!r} cannot be created: {str(ancestor)!r} is not writable"
+        )
     _check_replaceable(target)
+    return target
+
+
+def _manifest(folder: Path) -> list[str]:
+    """Relative paths of the files under ``folder`` (what EdgeTwin wrote there)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
+
+
+def _written_by_edgetwin(folder: Path) -> set[str] | None:
+    """The files the marker of ``folder`` lists; ``None`` for a marker without a manifest.
+
+    A marker of an older EdgeTwin holds no list: all its files count as EdgeTwin's (as before).
+    """
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    return set(files) if isinstance(files, list) else None
+
+
+def _user_entries(old: Path) -> list[str]:
+    """Top-most entries under ``old`` that EdgeTwin did not write (per its manifest)."""
+    written = _written_by_edgetwin(old)
+    if written is None:
+        return []
+    dirs = {str(Path(f).parent) for f in written} | {
+        str(q) for f in written for q in Path(f).parents
+    }
+    found: list[str] = []
+
+    def walk(folder: Path) -> None:
+        for p in sorted(folder.iterdir()):
+            rel = str(p.relative_to(old))
+            if rel == MARKER or rel in written:
+                continue
+            if p.is_dir() and not p.is_symlink() and rel in dirs:
+                walk(p)
+            else:
+                found.append(rel)
+
+    walk(old)
+    return found
+
+
+def _carry(old: Path, new: Path, entries: Sequence[str]) -> list[str]:
+    """Move the user's ``entries`` from ``old`` into ``new``; returns those that clashed.
+
+    A user's file whose name the new result also writes stays in ``old`` (never overwritten).
+    """
+    clashed = []
+    for rel in entries:
+        dest = new / rel
+        if dest.exists() or dest.is_symlink():
+            clashed.append(rel)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(old / rel, dest)
+    return clashed
+
+
+def _normal_mode(folder: Path) -> None:
+    """Give ``folder`` the mode a plain ``mkdir`` would (``mkdtemp`` makes 0700)."""
+    umask = os.umask(0)  # reading the umask needs setting it; restored at once
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit(143)`` in the main thread, so cleanup runs as on Ctrl-C.
+
+    Only when SIGTERM has its default action (a handler of the caller is respected); the
+    previous handler is restored on exit.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def atomic_dir(
+    target: str | Path, on_replaced: Callable[[str], None] | None = None
+) -> Iterator[Path]:
+    """Build a directory aside and move it into place at the end.
+
+    Yields a temporary directory ``.NAME.*.tmp`` next to ``target``. On success it replaces
+    ``target`` (an existing EdgeTwin result directory, or an empty one) and gets the normal
+    mode (0777 minus the umask); the marker file lists the files EdgeTwin wrote (a manifest).
+    Files a user added to the replaced result (not in its manifest) are **carried** into the new
+    directory; one whose name the new result also writes is kept, with the rest of the previous
+    result, in ``NAME.prev`` — nothing a user made is deleted. On any exception, SIGTERM
+    included, the temporary directory is removed and ``target`` is left exactly as it was.
+
+    Args:
+        target: The result directory.
+        on_replaced: Called with one line saying what happened to a replaced result's files.
+
+    Raises:
+        ValueError: If ``target`` exists and is not an EdgeTwin result directory, or cannot be
+            written (see :func:`check_output_dir`).
+    """
+    target = check_output_dir(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        yield tmp
-        (tmp / MARKER).write_text("written by edgetwin\n", encoding="utf-8")
-        _check_replaceable(target)
-        if target.exists():
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-            os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        with _sigterm_raises():
+            yield tmp
+            manifest = {"format": "edgetwin-result/1", "files": _manifest(tmp)}
+            (tmp / MARKER).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+            _normal_mode(tmp)
+            _check_replaceable(target)
+            note = _place(tmp, target)
+        if note and on_replaced:
+            on_replaced(note)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _place(tmp: Path, target: Path) -> str | None:
+    """Move ``tmp`` to ``target``; returns a line about the replaced result, if any."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return None
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+    os.replace(target, old)
+    entries = _user_entries(old)
+    try:
+        clashed = _carry(old, tmp, entries)
+        os.replace(tmp, target)
+    except BaseException:
+        _carry(tmp, old, [e for e in entries if (tmp / e).exists()])
+        os.replace(old, target)
+        raise
+    carried = [e for e in entries if e not in clashed]
+    if clashed:
+        prev = _free_name(target.with_name(target.name + ".prev"))
+        os.replace(old, prev)
+        return f"kept your {', '.join(clashed)} with the previous result in {prev}" + (
+            f"; carried {', '.join(carried)} into {target}" if carried else ""
+        )
+    shutil.rmtree(old, ignore_errors=True)  # only EdgeTwin's files are left in it
+    return f"replaced the previous result; carried your {', '.join(carried)}" if carried else None
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path.N`` for the first N not taken (a previous ``.prev`` is never lost)."""
+    n = 1
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{n}")
+        n += 1
+    return candidate
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -273,14 +444,16 @@ def write_run(
     labels: Mapping[str, str],
     seed: int,
     plots: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> Path:
     """Write one run's result directory atomically; returns its path.
 
     Files: ``config.resolved.yaml``, ``summary.json``, ``<table>.parquet`` (``ue``, ``slot``,
     ``mcs``, ...; also CSV with ``output.csv``) and, with ``plots``, ``ue_throughput_cdf.png`` and
-    ``mcs_bler_over_time.png``.
+    ``mcs_bler_over_time.png``. ``notify`` gets a line when a previous result is replaced
+    (see :func:`atomic_dir`).
     """
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, notify) as tmp:
         _write_run_files(tmp, config, result, labels, seed, plots)
     return Path(out_dir)
 
@@ -313,6 +486,7 @@ def run_scenario(
     out_dir: str | Path | None = None,
     progress: bool = False,
     plots: bool | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run one scenario to its horizon; with ``out_dir``, write its result directory.
 
@@ -324,13 +498,18 @@ def run_scenario(
         out_dir: Result directory to write (atomically); ``None`` writes nothing.
         progress: Show a progress bar on stderr.
         plots: Write PNG plots; default ``config.output.plots``.
+        notify: Called with one line when an existing result is replaced (user files carried
+            over, or kept in ``NAME.prev``); the CLI prints it.
 
     Returns:
         The run's tables and headline metrics.
+
+    Raises:
+        ValueError: A bad ``out_dir`` (:func:`check_output_dir`), before anything runs.
     """
     seed = config.seed if seed is None else int(seed)
     if out_dir is not None:  # fail before running, not after
-        _check_replaceable(Path(out_dir).expanduser().absolute())
+        check_output_dir(out_dir)
     plan = policy_plan(config, policies)
     labels = {f: policy_label(v) for f, v in plan.items()}
     sim = build(config, plan, seed)
@@ -345,6 +524,7 @@ def run_scenario(
             labels,
             seed,
             config.output.plots if plots is None else plots,
+            notify,
         )
     return result
 
@@ -370,7 +550,9 @@ def parse_named_policy_sets(text: str) -> tuple[list[str | None], list[dict[str,
             continue
         head, sep, rest = item.partition("=")
         label: str | None = None
-        if sep and "+" not in head and "=" in rest.split("+", 1)[0]:
+        # A family name in front is a policy (prb=pf:beta=0.9), never a set name.
+        named = head.strip() not in FAMILIES and "=" in rest.split("+", 1)[0].split(":", 1)[0]
+        if sep and "+" not in head and named:
             label, item = head.strip(), rest.strip()
             if not label:
                 raise ValueError(f"empty policy-set name in {text!r}")
@@ -420,7 +602,8 @@ class _Job:
     label: str
     policies: dict[str, PolicyRef]
     seed: int
-    run_dir: Path | None
+    entry: Path | None
+    """Where the finished run is cached (``NAME.partial/<key>``); ``None`` keeps nothing."""
     plots: bool
 
 
@@ -431,29 +614,98 @@ def _run_job(config: ScenarioConfig, job: _Job) -> tuple[dict[str, Any], pd.Data
     sim = build(config, plan, job.seed)
     sim.run()
     result = sim.results()
-    if job.run_dir is not None:
-        job.run_dir.mkdir(parents=True, exist_ok=False)
-        _write_run_files(
-            job.run_dir,
-            resolved_config(config, plan, job.seed),
-            result,
-            labels,
-            job.seed,
-            job.plots,
-        )
     row: dict[str, Any] = {"policy_set": job.label, "seed": job.seed}
     row.update({f"policy.{f}": v for f, v in labels.items()})
     row.update(
         {
-            k: v
+            k: v.item() if isinstance(v, np.generic) else v  # as a JSON round trip gives back
             for k, v in result.summary.items()
             if k not in {"seed", "horizon_s"} and isinstance(v, int | float | np.number)
         }
     )
+    if job.entry is not None:
+        _store_entry(job.entry, resolved_config(config, plan, job.seed), result, labels, job, row)
     ue = result.tables.get("ue", pd.DataFrame()).copy()
     ue.insert(0, "seed", job.seed)
     ue.insert(0, "policy_set", job.label)
     return row, ue
+
+
+def _store_entry(
+    entry: Path,
+    config: ScenarioConfig,
+    result: RunResult,
+    labels: Mapping[str, str],
+    job: _Job,
+    row: Mapping[str, Any],
+) -> None:
+    """Cache a finished run as ``entry`` (``run/`` files + ``row.json``), renamed in at once.
+
+    A run killed while writing leaves only a ``*.tmp`` folder, which resuming ignores.
+    """
+    part = entry.with_name(f"{entry.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        (part / "run").mkdir(parents=True)
+        _write_run_files(part / "run", config, result, labels, job.seed, job.plots)
+        _write_text(part / "row.json", json.dumps(dict(row)) + "\n")
+        os.replace(part, entry)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+
+
+def _load_entry(entry: Path, job: _Job) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A cached run's row and UE table (with ``policy_set`` and ``seed`` columns)."""
+    row = json.loads((entry / "row.json").read_text(encoding="utf-8"))
+    ue_path = entry / "run" / "ue.parquet"
+    ue = pd.read_parquet(ue_path) if ue_path.exists() else pd.DataFrame()
+    ue.insert(0, "seed", job.seed)
+    ue.insert(0, "policy_set", job.label)
+    return row, ue
+
+
+def _run_key(config: ScenarioConfig, label: str, plots: bool) -> str:
+    """Cache key of one run of a comparison (32 hex digits).
+
+    A hash of its resolved config (seed and policies included, sorted keys), its label, the plots
+    flag and the EdgeTwin version, so that any change of what would be computed recomputes.
+    """
+    payload = {
+        "format": "edgetwin-run-cache/1",
+        "config": config.model_dump(mode="json"),
+        "label": label,
+        "plots": plots,
+        "edgetwin": versions()["edgetwin"],
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _partial_dir(target: Path) -> Path:
+    """The resume cache of ``target``: ``NAME.partial`` next to it (created, with a marker).
+
+    Raises:
+        ValueError: A ``NAME.partial`` that EdgeTwin did not make (it is never used or removed).
+    """
+    partial = target.with_name(target.name + ".partial")
+    if partial.exists() and not (partial / PARTIAL_MARKER).is_file():
+        raise ValueError(
+            f"{str(partial)!r} exists and is not an EdgeTwin resume cache (no {PARTIAL_MARKER}); "
+            "refusing to use it: move it away or choose another --out"
+        )
+    partial.mkdir(parents=True, exist_ok=True)
+    (partial / PARTIAL_MARKER).write_text("resume cache of edgetwin compare\n", encoding="utf-8")
+    return partial
+
+
+def _remove_partial(partial: Path) -> None:
+    """Remove the resume cache: only its entries (``<hex>``, ``*.tmp``) and marker."""
+    for p in partial.iterdir():
+        if p.is_dir() and (p.name.endswith(".tmp") or p.name.isalnum()):
+            shutil.rmtree(p, ignore_errors=True)
+    (partial / PARTIAL_MARKER).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # something a user put there stays
+        partial.rmdir()
 
 
 def summarize_comparison(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -512,6 +764,7 @@ def compare(
     progress: bool = False,
     plots: bool | None = None,
     labels: Sequence[str | None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Run every policy set on every seed (common random numbers) and tabulate the metrics.
 
@@ -532,13 +785,16 @@ def compare(
         plots: Write PNG plots; default ``config.output.plots``.
         labels: A name per policy set for tables and plots (e.g. ``"B0"``); ``None`` (or a
             ``None`` entry) names a set by its policies, ``"prb=pf+power=equal"``.
+        notify: Called with one line when an existing result is replaced (see
+            :func:`atomic_dir`).
 
     Returns:
         One row per policy set × seed: ``policy_set``, ``seed``, ``policy.<family>`` and the
         run's numeric summary metrics.
 
     Raises:
-        ValueError: Empty or duplicate policy sets or seeds, unknown families.
+        ValueError: Empty or duplicate policy sets or seeds, unknown families, a bad
+            ``out_dir`` (:func:`check_output_dir`) — all before anything runs.
         PolicyRegistryError: Unknown policy ids (listing the allowed ones).
     """
     seeds = [int(s) for s in seeds]
@@ -564,26 +820,31 @@ def compare(
         resolved.append((label, refs))
 
     if out_dir is not None:  # fail before running, not after
-        _check_replaceable(Path(out_dir).expanduser().absolute())
+        check_output_dir(out_dir)
     n_jobs = len(resolved) * len(seeds)
     workers = min(2, n_jobs) if workers is None else max(1, min(int(workers), n_jobs))
 
-    def jobs(root: Path | None) -> list[_Job]:
+    def jobs(partial: Path | None) -> list[_Job]:
+        def entry(refs: dict[str, PolicyRef], label: str, seed: int) -> Path | None:
+            if partial is None:
+                return None
+            run_config = resolved_config(config, policy_plan(config, refs), seed)
+            return partial / _run_key(run_config, label, plots)
+
         return [
             _Job(
                 index=i,
                 label=label,
                 policies=refs,
                 seed=seed,
-                run_dir=None if root is None else root / "runs" / _safe(label) / f"seed{seed}",
+                entry=entry(refs, label, seed),
                 plots=plots,
             )
             for i, (label, refs) in enumerate(resolved)
             for seed in seeds
         ]
 
-    def execute(root: Path | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        todo = jobs(root)
+    def execute(todo: list[_Job]) -> list[tuple[dict[str, Any], pd.DataFrame]]:
         outputs: list[tuple[dict[str, Any], pd.DataFrame]] = []
         with _progress_bar(progress, f"{config.name}: {n_jobs} runs") as update:
             if workers == 1:
@@ -595,21 +856,39 @@ def compare(
                 import multiprocessing
 
                 ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                try:
                     futures = [pool.submit(_run_job, config, job) for job in todo]
                     for j, fut in enumerate(futures, 1):
                         outputs.append(fut.result())
                         if update:
                             update(j / n_jobs)
-        runs = pd.DataFrame([row for row, _ in outputs])
-        ue = pd.concat([u for _, u in outputs], ignore_index=True)
-        return runs, ue
+                except BaseException:
+                    _stop_pool(pool)
+                    raise
+                pool.shutdown()
+        return outputs
 
     if out_dir is None:
-        runs, _ = execute(None)
-        return runs
-    with atomic_dir(out_dir) as tmp:
-        runs, ue = execute(tmp)
+        return pd.DataFrame([row for row, _ in execute(jobs(None))])
+    target = check_output_dir(out_dir)
+    partial = _partial_dir(target)
+    todo = jobs(partial)
+    entries = [job.entry for job in todo if job.entry is not None]  # all set: partial given
+    pending = [job for job, e in zip(todo, entries, strict=True) if not (e / "row.json").is_file()]
+    n_reused = n_jobs - len(pending)
+    if n_reused and notify:
+        notify(f"resuming from {partial}: {n_reused} of {n_jobs} runs reused")
+    with _sigterm_raises():
+        execute(pending)
+    # Every table comes from the cache, so a resumed comparison equals an uninterrupted one.
+    outputs = [_load_entry(e, job) for job, e in zip(todo, entries, strict=True)]
+    runs = pd.DataFrame([row for row, _ in outputs])
+    ue = pd.concat([u for _, u in outputs], ignore_index=True)
+    with atomic_dir(target, notify) as tmp:
+        for job, e in zip(todo, entries, strict=True):
+            dest = tmp / "runs" / _safe(job.label) / f"seed{job.seed}"
+            shutil.copytree(e / "run", dest, copy_function=_link_or_copy)
         summary = summarize_comparison(runs)
         _write_table(runs, tmp / "comparison.parquet", csv=True)
         _write_table(ue, tmp / "comparison_ue.parquet")
@@ -626,6 +905,7 @@ def compare(
             "versions": versions(),
             "git_commit": git_commit(),
             "wall_s_total": float(runs["wall_s"].sum()) if "wall_s" in runs else None,
+            "runs_reused": n_reused,
         }
         _write_text(tmp / "summary.json", json.dumps(_jsonable(meta), indent=2) + "\n")
         if plots:
@@ -634,7 +914,30 @@ def compare(
             plotting.plot_comparison(
                 ue, summary, [lbl for lbl, _ in resolved], tmp, title=config.name
             )
+    _remove_partial(partial)
     return runs
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link a cached file into the result (same file system, no copy), else copy it."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (on an error, Ctrl-C or SIGTERM).
+
+    ``shutdown(wait=True)`` would let every queued run finish first; workers must not outlive
+    an interrupted comparison.
+    """
+    processes = list(getattr(pool, "_processes", {}).values())  # no public API before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 def _safe(label: str) -> str:

@@ -8,14 +8,17 @@ adds what belongs to a *run*: its name, duration, seed, policies and output opti
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.radio.channel import ChannelConfig
 from edgetwin.sim.radio.config import CellConfig
 from edgetwin.sim.radio.geometry import TopologyConfig
 from edgetwin.sim.radio.mobility import MobilityConfig
+from edgetwin.sim.radio.numerology import slot_duration_s
 from edgetwin.sim.radio.traffic import FullBufferTraffic, TrafficConfig
 
 #: Decision families a scenario attaches policies to, with their default policy ids.
@@ -89,25 +92,67 @@ class PolicyRef(BaseModel):
 #: Keyword argument that the ``ARG`` of a policy string ``ID:ARG`` sets (``prb=ppo:model.pt``).
 POLICY_ARG_KWARG = "path"
 
+#: ``ARG`` of ``ID:ARG`` holds keyword arguments when it starts with ``identifier=``; a path
+#: (``runs/lr=3/m.pt``, ``C:/m.pt``) never does, so ``ppo:PATH`` keeps working.
+_KWARG_ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$", re.DOTALL)
+
+_POLICY_SYNTAX = (
+    "ID or ID:ARG, ARG a PATH or key=value[:key=value...], e.g. pf, ppo:runs/m.pt, pf:beta=0.99"
+)
+
+
+def _policy_syntax_error(text: str, problem: str) -> Exception:
+    from edgetwin.agents.registry import PolicyRegistryError
+
+    return PolicyRegistryError(f"policy {text!r}: {problem}; expected {_POLICY_SYNTAX}")
+
+
+def _kwarg_value(text: str) -> Any:
+    """A keyword value as YAML reads it (``0.99`` → float, ``true`` → bool, ``x`` → str)."""
+    import yaml
+
+    from edgetwin.scenarios.load import parse_yaml
+
+    try:
+        return parse_yaml(text)
+    except yaml.YAMLError:  # kept as the text the user typed; the constructor judges it
+        return text
+
+
+def _split_kwargs(text: str, arg: str) -> dict[str, Any]:
+    """``"beta=0.9:initial_rate_bps=2"`` → ``{"beta": 0.9, "initial_rate_bps": 2}``."""
+    kwargs: dict[str, Any] = {}
+    for item in arg.split(":"):
+        match = _KWARG_ITEM.match(item)
+        if match is None or not match.group(2).strip():
+            raise _policy_syntax_error(text, f"{item!r} is not key=value")
+        key, value = match.group(1), match.group(2).strip()
+        if key in kwargs:
+            raise _policy_syntax_error(text, f"the keyword {key!r} is given twice")
+        kwargs[key] = _kwarg_value(value)
+    return kwargs
+
 
 def split_policy_string(text: str) -> tuple[str, dict[str, Any]]:
-    """Split a policy string ``ID`` or ``ID:ARG`` into the id and its keyword arguments.
+    """Split a policy string ``ID``, ``ID:PATH`` or ``ID:key=value[:key=value...]``.
 
-    ``"ppo:runs/x/model.pt"`` → ``("ppo", {"path": "runs/x/model.pt"})``; ``"pf"`` → ``("pf",
-    {})``. Only the first ``:`` splits, so ``ARG`` may contain colons.
+    ``"ppo:runs/x/model.pt"`` → ``("ppo", {"path": "runs/x/model.pt"})``; ``"pf:beta=0.99"`` →
+    ``("pf", {"beta": 0.99})``; ``"pf"`` → ``("pf", {})``. Only the first ``:`` splits off
+    ``ARG``; ``ARG`` is keyword arguments when it starts with ``identifier=`` (values are read
+    as YAML scalars), else it is the ``path`` (which may contain colons). ``:`` rather than
+    ``,`` joins keywords because ``,`` already separates the sets of ``--policies``.
 
     Raises:
-        PolicyRegistryError: (a ``ValueError``) for an empty id or an empty ``ARG``.
+        PolicyRegistryError: (a ``ValueError``) for an empty id or ``ARG``, an item that is not
+            ``key=value``, or a keyword given twice; the message shows the syntax.
     """
     name, sep, arg = (x.strip() for x in text.partition(":"))
     if not sep:
         return name, {}
     if not name or not arg:
-        from edgetwin.agents.registry import PolicyRegistryError
-
-        raise PolicyRegistryError(
-            f"policy {text!r} must look like ID or ID:ARG, e.g. pf or ppo:runs/ppo/model.pt"
-        )
+        raise _policy_syntax_error(text, "empty id or argument")
+    if _KWARG_ITEM.match(arg.split(":", 1)[0]):
+        return name, _split_kwargs(text, arg)
     return name, {POLICY_ARG_KWARG: arg}
 
 
@@ -149,7 +194,7 @@ class PoliciesConfig(BaseModel):
         return {name: getattr(self, name) for name in type(self).model_fields}
 
 
-class OutputConfig(BaseModel):
+class OutputConfig(StrictConfig):
     """What a run writes and shows."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -171,7 +216,7 @@ class OutputConfig(BaseModel):
     )
 
 
-class ScenarioConfig(BaseModel):
+class ScenarioConfig(StrictConfig):
     """A complete, validated scenario: network, traffic, policies, duration, seed and output."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -207,6 +252,18 @@ class ScenarioConfig(BaseModel):
     output: OutputConfig = Field(
         default_factory=lambda: OutputConfig.model_validate({}), description="Result writing."
     )
+
+    @model_validator(mode="after")
+    def _at_least_one_slot(self) -> ScenarioConfig:
+        """A run shorter than one slot would simulate nothing (slot = 1 ms / 2^μ, TS 38.211)."""
+        slot_s = slot_duration_s(self.cell.numerology)
+        if self.duration_s < slot_s:
+            raise ValueError(
+                f"duration_s={self.duration_s:g} s is shorter than one slot "
+                f"({slot_s:g} s at cell.numerology={self.cell.numerology}); "
+                f"allowed: duration_s >= {slot_s:g}"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

@@ -25,7 +25,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -34,7 +34,14 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from edgetwin.scenarios.run import _jsonable, _write_text, atomic_dir, git_commit, versions
+from edgetwin.scenarios.run import (
+    _jsonable,
+    _write_text,
+    atomic_dir,
+    check_output_dir,
+    git_commit,
+    versions,
+)
 from edgetwin.scenarios.serving_schema import ServingScenarioConfig, WorkloadSpec
 from edgetwin.sim.compute.cost_model import (
     MODEL_DIMS,
@@ -534,6 +541,7 @@ def run_serving(
     config: ServingScenarioConfig,
     out_dir: str | Path | None = None,
     scheduler: str | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[ServingRun, dict[str, Any]]:
     """Simulate ``config`` and, with ``out_dir``, write its result directory atomically.
 
@@ -541,10 +549,18 @@ def run_serving(
         config: The scenario.
         out_dir: Result directory (replaced atomically); ``None`` writes nothing.
         scheduler: Request scheduler (see :func:`simulate`).
+        notify: Called with one line when an existing result is replaced (see
+            :func:`edgetwin.scenarios.run.atomic_dir`); the CLI prints it.
 
     Returns:
         The run and the content of ``summary.json``.
+
+    Raises:
+        ValueError: A bad ``out_dir`` (:func:`~edgetwin.scenarios.run.check_output_dir`),
+            before the simulation runs.
     """
+    if out_dir is not None:  # fail at once, not after a long replay
+        check_output_dir(out_dir)
     t0 = time.perf_counter()
     run = simulate(config, scheduler=scheduler)
     cfg = run.config
@@ -571,7 +587,7 @@ def run_serving(
     if out_dir is not None:
         from edgetwin.scenarios.load import dump_yaml
 
-        with atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir, notify) as tmp:
             _write_text(tmp / "config.resolved.yaml", dump_yaml(cfg.model_dump(mode="json")))
             _write_text(tmp / "requests.csv", run.requests.to_csv(index=False))
             _write_text(tmp / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")

@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from edgetwin.scenarios.errors import FieldError, ScenarioError
+from edgetwin.sim.configbase import StrictConfig
 
 __all__ = [
     "ArrivalSpec",
@@ -42,7 +42,7 @@ __all__ = [
 RouterName = Literal["round_robin", "random", "least_outstanding", "least_kv"]
 
 
-class _Frozen(BaseModel):
+class _Frozen(StrictConfig):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -142,17 +142,11 @@ def validate_serving(raw: Mapping[str, Any], *, source: str = "<mapping>") -> Se
     Raises:
         ScenarioError: Naming every bad field by dotted path with its message.
     """
+    from edgetwin.scenarios.load import format_validation_error  # load imports the 5G schema
+
     try:
         return ServingScenarioConfig.model_validate(raw)
     except ValidationError as exc:
-        errors = [
-            FieldError(
-                ".".join(str(p) for p in e["loc"]),
-                e["msg"].removeprefix("Value error, "),
-                e.get("input"),
-            )
-            for e in exc.errors(include_url=False)
-        ]
-        n = len(errors)
-        head = f"invalid serving scenario {source}: " + (f"{n} errors: " if n > 1 else "")
-        raise ScenarioError(head + "; ".join(str(e) for e in errors), errors) from None
+        raise format_validation_error(
+            exc, source, ServingScenarioConfig, "serving scenario"
+        ) from None

@@ -95,7 +95,8 @@ def save_policy_checkpoint(
         The path written.
 
     Raises:
-        ValueError: Unknown family or actor kind, or a record missing a key.
+        ValueError: Unknown family or actor kind, a record missing a key, or ``path`` an
+            existing file that is not an EdgeTwin checkpoint (a user's file is never replaced).
     """
     records: dict[str, Any] = {}
     for family, rec in actors.items():
@@ -125,17 +126,36 @@ def save_policy_checkpoint(
         "meta": _plain(dict(meta or {})),
     }
     dest = Path(path)
+    if dest.exists() and not is_policy_checkpoint(dest):
+        raise ValueError(
+            f"{str(dest)!r} exists and is not an EdgeTwin checkpoint; refusing to overwrite it: "
+            "choose another --out"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(data, f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is meant to be shared
+        umask = os.umask(0)  # reading the umask needs setting it; restored at once
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is meant to be shared
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+
+
+def is_policy_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a file EdgeTwin wrote as a checkpoint (any ``edgetwin-policy/`` format).
+
+    Used to decide whether a file may be overwritten: only EdgeTwin's own checkpoints are.
+    """
+    try:
+        data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:
+        return False
+    return isinstance(data, dict) and str(data.get("format", "")).startswith("edgetwin-policy/")
 
 
 def load_policy_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -151,9 +171,11 @@ def load_policy_checkpoint(path: str | Path) -> dict[str, Any]:
     expected = f"expected a {CHECKPOINT_FORMAT!r} checkpoint (save_policy_checkpoint)"
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"checkpoint {str(path)!r} cannot be read ({first}); {expected}") from e
+    except Exception as e:  # torch's own text is long and gives unsafe advice: not quoted
+        raise ValueError(
+            f"checkpoint {str(path)!r} is not a readable EdgeTwin checkpoint (corrupt, "
+            f"truncated or not written by edgetwin train); {expected}"
+        ) from e
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"checkpoint {str(path)!r} has format {found!r}; {expected}")

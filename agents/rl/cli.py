@@ -121,15 +121,49 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return dict(parse_overrides(args.overrides))
 
 
+#: Fewest env steps (PPO) or slots per phase (MAPPO) ``--steps`` accepts: one PPO update
+#: normalizes advantages over its rollout, which needs at least 2 transitions (SB3 would
+#: otherwise silently train 2 steps when asked for 1).
+MIN_STEPS = 2
+
+
+def _check_steps(steps: int) -> None:
+    if steps < MIN_STEPS:
+        raise ValueError(
+            f"--steps {steps} is below the minimum {MIN_STEPS}: one PPO update needs a rollout "
+            f"of at least {MIN_STEPS} transitions"
+        )
+
+
 def _check_out(text: str) -> Path:
+    """Check ``--out`` before training (which can take hours), not when the checkpoint is saved.
+
+    Raises:
+        ValueError: One line for an empty path, a directory, a path below a file or in a folder
+            that cannot be written, or an existing file that is not an EdgeTwin checkpoint.
+    """
+    if not text.strip():
+        raise ValueError("--out is empty; give a checkpoint path such as runs/model.pt")
     out = Path(text).expanduser()
     if out.is_dir():
         raise ValueError(f"--out {text!r} is a directory; give a file path such as {text}/model.pt")
+    from edgetwin.scenarios.run import check_output_dir
+
+    check_output_dir(out.absolute().parent / ".edgetwin-check")  # parents: no file, writable
+    if out.exists():
+        from edgetwin.agents.rl.checkpoint import is_policy_checkpoint
+
+        if not is_policy_checkpoint(out):
+            raise ValueError(
+                f"--out {text!r} exists and is not an EdgeTwin checkpoint; refusing to overwrite "
+                "it: choose another path"
+            )
     return out
 
 
 def _cmd_train_ppo(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
+    _check_steps(args.steps)
     overrides = _overrides(args)
     from edgetwin.agents.rl.ppo import train_ppo
 
@@ -160,6 +194,7 @@ def _cmd_train_ppo(args: argparse.Namespace) -> int:
 def _cmd_train_mappo(args: argparse.Namespace) -> int:
     phases = parse_phases(args.phases)
     out = _check_out(args.out)
+    _check_steps(args.steps)
     overrides = _overrides(args)
     from edgetwin.agents.rl.mappo import train_curriculum
 

@@ -41,8 +41,9 @@ from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.radio.geometry import Layout, antenna_gain_db, distances_2d_m
 from edgetwin.sim.radio.mobility import Mobility
 from edgetwin.sim.radio.pathloss import (
@@ -62,7 +63,7 @@ N_SINUSOIDS = 16
 TAP_SPAN_DS = 6.0
 
 
-class ChannelConfig(BaseModel):
+class ChannelConfig(StrictConfig):
     """Propagation and fading."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

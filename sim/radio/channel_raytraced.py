@@ -1,8 +1,10 @@
 """Channel backend ``"raytraced"``: paths from a ``sionna.rt`` scene (optional extra).
 
 Needs Dr.Jit with a working backend: CUDA, or LLVM on the CPU, which needs the system library
-libLLVM 19 (``make install-rt``, i.e. ``apt-get install -y libllvm19``). Nothing here imports
-drjit, mitsuba or sionna at module import time.
+libLLVM 19 (``make install-rt``, i.e. ``apt-get install -y libllvm19``). An older LLVM is
+tried by a probe trace in a child process first (:mod:`edgetwin.sim.radio.llvm_probe`), since
+LLVM 15/16 abort the process inside the path solver. Nothing here imports drjit, mitsuba or
+sionna at module import time.
 
 How the ChannelBatch is produced:
 
@@ -47,6 +49,7 @@ import numpy as np
 
 from edgetwin.sim.radio.channel import ChannelBackendBase, ChannelBatch, ChannelConfig
 from edgetwin.sim.radio.geometry import Layout, antenna_gain_db, sample_in_cells
+from edgetwin.sim.radio.llvm_probe import llvm_trace_problem
 from edgetwin.sim.radio.mobility import Mobility
 from edgetwin.sim.types import BoolArray, FloatArray
 from edgetwin.sim.units import SPEED_OF_LIGHT_MPS
@@ -65,22 +68,26 @@ _LLVM_HINT = (
 )
 
 
+class RayTracingUnavailableError(RuntimeError):
+    """Dr.Jit has no backend that can ray-trace on this machine (the message says why)."""
+
+
 def _require_rt() -> Any:
     """Import sionna.rt, or raise one clear error if Dr.Jit has no usable backend."""
     try:
         import drjit as dr
     except ImportError as exc:  # pragma: no cover - drjit ships with sionna
-        raise RuntimeError(f"{_LLVM_HINT} (drjit is not installed: {exc})") from exc
+        raise RayTracingUnavailableError(f"{_LLVM_HINT} (drjit is not installed: {exc})") from exc
     try:
-        usable = dr.has_backend(dr.JitBackend.CUDA) or dr.has_backend(dr.JitBackend.LLVM)
+        problem = "" if dr.has_backend(dr.JitBackend.CUDA) else llvm_trace_problem()
     except Exception as exc:  # any failure here means the same thing
-        raise RuntimeError(f"{_LLVM_HINT} ({exc})") from exc
-    if not usable:
-        raise RuntimeError(_LLVM_HINT)
+        raise RayTracingUnavailableError(f"{_LLVM_HINT} ({exc})") from exc
+    if problem:
+        raise RayTracingUnavailableError(f"{_LLVM_HINT} ({problem})")
     try:
         import sionna.rt as rt
     except Exception as exc:  # pragma: no cover - depends on the system
-        raise RuntimeError(f"{_LLVM_HINT} (import sionna.rt failed: {exc})") from exc
+        raise RayTracingUnavailableError(f"{_LLVM_HINT} (import sionna.rt failed: {exc})") from exc
     return rt
 
 
@@ -93,7 +100,7 @@ def rt_status() -> tuple[bool, str]:
     """
     try:
         _require_rt()
-    except RuntimeError as exc:
+    except RayTracingUnavailableError as exc:
         return False, str(exc)
     return True, ""
 
@@ -189,7 +196,7 @@ class RayTracedChannel(ChannelBackendBase):
         rng: The ``"channel"`` random stream (solver seed and UE headings).
 
     Raises:
-        RuntimeError: If Dr.Jit cannot initialise its LLVM (or CUDA) backend.
+        RayTracingUnavailableError: If Dr.Jit has no backend that can ray-trace here.
         ValueError: If the scene is unknown, the cells do not fit in it, or UEs are indoors.
     """
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from edgetwin.sim.configbase import StrictConfig
 
 
-class HarqConfig(BaseModel):
+class HarqConfig(StrictConfig):
     """Hybrid ARQ."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -22,7 +24,7 @@ class HarqConfig(BaseModel):
     chase_combining: bool = Field(True, description="Accumulate effective SINR over transmissions.")
 
 
-class LinkAdaptationConfig(BaseModel):
+class LinkAdaptationConfig(StrictConfig):
     """Inner-loop MCS selection, OLLA and CQI reporting."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -44,7 +46,7 @@ class LinkAdaptationConfig(BaseModel):
     )
 
 
-class CellConfig(BaseModel):
+class CellConfig(StrictConfig):
     """An NR downlink carrier and its gNB."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

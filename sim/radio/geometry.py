@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.types import BoolArray, FloatArray, IntArray
 
 #: Sector boresights (azimuth, degrees) of a three-sector site, TR 38.901 Table 7.8-1.
@@ -38,7 +39,7 @@ SECTOR_MAX_ATTENUATION_DB = 30.0
 _TOL_M = 1e-6
 
 
-class TopologyConfig(BaseModel):
+class TopologyConfig(StrictConfig):
     """Where cells are and where UEs are dropped."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,9 +77,14 @@ class TopologyConfig(BaseModel):
             )
         extent = self.isd_m / np.sqrt(3.0) if self.kind == "hex" else self.drop_radius_m
         if self.min_distance_m >= extent:
+            source = (
+                f"cell_radius_m={self.cell_radius_m:g}"
+                if self.kind == "single" and self.cell_radius_m is not None
+                else f"isd_m/sqrt(3) with isd_m={self.isd_m:g}"
+            )
             raise ValueError(
                 f"min_distance_m={self.min_distance_m} must be < the cell extent "
-                f"{extent:.1f} m (kind={self.kind!r})"
+                f"{extent:.1f} m ({source}, kind={self.kind!r})"
             )
         return self
 

@@ -24,13 +24,14 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.radio.geometry import Layout, sample_in_cells
 from edgetwin.sim.types import FloatArray
 
 
-class MobilityConfig(BaseModel):
+class MobilityConfig(StrictConfig):
     """How UEs move."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

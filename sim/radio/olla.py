@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numba import njit
+from edgetwin.sim.jit import njit_cached
 
 
 def olla_step_down_db(step_up_db: float, bler_target: float) -> float:
@@ -14,7 +14,7 @@ def olla_step_down_db(step_up_db: float, bler_target: float) -> float:
     return step_up_db * bler_target / (1.0 - bler_target)
 
 
-@njit(cache=True)
+@njit_cached()
 def olla_update(
     offset_db: float,
     nack: bool,

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from edgetwin.sim.jit import njit_cached
 from edgetwin.sim.radio.olla import olla_update
 
 # Packed HARQ fields (last axis of h_int / h_flt).
@@ -30,7 +30,7 @@ M_BITS, M_TX, M_NACK, M_FIRST_TX, M_FIRST_NACK, M_MCS, M_SINR_DB, M_PRB, M_N = r
 S_BITS, S_TX, S_NACK, S_MCS, S_PRB, S_N = range(6)
 
 
-@njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _sinr_index(sinr_db: float, lo: float, inv_step: float, hi: int) -> int:
     x = (sinr_db - lo) * inv_step + 0.5
     if x < 0.0:
@@ -40,7 +40,7 @@ def _sinr_index(sinr_db: float, lo: float, inv_step: float, hi: int) -> int:
     return int(x)
 
 
-@njit(cache=True)
+@njit_cached()
 def eligibility_and_rates(
     k: int,
     h_int: np.ndarray,
@@ -109,7 +109,7 @@ def eligibility_and_rates(
     return any_data
 
 
-@njit(cache=True)
+@njit_cached()
 def transmit(
     k: int,
     alloc: np.ndarray,

@@ -9,19 +9,20 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.types import BoolArray, FloatArray
 
 
-class FullBufferTraffic(BaseModel):
+class FullBufferTraffic(StrictConfig):
     """Every UE always has data (the usual system-level assumption)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     kind: Literal["full_buffer"] = "full_buffer"
 
 
-class PoissonTraffic(BaseModel):
+class PoissonTraffic(StrictConfig):
     """Poisson packet arrivals of fixed size into each UE's buffer (bursty traffic)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final, Literal
@@ -73,8 +74,14 @@ def _tidy(
     if len(df):
         df["arrival_s"] -= df["arrival_s"].iloc[0]
     if (df["prompt_tokens"] < 1).any() or (df["output_tokens"] < 1).any():
-        n_bad = int(((df["prompt_tokens"] < 1) | (df["output_tokens"] < 1)).sum())
-        raise ValueError(f"{where}: {n_bad} row(s) with a token count < 1")
+        bad = (df["prompt_tokens"] < 1) | (df["output_tokens"] < 1)
+        row = df[bad].iloc[0]
+        prompt, output = int(row["prompt_tokens"]), int(row["output_tokens"])
+        raise ValueError(
+            f"trace {where!r}: {int(bad.sum())} request(s) with a token count < 1, first "
+            f"prompt_tokens={prompt}, output_tokens={output} at arrival_s={row['arrival_s']:g}; "
+            "allowed: token counts >= 1"
+        )
     return df
 
 
@@ -109,22 +116,111 @@ def load_azure_llm_2023(
     )
 
 
-def load_request_csv(path: str | Path) -> pd.DataFrame:
+def _read_text_csv(p: Path) -> pd.DataFrame:
+    """All cells as text (so a bad cell can be quoted back), any read failure naming ``p``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(
+                p, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False
+            )
+    except pd.errors.ParserWarning:  # a row longer than the header: pandas would drop cells
+        raise ValueError(
+            f"trace {str(p)!r}: a row has more fields than the header {','.join(TRACE_COLUMNS)}"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"trace {str(p)!r} is empty; expected a header {','.join(TRACE_COLUMNS)}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"trace {str(p)!r} is not UTF-8 text (byte offset {exc.start}); expected a CSV file"
+        ) from None
+    except (pd.errors.ParserError, OSError) as exc:
+        raise ValueError(f"cannot read trace {str(p)!r}: {' '.join(str(exc).split())}") from None
+
+
+def _numeric_column(raw: pd.DataFrame, column: str, p: Path, *, integer: bool) -> npt.NDArray:
+    """One column as finite numbers; the first bad cell is named by file, column, line, value.
+
+    Line numbers count the header as line 1, as an editor shows them.
+    """
+    text = raw[column]
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    kind = "a whole number" if integer else "a finite number"
+    bad = ~np.isfinite(values)
+    if integer:
+        bad |= np.isfinite(values) & (values != np.round(values))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"trace {str(p)!r}, column {column!r}, line {i + 2}: {text.iloc[i]!r} is not {kind}"
+        )
+    return values
+
+
+class TraceOrderWarning(UserWarning):
+    """A trace whose rows are not in arrival order was re-sorted (``sort=True``)."""
+
+
+def _check_arrivals(arrival_s: npt.NDArray, p: Path, *, sort: bool) -> None:
+    """Arrivals must be >= 0; out-of-order rows are an error, or re-sorted with a warning."""
+    negative = arrival_s < 0
+    if negative.any():
+        i = int(np.argmax(negative))
+        raise ValueError(
+            f"trace {str(p)!r}, column 'arrival_s', line {i + 2}: {arrival_s[i]:g} is negative; "
+            "allowed: arrival_s >= 0"
+        )
+    back = np.diff(arrival_s) < 0
+    if back.any():
+        i = int(np.argmax(back)) + 1
+        where = (
+            f"trace {str(p)!r}, column 'arrival_s', line {i + 2}: {arrival_s[i]:g} is earlier "
+            f"than the line before ({arrival_s[i - 1]:g})"
+        )
+        if not sort:
+            raise ValueError(f"{where}; rows must be sorted by arrival_s")
+        warnings.warn(
+            f"{where}: {int(back.sum())} row(s) out of order, re-sorted by arrival_s "
+            "(sort=False makes this an error)",
+            TraceOrderWarning,
+            stacklevel=3,
+        )
+
+
+def load_request_csv(path: str | Path, *, sort: bool = True) -> pd.DataFrame:
     """Load a generic CSV with columns ``arrival_s, prompt_tokens, output_tokens``.
+
+    Nothing is repaired silently: a non-numeric, NaN/inf, fractional or < 1 token count, a
+    negative arrival, or an empty file is an error naming the file, the column, the line and
+    the value. Arrivals are shifted so the first request is at 0 (module docstring).
+
+    Args:
+        path: The CSV file.
+        sort: Re-sort rows that are out of arrival order, with a :class:`TraceOrderWarning`
+            naming the first such line; ``False`` makes it an error (a strictly faithful replay).
 
     Raises:
         FileNotFoundError: Naming the missing path.
-        ValueError: Naming missing columns or token counts < 1.
+        ValueError: Naming the file and the bad column / line / value.
     """
     p = _existing(path)
-    raw = pd.read_csv(p)
+    raw = _read_text_csv(p)
     missing = [c for c in TRACE_COLUMNS if c not in raw.columns]
     if missing:
-        raise ValueError(f"{p}: missing column(s) {missing}; expected {list(TRACE_COLUMNS)}")
+        raise ValueError(
+            f"trace {str(p)!r}: missing column(s) {', '.join(missing)}; expected columns "
+            f"{','.join(TRACE_COLUMNS)}"
+        )
+    if raw.empty:
+        raise ValueError(f"trace {str(p)!r} has a header but no requests")
+    arrival_s = _numeric_column(raw, "arrival_s", p, integer=False)
+    _check_arrivals(arrival_s, p, sort=sort)
     return _tidy(
-        raw["arrival_s"].to_numpy(),
-        raw["prompt_tokens"].to_numpy(),
-        raw["output_tokens"].to_numpy(),
+        arrival_s,
+        _numeric_column(raw, "prompt_tokens", p, integer=True),
+        _numeric_column(raw, "output_tokens", p, integer=True),
         str(p),
     )
 

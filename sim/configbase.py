@@ -1,0 +1,79 @@
+"""Common base of every validated config: numbers are numbers, and finite.
+
+Pydantic's lax mode reads ``true`` as ``1`` for an ``int`` or ``float`` field and lets NaN/inf
+through a ``le=3600`` bound with a misleading message; a scenario typo would then run silently
+(``topology.ues_per_cell: true`` → 1 UE). Every config model inherits :class:`StrictConfig`, so
+each numeric field of each config gets the same two checks in one place.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+__all__ = ["StrictConfig"]
+
+
+def _admits_bool(annotation: Any) -> bool:
+    """True when ``annotation`` accepts a boolean on purpose (``bool``, ``Any``, a bool Literal)."""
+    if annotation is bool or annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _admits_bool(args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_admits_bool(a) for a in args)
+    if origin is Literal:
+        return any(isinstance(a, bool) for a in args)
+    return False
+
+
+def _is_numeric(annotation: Any) -> bool:
+    """True when ``annotation`` holds a number (int, float or an int/float Literal)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _is_numeric(args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_is_numeric(a) for a in args)
+    if origin is Literal:
+        return any(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
+    return annotation in (int, float)
+
+
+class _BoolGiven:
+    """A boolean found where a number belongs: fails the field's own check, named clearly."""
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"{str(self.value).lower()} (a boolean, not a number)"
+
+
+class StrictConfig(BaseModel):
+    """Frozen, no unknown keys, no NaN/inf, no boolean where a number is expected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, data: Any) -> Any:
+        """Wrap booleans given to numeric fields, so the field's error names its own path.
+
+        A ``mode="before"`` *field* validator on every field would be simpler, but pydantic
+        forbids one on the ``kind`` discriminator fields.
+        """
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            annotation = field.annotation if field is not None else None
+            if isinstance(value, bool) and _is_numeric(annotation) and not _admits_bool(annotation):
+                out[name] = _BoolGiven(value)
+        return out
