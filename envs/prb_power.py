@@ -67,6 +67,7 @@ from edgetwin.scenarios.schema import ScenarioConfig
 from edgetwin.sim.decision import DecisionRequest
 from edgetwin.sim.metrics.summary import jain_index
 from edgetwin.sim.radio.cell import CellGroup
+from edgetwin.sim.rng import MAX_SEED
 
 from .observation import (
     ObservationBuilder,
@@ -93,9 +94,9 @@ _DETACH: dict[str, tuple[str, ...]] = {
 MAX_UE_LIMIT = 1024
 #: The ``reset(options=...)`` keys the envs understand.
 RESET_OPTIONS: tuple[str, ...] = ("episode_seed",)
-#: Largest ``episode_seed``: the range of ``edgetwin run --seed`` (Gymnasium's and SB3's seeds
-#: stop at 32 bits), so that every env episode can be replayed by a scenario run.
-MAX_EPISODE_SEED = 2**32 - 1
+#: Largest ``episode_seed``: the range of ``edgetwin run --seed``, so that every env episode
+#: can be replayed by a scenario run.
+MAX_EPISODE_SEED = MAX_SEED
 #: Warned once per env at the first action with an entry outside the action space.
 CLIP_WARNING = (
     "action has entries outside the action space [-1, 1]: they are clipped to it (warned once "
@@ -235,11 +236,7 @@ def episode_seed_from(
     if "episode_seed" not in opts:
         return int(rng.integers(2**31))
     seed = opts["episode_seed"]
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, int | np.integer)
-        or not 0 <= seed <= MAX_EPISODE_SEED
-    ):
+    if not _is_int(seed) or not 0 <= seed <= MAX_EPISODE_SEED:
         raise ValueError(
             f"episode_seed must be a non-negative integer in 0..{MAX_EPISODE_SEED}, got "
             f"{seed!r:.80}"
@@ -247,11 +244,16 @@ def episode_seed_from(
     return int(seed)
 
 
+def _is_int(value: Any) -> bool:
+    """An integer (Python or numpy), and not a ``bool`` (which Python counts as one)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def _check_max_ue(max_ue: Any, n_ue: int) -> int:
     """``max_ue`` as an int in ``[n_ue, MAX_UE_LIMIT]`` (``None`` → ``n_ue``)."""
     if max_ue is None:
         return n_ue
-    if isinstance(max_ue, bool) or not isinstance(max_ue, int | np.integer):
+    if not _is_int(max_ue):
         raise ValueError(
             f"max_ue must be an integer in [{n_ue}, {MAX_UE_LIMIT}] or None, got "
             f"{type(max_ue).__name__} {max_ue!r:.80}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from edgetwin.kernels.models import ModelSpec, get_model
 from edgetwin.kernels.ops import OP_SPECS, adapter_io
 from edgetwin.kernels.timing import TimingResult, run_metadata, time_callable
 from edgetwin.sim.compute.profiles import PROFILE_COLUMNS, write_profile
+from edgetwin.sim.fsio import check_creatable
 
 #: Default dtype per device type (CPU GEMMs in bf16/fp16 are not representative of serving).
 DEFAULT_DTYPE = {"cpu": torch.float32, "cuda": torch.float16}
@@ -36,22 +36,6 @@ def _resolve_ops(ops: Sequence[str] | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown op(s) {unknown}; known: {sorted(OP_SPECS)}")
     return list(dict.fromkeys(ops))
-
-
-def _check_out_folder(folder: Path) -> None:
-    """Fail before measuring (minutes) when ``folder`` cannot be made: a file is in the way.
-
-    Raises:
-        ValueError: Naming the file that stands where a folder is needed, or a folder that
-            cannot be written.
-    """
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"--out: {str(existing)!r} is a file, not a folder; give a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--out: cannot write to the folder {str(existing)!r}")
 
 
 def profile(
@@ -95,7 +79,7 @@ def profile(
     n_rep = repeats or (3 if quick else 10)
     budget = max_time_s if max_time_s is not None else (0.05 if quick else 0.5)
     folder = Path(out_dir) / dev.type / model.model_id
-    _check_out_folder(folder)
+    check_creatable(folder, "--out")
     dtype_name = str(dt).removeprefix("torch.")
 
     tables: dict[str, pd.DataFrame] = {}

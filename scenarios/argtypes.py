@@ -11,12 +11,9 @@ import math
 from collections.abc import Callable
 from typing import TypeVar
 
-_N = TypeVar("_N", int, float)
+from edgetwin.sim.rng import MAX_SEED
 
-#: Largest seed the command line accepts: 2**32 - 1 is what every consumer of a seed takes
-#: (numpy's SeedSequence takes any size, but numpy's legacy RandomState, Stable-Baselines3
-#: and Gymnasium's ``reset(seed=)`` stop at 32 bits, and result tables store seeds as int64).
-MAX_SEED = 2**32 - 1
+_N = TypeVar("_N", int, float)
 
 
 class UsageError(Exception):

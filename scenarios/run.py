@@ -43,6 +43,7 @@ import pandas as pd
 from edgetwin.scenarios.build import FAMILIES, PolicyLike, build, policy_label, policy_plan
 from edgetwin.scenarios.load import dump_yaml
 from edgetwin.scenarios.schema import PolicyRef, ScenarioConfig
+from edgetwin.sim.fsio import check_creatable
 from edgetwin.sim.metrics.summary import RunResult
 
 __all__ = [
@@ -119,15 +120,7 @@ def check_output_dir(path: str | Path) -> Path:
     if not str(path).strip():
         raise ValueError("output directory is an empty string (--out ''); give a directory path")
     target = Path(path).expanduser().absolute()
-    ancestor = target.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ValueError(f"output directory {str(target)!r} is below {str(ancestor)!r}, a file")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(
-            f"output directory {str(target)!r} cannot be created: {str(ancestor)!r} is not writable"
-        )
+    check_creatable(target.parent, "output directory")
     _check_replaceable(target)
     return target
 
@@ -819,8 +812,7 @@ def compare(
             raise ValueError(f"policy set {label!r} is given twice")
         resolved.append((label, refs))
 
-    if out_dir is not None:  # fail before running, not after
-        check_output_dir(out_dir)
+    target = None if out_dir is None else check_output_dir(out_dir)  # fail before running
     n_jobs = len(resolved) * len(seeds)
     workers = min(2, n_jobs) if workers is None else max(1, min(int(workers), n_jobs))
 
@@ -869,9 +861,8 @@ def compare(
                 pool.shutdown()
         return outputs
 
-    if out_dir is None:
+    if target is None:
         return pd.DataFrame([row for row, _ in execute(jobs(None))])
-    target = check_output_dir(out_dir)
     partial = _partial_dir(target)
     todo = jobs(partial)
     entries = [job.entry for job in todo if job.entry is not None]  # all set: partial given

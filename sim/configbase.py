@@ -17,32 +17,32 @@ from pydantic import BaseModel, ConfigDict, model_validator
 __all__ = ["StrictConfig"]
 
 
-def _admits_bool(annotation: Any) -> bool:
-    """True when ``annotation`` accepts a boolean on purpose (``bool``, ``Any``, a bool Literal)."""
-    if annotation is bool or annotation is Any:
-        return True
+def _leaves(annotation: Any) -> list[Any]:
+    """The leaf types of ``annotation`` (unwrapping Annotated and unions); Literal values as is."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _admits_bool(args[0])
+        return _leaves(args[0])
     if origin is typing.Union or origin is types.UnionType:
-        return any(_admits_bool(a) for a in args)
+        return [leaf for a in args for leaf in _leaves(a)]
     if origin is Literal:
-        return any(isinstance(a, bool) for a in args)
-    return False
+        return list(args)
+    return [annotation]
+
+
+def _admits_bool(annotation: Any) -> bool:
+    """True when ``annotation`` accepts a boolean on purpose (``bool``, ``Any``, a bool Literal)."""
+    return any(
+        leaf is bool or leaf is Any or isinstance(leaf, bool) for leaf in _leaves(annotation)
+    )
 
 
 def _is_numeric(annotation: Any) -> bool:
     """True when ``annotation`` holds a number (int, float or an int/float Literal)."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _is_numeric(args[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return any(_is_numeric(a) for a in args)
-    if origin is Literal:
-        return any(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-    return annotation in (int, float)
+    return any(
+        leaf in (int, float) or (isinstance(leaf, int | float) and not isinstance(leaf, bool))
+        for leaf in _leaves(annotation)
+    )
 
 
 class _BoolGiven:

@@ -12,6 +12,11 @@ import zlib
 
 import numpy as np
 
+#: Largest seed EdgeTwin accepts: 2**32 - 1 is what every consumer of a seed takes (numpy's
+#: SeedSequence takes any size, but numpy's legacy RandomState, Stable-Baselines3 and
+#: Gymnasium's ``reset(seed=)`` stop at 32 bits, and result tables store seeds as int64).
+MAX_SEED = 2**32 - 1
+
 
 def stream_key(name: str) -> int:
     """Stable 32-bit key of a stream name (CRC-32 of its UTF-8 bytes)."""

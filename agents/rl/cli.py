@@ -147,9 +147,9 @@ def _check_out(text: str) -> Path:
     out = Path(text).expanduser()
     if out.is_dir():
         raise ValueError(f"--out {text!r} is a directory; give a file path such as {text}/model.pt")
-    from edgetwin.scenarios.run import check_output_dir
+    from edgetwin.sim.fsio import check_creatable
 
-    check_output_dir(out.absolute().parent / ".edgetwin-check")  # parents: no file, writable
+    check_creatable(out.absolute().parent, "--out")
     if out.exists():
         from edgetwin.agents.rl.checkpoint import is_policy_checkpoint
 
