@@ -3,9 +3,9 @@
 Two long runs, each driven in chunks of simulated time so that the process's resident set size
 (RSS) can be sampled between chunks:
 
-* **serving**: Poisson arrivals and geometric prompt/output lengths (``edgetwin.sim.workload``)
-  through one SmolLM-135M replica on an A100 (roofline cost model of
-  ``edgetwin.scenarios.serve``), at a load the replica sustains, so queues stay bounded;
+* **serving**: Poisson arrivals and geometric prompt/output lengths through one Llama-3.1-8B
+  replica on an A100 (roofline cost model), run by ``edgetwin.scenarios.serve.simulate`` — the
+  code path of ``edgetwin serve`` — at a load the replica sustains, so queues stay bounded;
 * **radio**: the ``nr_cell`` scenario (1 cell × 20 UEs × 51 PRBs, 0.5 ms slots, PF + equal
   power) for a long simulated time.
 
@@ -37,6 +37,8 @@ from harness import json_header, write_json
 
 #: Threshold of a flat run, MiB of growth over the post-warm-up part.
 FLAT_MIB = 20.0
+#: Arrival rate of the serving soak, requests/s (a stable load for one Llama-3.1-8B/A100).
+RATE_RPS = 20.0
 #: Share of the samples treated as warm-up and left out of the slope.
 WARMUP_FRACTION = 0.2
 _MIB = 2.0**20
@@ -98,40 +100,43 @@ class Soak:
         }
 
 
-def serving_soak(n_requests: int, n_chunks: int = 50, rate_rps: float = 40.0) -> Soak:
-    """Serve ``n_requests`` and sample RSS every ``1/n_chunks`` of the arrival span.
+def serving_soak(n_requests: int, n_chunks: int = 50, rate_rps: float = RATE_RPS) -> Soak:
+    """Serve ``n_requests`` through :func:`edgetwin.scenarios.serve.simulate` (the code path of
+    ``edgetwin serve`` / ``edgetwin run``), sampling RSS after each ``1/n_chunks`` of the
+    arrival span.
 
-    40 requests/s of mean 256 prompt and 64 output tokens keep one SmolLM-135M/A100 replica
-    far from saturation, so the queue (and its memory) stays bounded.
+    Poisson arrivals at ``rate_rps`` with geometric prompt (mean 256) and output (mean 64)
+    lengths keep one Llama-3.1-8B replica on an A100 (roofline cost model) busy but stable, so
+    the queue (and its memory) stays bounded; all requests are generated before the first
+    sample, as a trace would be loaded.
     """
-    import simpy
+    from edgetwin.scenarios.serve import simulate
+    from edgetwin.scenarios.serving_schema import validate_serving
 
-    from edgetwin.scenarios.serve import build_cost_model, default_kv_blocks
-    from edgetwin.sim.compute.server import LLMServer, ServerConfig
-    from edgetwin.sim.workload.arrivals import poisson_arrivals
-    from edgetwin.sim.workload.lengths import geometric_lengths
-    from edgetwin.sim.workload.request import make_requests
-    from edgetwin.sim.workload.source import WorkloadSource
-
-    rng = np.random.default_rng(0)
-    t = poisson_arrivals(rng, rate_rps, n=n_requests)
-    reqs = make_requests(
-        t, geometric_lengths(rng, 256, n_requests), geometric_lengths(rng, 64, n_requests)
+    config = validate_serving(
+        {
+            "name": "soak",
+            "serving": {"model": "llama-3.1-8b", "hardware": "a100"},
+            "workload": {
+                "arrival": {"process": "poisson", "rate_rps": rate_rps, "n_requests": n_requests},
+                "prompt_tokens": {"dist": "geometric", "mean": 256},
+                "output_tokens": {"dist": "geometric", "mean": 64},
+            },
+        },
+        source="soak",
     )
-    cost, _ = build_cost_model("smollm-135m", "a100", None)
-    env = simpy.Environment()
-    blocks = default_kv_blocks("smollm-135m", "a100", 16)
-    server = LLMServer(env, ServerConfig(n_blocks=blocks), cost)
-    source = WorkloadSource(env, reqs, server.submit)
-    server.start()
-    source.start()
     xs, rss = [0.0], [rss_mib()]
-    t0 = time.perf_counter()
-    for i in range(1, n_chunks + 1):
-        env.run(until=float(t[-1]) * i / n_chunks)
-        xs.append(float(source.n_submitted))
+
+    def sample(fraction: float) -> None:
+        xs.append(round(fraction * n_requests))
         rss.append(rss_mib())
-    return Soak("serving", np.array(xs), np.array(rss), time.perf_counter() - t0, "100k req", 1e5)
+
+    t0 = time.perf_counter()
+    run = simulate(config, progress=sample, n_chunks=n_chunks)
+    wall_s = time.perf_counter() - t0
+    if run.summary["n_finished"] != n_requests:
+        raise RuntimeError(f"soak: {run.summary['n_finished']} of {n_requests} finished")
+    return Soak("serving", np.array(xs), np.array(rss), wall_s, "100k req", 1e5)
 
 
 def radio_soak(duration_s: float, n_chunks: int = 50) -> Soak:

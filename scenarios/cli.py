@@ -131,10 +131,13 @@ def _add_serve(sub: Any) -> None:
         "serve",
         help="replay a request trace through LLM server replicas (continuous batching)",
         description="Replay a request trace (CSV arrival_s,prompt_tokens,output_tokens, an Azure "
-        "LLM 2023 CSV, or the names azure-conv / azure-code) through vLLM-like replicas; writes "
+        "LLM 2023 CSV, a Mooncake JSONL, or the names azure-conv / azure-code) through vLLM-like "
+        "replicas; writes "
         "requests.csv, summary.json and config.resolved.yaml to --out.",
     )
-    srv.add_argument("--trace", required=True, metavar="FILE|NAME", help="CSV or azure-conv")
+    srv.add_argument(
+        "--trace", required=True, metavar="FILE|NAME", help="CSV, Mooncake JSONL or azure-conv"
+    )
     srv.add_argument("--model", default="llama-3.1-8b", help="model id (default llama-3.1-8b)")
     srv.add_argument(
         "--hardware", default="rtx4090", help="a100, h100, rtx4090 or cpu (needs --profiles)"
@@ -142,8 +145,9 @@ def _add_serve(sub: Any) -> None:
     srv.add_argument(
         "--profiles",
         metavar="DIR",
-        help="table cost model from measured profiles: a <hardware>/<model>/ tree, or 'public' "
-        "for the shipped public profiles (default: roofline model)",
+        help="table cost model from measured profiles: a <hardware>/<model>/ tree, 'shipped' for "
+        "the CPU profiles measured for this release, or 'public' for the shipped public "
+        "profiles (default: roofline model)",
     )
     srv.add_argument(
         "--kv-blocks",
@@ -177,6 +181,12 @@ def _add_serve(sub: Any) -> None:
     srv.add_argument("--seed", type=seed_int, default=0, help="seed (routing=random)")
     srv.add_argument("--name", default="serve", help="run name in summary.json")
     srv.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
+    srv.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: when stderr is a terminal)",
+    )
     srv.set_defaults(func=_cmd_serve)
 
 
@@ -383,13 +393,17 @@ def _print_notes(console: Any, notes: Sequence[str]) -> None:
         console.print(line)
 
 
-def _run_serving(config: Any, out: Path | str, scheduler: str | None = None) -> int:
+def _run_serving(
+    config: Any, out: Path | str, scheduler: str | None = None, progress: bool = False
+) -> int:
     from rich.table import Table
 
     from edgetwin.scenarios.serve import run_serving, summary_rows
 
     notes: list[str] = []
-    _, summary = run_serving(config, out, scheduler=scheduler, notify=notes.append)
+    _, summary = run_serving(
+        config, out, scheduler=scheduler, notify=notes.append, progress=progress
+    )
     table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -425,7 +439,7 @@ def _cmd_run_serving(args: argparse.Namespace, raw: dict[str, Any]) -> int:
     out = _out(args)
     if out is None:
         out = Path(config.output.dir or Path("results") / f"{config.name}_serve_seed{config.seed}")
-    return _run_serving(config, out)
+    return _run_serving(config, out, progress=_progress(args, config))
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -456,7 +470,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     out = _out(args)
     if out is None:
         out = Path("results") / f"serve_{args.model}_{args.hardware}_seed{args.seed}"
-    return _run_serving(config, out, scheduler=args.scheduler)
+    return _run_serving(config, out, scheduler=args.scheduler, progress=_progress(args, config))
 
 
 def _check_policy_sets(text: str) -> None:

@@ -20,6 +20,7 @@ family (``sjf`` or ``serve/sjf``, see ``edgetwin list``); each replica gets its 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import simpy
 
 from edgetwin.scenarios.run import (
     _jsonable,
+    _progress_bar,
     _write_text,
     atomic_dir,
     check_output_dir,
@@ -54,11 +56,15 @@ from edgetwin.sim.compute.server import LLMServer, ServerConfig
 from edgetwin.sim.rng import RandomStreams
 from edgetwin.sim.workload.arrivals import gamma_arrivals, poisson_arrivals
 from edgetwin.sim.workload.lengths import fixed_lengths, geometric_lengths
-from edgetwin.sim.workload.request import Request, make_requests
+from edgetwin.sim.workload.request import Request
+from edgetwin.sim.workload.request_log import RequestLog
+from edgetwin.sim.workload.servegen import SERVEGEN_COLUMNS
 from edgetwin.sim.workload.source import WorkloadSource
 from edgetwin.sim.workload.traces import (
+    AZURE_2023_COLUMNS,
     AZURE_2023_FILES,
     load_azure_llm_2023,
+    load_mooncake,
     load_request_csv,
     shared_data_dir,
 )
@@ -70,6 +76,7 @@ __all__ = [
     "HARDWARE",
     "MODEL_DIMS",
     "PUBLIC_PROFILES",
+    "SHIPPED_PROFILES",
     "Hardware",
     "ServingRun",
     "build_cost_model",
@@ -120,6 +127,21 @@ AZURE_TRACES: Final[dict[str, str]] = {"azure-conv": "conv", "azure-code": "code
 #: ``profiles`` value selecting only the shipped public profiles of the table cost model
 #: (LLMServingSim rtx4090/llama-3.1-8b; Vidur a100/llama-2-7b and a100/llama-3-8b).
 PUBLIC_PROFILES: Final[str] = "public"
+#: ``profiles`` value naming the profiles measured for this release with ``edgetwin kernels
+#: profile`` (``kernels/profiles``, installed as package data), so that the name works from
+#: any working directory.
+SHIPPED_PROFILES: Final[str] = "shipped"
+
+
+def shipped_profiles_dir() -> Path:
+    """Folder of the shipped measured profiles (``<hardware>/<model>/`` tree).
+
+    Found without importing :mod:`edgetwin.kernels` (which imports torch).
+    """
+    spec = importlib.util.find_spec("edgetwin.kernels")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the edgetwin.kernels package (shipped profiles) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "profiles"
 
 
 # ----------------------------------------------------------------------------------------
@@ -175,8 +197,9 @@ def build_cost_model(
         model: Model id (e.g. ``"llama-3.1-8b"``).
         hardware: Hardware id (``a100``, ``h100``, ``rtx4090``; ``cpu`` needs ``profiles``).
         profiles: Measured-profile folder (``<hardware>/<model>/`` tree, searched before the
-            shipped public profiles), ``"public"`` for the shipped public profiles only, or
-            ``None`` for the roofline model.
+            shipped public profiles), ``"shipped"`` for the profiles measured for this release
+            (:func:`shipped_profiles_dir`), ``"public"`` for the shipped public profiles only,
+            or ``None`` for the roofline model.
 
     Raises:
         ValueError: Unknown model/hardware, or no profile for the pair (listing those there).
@@ -184,14 +207,16 @@ def build_cost_model(
     """
     if profiles is not None:
         public = str(profiles) == PUBLIC_PROFILES
-        if not public and not Path(profiles).is_dir():
+        folder = shipped_profiles_dir() if str(profiles) == SHIPPED_PROFILES else Path(profiles)
+        if not public and not folder.is_dir():
             raise FileNotFoundError(
-                f"profile folder not found: {str(profiles)!r} (or give {PUBLIC_PROFILES!r} for "
-                "the shipped public profiles)"
+                f"profile folder not found: {str(profiles)!r} (or give {SHIPPED_PROFILES!r} for "
+                f"the profiles measured for this release, {PUBLIC_PROFILES!r} for the shipped "
+                "public profiles)"
             )
         loader = _table_loader()
         if loader is not None:
-            cost = loader(None if public else Path(profiles), model=model, hardware=hardware)
+            cost = loader(None if public else folder, model=model, hardware=hardware)
             return cost, {"kind": "table", "profiles": str(profiles)}
         sys.stderr.write(
             "edgetwin: warning: the table cost model (edgetwin.sim.compute.table_cost) is not "
@@ -241,13 +266,33 @@ def _read_trace(trace: str) -> pd.DataFrame:
     if not path.is_file():
         known = ", ".join(AZURE_TRACES)
         raise FileNotFoundError(f"trace file not found: {trace!r} (or give one of: {known})")
-    try:
-        header = set(pd.read_csv(path, nrows=0).columns)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot parse trace {trace!r}: {exc}") from None
-    if {"TIMESTAMP", "ContextTokens", "GeneratedTokens"} <= header:
+    kind = _trace_format(path)
+    if kind == "mooncake":
+        return load_mooncake(path).drop(columns="hash_ids")
+    if kind == "azure":
         return load_azure_llm_2023(path)
-    return load_request_csv(path)
+    if kind == "servegen":
+        raise ValueError(
+            f"trace {trace!r} holds ServeGen client windows (arrival-process parameters), not "
+            "requests; give a request trace: CSV arrival_s,prompt_tokens,output_tokens, an Azure "
+            "LLM 2023 CSV or a Mooncake JSONL (or draw arrivals in Python with "
+            "edgetwin.sim.workload.servegen.servegen_arrivals)"
+        )
+    return load_request_csv(path)  # it names an empty, binary or malformed file itself
+
+
+def _trace_format(path: Path) -> str:
+    """``"mooncake"`` (JSON lines), ``"azure"``, ``"servegen"`` or ``"csv"``, from its start."""
+    with path.open("rb") as f:
+        head = f.read(65536).decode("utf-8", errors="replace").lstrip()
+    if head.startswith("{"):
+        return "mooncake"
+    header = {c.strip() for c in head.partition("\n")[0].split(",")}
+    if set(AZURE_2023_COLUMNS) <= header:
+        return "azure"
+    if set(SERVEGEN_COLUMNS) <= header:
+        return "servegen"
+    return "csv"
 
 
 def load_workload(spec: WorkloadSpec, streams: RandomStreams) -> pd.DataFrame:
@@ -369,25 +414,6 @@ def _metrics(
     return out
 
 
-def _blank_rows(rej: list[Request]) -> pd.DataFrame:
-    """Rows of requests that were never served (rejected, or not arrived by the horizon)."""
-    nan = np.full(len(rej), np.nan)
-    return pd.DataFrame(
-        {
-            "id": np.array([r.id for r in rej], dtype=np.int64),
-            "arrival_s": np.array([r.arrival_s for r in rej], dtype=np.float64),
-            **{
-                c: nan
-                for c in ("first_scheduled_s", "first_token_s", "completion_s", *_STATS_COLUMNS)
-            },
-            "preemptions": np.zeros(len(rej), dtype=np.int64),
-            "prompt_tokens": np.array([r.prompt_tokens for r in rej], dtype=np.int64),
-            "output_tokens": np.array([r.output_tokens for r in rej], dtype=np.int64),
-            "generated_tokens": np.zeros(len(rej), dtype=np.int64),
-        }
-    )
-
-
 def _scheduler_id(scheduler: str | None) -> str | None:
     """Resolve ``--scheduler`` (short name within ``serve`` or full id) to a registered id."""
     if scheduler is None:
@@ -397,13 +423,22 @@ def _scheduler_id(scheduler: str | None) -> str | None:
     return check_policy_id(scheduler, "serve")
 
 
-def simulate(config: ServingScenarioConfig, scheduler: str | None = None) -> ServingRun:
+def simulate(
+    config: ServingScenarioConfig,
+    scheduler: str | None = None,
+    progress: Callable[[float], None] | None = None,
+    n_chunks: int = 50,
+) -> ServingRun:
     """Run a serving scenario until every request is done (or ``horizon_s``).
 
     Args:
         config: The scenario.
         scheduler: Request scheduler of every replica: a ``"serve"`` policy id or short name
             (``"sjf"``); ``None`` for the built-in FCFS.
+        progress: Called with the fraction of requests submitted so far after each of the first
+            ``n_chunks - 1`` equal slices of the arrival span and once at the end of the run
+            (a progress bar, or the soak benchmark's memory sampler).
+        n_chunks: Number of slices (``progress`` only).
 
     Raises:
         ValueError: Bad model/hardware/profiles, an unknown scheduler (a
@@ -418,8 +453,10 @@ def simulate(config: ServingScenarioConfig, scheduler: str | None = None) -> Ser
     config = config.model_copy(update={"serving": s.model_copy(update={"kv_blocks": kv_blocks})})
     s = config.serving
     work = load_workload(config.workload, streams)
-    requests = make_requests(work["arrival_s"], work["prompt_tokens"], work["output_tokens"])
-    n_total = len(requests)
+    # the requests' columns, allocated once; Request objects exist only while in a server
+    log = RequestLog(work["arrival_s"], work["prompt_tokens"], work["output_tokens"])
+    del work
+    n_total = len(log)
 
     env = simpy.Environment()
     server_cfg = ServerConfig(
@@ -431,6 +468,7 @@ def simulate(config: ServingScenarioConfig, scheduler: str | None = None) -> Ser
         overhead_s=s.overhead_s,
         ttft_slo_s=s.ttft_slo_s,
         tpot_slo_s=s.tpot_slo_s,
+        level_rows="none",  # only the exact KV mean/max are reported: memory flat in requests
     )
     all_done = env.event()
     n_done = [0]
@@ -450,7 +488,16 @@ def simulate(config: ServingScenarioConfig, scheduler: str | None = None) -> Ser
         return policy
 
     servers = [
-        LLMServer(env, server_cfg, cost, name=f"server{i}", on_complete=_count, scheduler=_policy())
+        LLMServer(
+            env,
+            server_cfg,
+            cost,
+            name=f"server{i}",
+            on_complete=_count,
+            scheduler=_policy(),
+            request_log=log,
+            replica=i,
+        )
         for i in range(s.replicas)
     ]
     router = Router(servers, s.router, rng=streams.get("routing"))
@@ -458,54 +505,42 @@ def simulate(config: ServingScenarioConfig, scheduler: str | None = None) -> Ser
     def _submit(req: Request) -> None:
         k = router.choose()
         router.n_routed[k] += 1
-        srv = servers[k]
-        n_rej = len(srv.rejected)
-        srv.submit(req)
-        if len(srv.rejected) > n_rej:
+        if not servers[k].submit(req):
             _count()
 
-    source = WorkloadSource(env, requests, _submit)
+    source = WorkloadSource(env, log, _submit)
     for srv in servers:
         srv.start()
     source.start()
     t0 = time.perf_counter()
     until = all_done if config.horizon_s is None else all_done | env.timeout(config.horizon_s)
+    if progress is not None:  # slices of the arrival span (a time stop never reorders events)
+        span_s = float(log.arrival_s[-1])
+        if config.horizon_s is not None:
+            span_s = min(span_s, config.horizon_s)
+        for i in range(1, n_chunks):
+            if span_s * i / n_chunks > env.now:
+                env.run(until=span_s * i / n_chunks)
+            progress(source.n_submitted / n_total)
     env.run(until=until)
+    if progress is not None:
+        progress(source.n_submitted / n_total)
     wall_s = time.perf_counter() - t0
     end_s = env.now
     for srv in servers:
         srv.finalize(end_s)
 
-    parts = []
-    kv_mean, kv_max, n_iter, n_pre = [], [], 0, 0
-    for i, srv in enumerate(servers):
-        tab = srv.request_table()
-        tab.insert(1, "replica", i)
-        tab.insert(2, "status", np.where(tab["completion_s"].notna(), "finished", "unfinished"))
-        rej = _blank_rows(srv.rejected)
-        rej.insert(1, "replica", i)
-        rej.insert(2, "status", "rejected")
-        parts.extend([tab, rej])
-        kv = srv.kv_table()
-        w = kv["dt_s"].to_numpy()
-        kv_mean.append(float(np.dot(w, kv["kv_usage"].to_numpy()) / w.sum()) if w.sum() else 0.0)
-        kv_max.append(float(kv["kv_usage"].max()) if len(kv) else 0.0)
-        n_iter += srv.n_iterations
-        n_pre += srv.n_preemptions
-    late = _blank_rows(requests[source.n_submitted :])
-    late.insert(1, "replica", -1)
-    late.insert(2, "status", "not_arrived")
-    parts.append(late)
-    req = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    req = req.sort_values("id", kind="stable").reset_index(drop=True)
+    kv_mean = [srv.levels.mean("kv_blocks_used") / kv_blocks for srv in servers]
+    kv_max = [srv.levels.max("kv_blocks_used") / kv_blocks for srv in servers]
+    req = log.table()
     summary = _metrics(req, end_s, s.ttft_slo_s, s.tpot_slo_s)
     summary.update(
         {
             "kv_blocks": kv_blocks,
             "kv_usage_mean": float(np.mean(kv_mean)),
             "kv_usage_max": float(np.max(kv_max)),
-            "n_iterations": n_iter,
-            "n_preemptions": n_pre,
+            "n_iterations": sum(srv.n_iterations for srv in servers),
+            "n_preemptions": sum(srv.n_preemptions for srv in servers),
         }
     )
     if s.replicas > 1:
@@ -542,6 +577,7 @@ def run_serving(
     out_dir: str | Path | None = None,
     scheduler: str | None = None,
     notify: Callable[[str], None] | None = None,
+    progress: bool = False,
 ) -> tuple[ServingRun, dict[str, Any]]:
     """Simulate ``config`` and, with ``out_dir``, write its result directory atomically.
 
@@ -549,6 +585,7 @@ def run_serving(
         config: The scenario.
         out_dir: Result directory (replaced atomically); ``None`` writes nothing.
         scheduler: Request scheduler (see :func:`simulate`).
+        progress: Show a progress bar (requests submitted) on stderr.
         notify: Called with one line when an existing result is replaced (see
             :func:`edgetwin.scenarios.run.atomic_dir`); the CLI prints it.
 
@@ -562,7 +599,8 @@ def run_serving(
     if out_dir is not None:  # fail at once, not after a long replay
         check_output_dir(out_dir)
     t0 = time.perf_counter()
-    run = simulate(config, scheduler=scheduler)
+    with _progress_bar(progress, f"{config.name}: requests") as update:
+        run = simulate(config, scheduler=scheduler, progress=update)
     cfg = run.config
     summary = _jsonable(
         {

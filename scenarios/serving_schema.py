@@ -115,6 +115,9 @@ class ServingOutput(_Frozen):
     """Where and how results are written."""
 
     dir: str | None = None
+    progress: bool | None = Field(
+        default=None, description="Show a progress bar; null = only when stderr is a terminal."
+    )
 
 
 class ServingScenarioConfig(_Frozen):

@@ -32,21 +32,23 @@ Per-request Python work is O(1) per iteration; KV accounting is by block counts.
 from __future__ import annotations
 
 import math
-from array import array
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import simpy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from edgetwin.sim.compute.cost_model import CostModel
 from edgetwin.sim.compute.kv_cache import BlockManager
+from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.decision import DecisionPoint
+from edgetwin.sim.metrics.levels import LevelSeries
 from edgetwin.sim.metrics.summary import RunResult
 from edgetwin.sim.workload.request import Request
+from edgetwin.sim.workload.request_log import RequestLog
 
 if TYPE_CHECKING:  # sim never imports agents at runtime (layering)
     from edgetwin.agents.protocol import Policy
@@ -57,10 +59,12 @@ SCHEDULER_FAMILY = "serve"
 _NAN = float("nan")
 
 
-class ServerConfig(BaseModel):
-    """One LLM serving replica (vLLM-like engine arguments)."""
+#: Columns of the server's level series (:meth:`LLMServer.kv_table`).
+LEVELS = ("kv_blocks_used", "n_running", "n_waiting", "n_batched_tokens")
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class ServerConfig(StrictConfig):
+    """One LLM serving replica (vLLM-like engine arguments)."""
 
     max_num_seqs: int = Field(256, ge=1, le=1_000_000, description="Max running sequences.")
     max_num_batched_tokens: int = Field(
@@ -72,6 +76,13 @@ class ServerConfig(BaseModel):
     overhead_s: float = Field(0.0, ge=0, le=10, description="Added to every iteration (s).")
     ttft_slo_s: float | None = Field(None, gt=0, description="TTFT SLO for attainment (s).")
     tpot_slo_s: float | None = Field(None, gt=0, description="TPOT SLO for attainment (s).")
+    level_rows: Literal["change", "binned", "none"] = Field(
+        "change",
+        description="Rows kept of the level series (KV, queues): one per iteration ('change'), "
+        "per level_bin_s of simulated time ('binned': memory flat in the number of requests), "
+        "or none; the summary's KV mean/max are exact in every mode.",
+    )
+    level_bin_s: float = Field(1.0, gt=0, le=86_400, description="Bin width of 'binned' (s).")
 
 
 def _stats(prefix: str, x: np.ndarray) -> dict[str, float]:
@@ -98,6 +109,11 @@ class LLMServer:
         on_complete: Called with each request when its last token is generated.
         scheduler: Policy of family ``"serve"`` ordering the waiting queue (see the module
             docstring); ``None`` keeps plain FCFS.
+        request_log: Where each request's outcome goes (finished and rejected ones at once,
+            unfinished ones at :meth:`finalize`); the server then keeps no reference to a request
+            it is done with, so memory stays flat over long runs. ``None``: the server keeps
+            every request in ``requests`` / ``rejected``.
+        replica: This server's index, written into ``request_log``.
     """
 
     def __init__(
@@ -108,6 +124,8 @@ class LLMServer:
         name: str = "server",
         on_complete: Callable[[Request], None] | None = None,
         scheduler: Policy[Any, Any] | None = None,
+        request_log: RequestLog | None = None,
+        replica: int = 0,
     ) -> None:
         self.env = env
         self.config = config
@@ -119,18 +137,18 @@ class LLMServer:
         self.running: list[Request] = []
         self.requests: list[Request] = []
         self.rejected: list[Request] = []
+        self.request_log = request_log
+        self.replica = replica
+        self.n_accepted = 0
+        self.n_rejected = 0
         self.n_iterations = 0
         self.n_preemptions = 0
         self._wakeup: simpy.Event = env.event()
         self._idle = False
         self._end_s = _NAN
-        # level series, one row per iteration start and idle start; typed arrays (8 bytes a
-        # value, ~69 bytes a row as Python lists) since a long replay runs millions of rows
-        self._t_s = array("d")
-        self._kv_used = array("q")
-        self._n_running = array("q")
-        self._n_waiting = array("q")
-        self._n_tokens = array("q")
+        # levels at each iteration start and idle start; a long replay runs ~50 iterations a
+        # request, hence the binned/none modes for long runs
+        self.levels = LevelSeries(LEVELS, rows=config.level_rows, bin_s=config.level_bin_s)
         # request scheduler: inline decision point, and whether ``waiting`` changed since the
         # last ordering (set on arrivals and preemptions)
         self.scheduler: DecisionPoint[dict[str, Any], Any] | None = (
@@ -145,25 +163,32 @@ class LLMServer:
         """Start the iteration process."""
         self.env.process(self._run())
 
-    def submit(self, req: Request) -> None:
-        """Queue a request now (wakes an idle server).
+    def submit(self, req: Request) -> bool:
+        """Queue a request now (wakes an idle server); returns whether it was accepted.
 
         A request that can never run (its full sequence needs more KV blocks than the pool or,
         without chunked prefill, more tokens than ``max_num_batched_tokens``) is rejected:
-        it goes to ``rejected`` and is never served.
+        it goes to ``rejected`` (or the request log) and is never served.
         """
         cfg = self.config
         longest = req.prompt_tokens + req.output_tokens - 1  # longest (re)prefill
         if self.kv.blocks_for(longest + 1) > cfg.n_blocks or (
             not cfg.chunked_prefill and longest > cfg.max_num_batched_tokens
         ):
-            self.rejected.append(req)
-            return
-        self.requests.append(req)
+            self.n_rejected += 1
+            if self.request_log is None:
+                self.rejected.append(req)
+            else:
+                self.request_log.write(req, self.replica, "rejected")
+            return False
+        self.n_accepted += 1
+        if self.request_log is None:
+            self.requests.append(req)
         self.waiting.append(req)
         self._queue_changed = True
         if self._idle and not self._wakeup.triggered:
             self._wakeup.succeed()
+        return True
 
     # ------------------------------------------------------------------------------------
     # Iteration process
@@ -228,11 +253,7 @@ class LLMServer:
         w.extend(items[i] for i in action.tolist())
 
     def _record(self, now: float, n_tokens: int) -> None:
-        self._t_s.append(now)
-        self._kv_used.append(self.kv.n_used)
-        self._n_running.append(len(self.running))
-        self._n_waiting.append(len(self.waiting))
-        self._n_tokens.append(n_tokens)
+        self.levels.record(now, (self.kv.n_used, len(self.running), len(self.waiting), n_tokens))
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
@@ -245,6 +266,7 @@ class LLMServer:
         cost = self.cost_model.iteration_time_s
         overhead_s = cfg.overhead_s
         scheduled = self.scheduler is not None
+        log = self.request_log
         while True:
             if not waiting and not self.running:
                 self._record(env.now, 0)
@@ -355,6 +377,8 @@ class LLMServer:
                         r.completion_s = now
                         kv.free(r.id)
                         done = True
+                        if log is not None:
+                            log.write(r, self.replica, "finished")
                         if self.on_complete is not None:
                             self.on_complete(r)
             if done:
@@ -364,11 +388,23 @@ class LLMServer:
     # Results
     # ------------------------------------------------------------------------------------
     def finalize(self, now_s: float) -> None:
-        """Close the level series at ``now_s``."""
+        """Close the level series at ``now_s``; log the requests still in the server."""
         self._end_s = now_s
+        self.levels.close(now_s)
+        if self.request_log is not None:
+            for r in (*self.running, *self.waiting):
+                self.request_log.write(r, self.replica, "unfinished")
 
     def request_table(self) -> pd.DataFrame:
-        """One row per accepted request (unfinished ones have ``nan`` timestamps)."""
+        """One row per accepted request (unfinished ones have ``nan`` timestamps).
+
+        With a request log: its finished and (after :meth:`finalize`) unfinished rows of this
+        replica, with the log's ``replica`` and ``status`` columns.
+        """
+        log = self.request_log
+        if log is not None:
+            mine = (log.replica == self.replica) & log.has_status("finished", "unfinished")
+            return log.table(mine)
         reqs = self.requests
         return pd.DataFrame(
             {
@@ -389,22 +425,17 @@ class LLMServer:
         )
 
     def kv_table(self) -> pd.DataFrame:
-        """Level series: one row per iteration start / idle start, with its duration ``dt_s``."""
-        t = np.array(self._t_s, dtype=np.float64)
-        end = self._end_s if not math.isnan(self._end_s) else self.env.now
-        dt = np.diff(np.append(t, max(end, t[-1] if t.size else end)))
-        used = np.array(self._kv_used, dtype=np.int64)
-        return pd.DataFrame(
-            {
-                "t_s": t,
-                "dt_s": dt,
-                "kv_blocks_used": used,
-                "kv_usage": used / self.config.n_blocks,
-                "n_running": np.array(self._n_running, dtype=np.int64),
-                "n_waiting": np.array(self._n_waiting, dtype=np.int64),
-                "n_batched_tokens": np.array(self._n_tokens, dtype=np.int64),
-            }
-        )
+        """Level series of ``config.level_rows``: times, the :data:`LEVELS` and ``kv_usage``.
+
+        Columns ``t_s``, ``dt_s``, the levels and ``kv_usage`` (blocks used / pool); binned rows
+        add each level's ``_max``. ``"change"``: one row per iteration start / idle start
+        (counts as int64); ``"binned"``: time-weighted means per bin; ``"none"``: no rows.
+        """
+        tab = self.levels.table(t_end_s=self.env.now)
+        if self.config.level_rows == "change":
+            tab = tab.astype({name: np.int64 for name in LEVELS})
+        tab.insert(3, "kv_usage", tab["kv_blocks_used"] / self.config.n_blocks)
+        return tab
 
     def results(
         self, ttft_slo_s: float | None = None, tpot_slo_s: float | None = None
@@ -433,11 +464,10 @@ class LLMServer:
         if tpot_slo is not None:
             tp = fin["tpot_s"].to_numpy()
             ok &= np.isnan(tp) | (tp <= tpot_slo)
-        w = kv["dt_s"].to_numpy()
-        kv_mean = float(np.dot(w, kv["kv_usage"].to_numpy()) / w.sum()) if w.sum() > 0 else 0.0
+        n_blocks = self.config.n_blocks
         summary: dict[str, Any] = {
-            "n_accepted": len(req),
-            "n_rejected": len(self.rejected),
+            "n_accepted": self.n_accepted,
+            "n_rejected": self.n_rejected,
             "n_finished": n_fin,
             "n_running": len(self.running),
             "n_waiting": len(self.waiting),
@@ -447,8 +477,8 @@ class LLMServer:
             "throughput_tokens_per_s": (
                 float(req["generated_tokens"].sum()) / duration_s if duration_s > 0 else _NAN
             ),
-            "kv_usage_mean": kv_mean,
-            "kv_usage_max": float(kv["kv_usage"].max()) if len(kv) else 0.0,
+            "kv_usage_mean": self.levels.mean("kv_blocks_used", self.env.now) / n_blocks,
+            "kv_usage_max": self.levels.max("kv_blocks_used") / n_blocks,
             "slo_attainment": float(ok.mean()) if n_fin else _NAN,
             "goodput_rps": float(ok.sum()) / duration_s if duration_s > 0 else _NAN,
         }

@@ -37,10 +37,19 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from edgetwin.sim.types import FloatArray
+from edgetwin.sim.types import FloatArray, IntArray
+from edgetwin.sim.workload.traces import (
+    _check_header,
+    _choice_column,
+    _numeric_column,
+    _read_text_csv,
+)
 
 #: Length of one ServeGen window (s).
 SERVEGEN_WINDOW_S: Final[float] = 600.0
+
+#: Inter-arrival families a window may name (``iat_dist``), as :func:`window_arrivals` draws.
+SERVEGEN_DISTS: Final[tuple[str, str]] = ("Gamma", "Weibull")
 
 #: Columns of a ``*_client_windows.csv`` file (MANIFEST A3).
 SERVEGEN_COLUMNS: Final[tuple[str, ...]] = (
@@ -91,7 +100,7 @@ def _gap_params(dist: str, rate: float, cv: float) -> tuple[str, float, float]:
     if dist == "Weibull":
         k = weibull_shape_for_cv(cv)
         return "Weibull", k, float(1.0 / (rate * np.exp(gammaln(1.0 + 1.0 / k))))
-    raise ValueError(f"unknown iat_dist {dist!r}; expected 'Gamma' or 'Weibull'")
+    raise ValueError(f"unknown iat_dist {dist!r}; allowed: {', '.join(SERVEGEN_DISTS)}")
 
 
 def _draw(rng: np.random.Generator, family: str, k: float, scale: float, n: int) -> FloatArray:
@@ -140,20 +149,67 @@ def window_arrivals(
     return out[out < length_s]
 
 
+def _check_windows(client: IntArray, start_s: IntArray, lines: pd.Index, p: Path) -> None:
+    """One row per (client, window): two windows of a client may not overlap (600 s each).
+
+    The message names the later of the two lines in the file and points at the other one.
+    """
+    order = np.lexsort((start_s, client))
+    c, w = client[order], start_s[order]
+    clash = (c[1:] == c[:-1]) & (w[1:] - w[:-1] < SERVEGEN_WINDOW_S)
+    if not clash.any():
+        return
+    i = int(np.argmax(clash))
+    (line, start), (other_line, other_start) = sorted(
+        [(int(lines[order[j]]), int(w[j])) for j in (i, i + 1)], reverse=True
+    )
+    what = "duplicates" if start == other_start else "overlaps"
+    raise ValueError(
+        f"trace {str(p)!r}, line {line}: the window of client_id {c[i]} at {start} s {what} "
+        f"its window at {other_start} s on line {other_line}; allowed: one row per client_id "
+        f"and window, window starts of a client >= {SERVEGEN_WINDOW_S:g} s apart"
+    )
+
+
 def load_servegen_windows(path: str | Path) -> pd.DataFrame:
-    """Read a ServeGen ``*_client_windows.csv`` (MANIFEST A3).
+    """Read and check a ServeGen ``*_client_windows.csv`` (MANIFEST A3).
+
+    Checked as :func:`~edgetwin.sim.workload.traces.load_request_csv`, with the same helpers:
+    ``client_id`` and ``window_start_s`` whole numbers >= 0, ``rate_rps`` a finite number >= 0
+    (0: a window without arrivals), ``iat_cv``, ``dist_param1`` and ``dist_param2`` finite
+    numbers > 0, ``iat_dist`` one of :data:`SERVEGEN_DISTS`, and no two windows of one client
+    overlapping (a duplicate row included). Other columns are ignored.
+
+    Returns:
+        One row per window, in file order, with the columns :data:`SERVEGEN_COLUMNS`.
 
     Raises:
         FileNotFoundError: Naming the missing path.
-        ValueError: Naming missing columns.
+        ValueError: Naming the file, the column, the line, the value and what is allowed.
     """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"ServeGen file not found: {str(p)!r}")
-    df = pd.read_csv(p)
-    missing = [c for c in SERVEGEN_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{p}: missing column(s) {missing}")
+    raw = _read_text_csv(p, SERVEGEN_COLUMNS)
+    _check_header(raw, p, SERVEGEN_COLUMNS, "windows")
+    client = _numeric_column(raw, "client_id", p, integer=True, minimum=0).astype(np.int64)
+    start_s = _numeric_column(raw, "window_start_s", p, integer=True, minimum=0).astype(np.int64)
+    df = pd.DataFrame(
+        {
+            "client_id": client,
+            "window_start_s": start_s,
+            "rate_rps": _numeric_column(raw, "rate_rps", p, integer=False, minimum=0),
+            "iat_cv": _numeric_column(raw, "iat_cv", p, integer=False, minimum=0, above=True),
+            "iat_dist": _choice_column(raw, "iat_dist", p, SERVEGEN_DISTS),
+            "dist_param1": _numeric_column(
+                raw, "dist_param1", p, integer=False, minimum=0, above=True
+            ),
+            "dist_param2": _numeric_column(
+                raw, "dist_param2", p, integer=False, minimum=0, above=True
+            ),
+        }
+    )
+    _check_windows(client, start_s, raw.index, p)
     return df
 
 
@@ -187,6 +243,7 @@ def servegen_arrivals(
 
     Raises:
         FileNotFoundError: Naming the missing path.
+        ValueError: A bad argument, or a bad file (:func:`load_servegen_windows`).
     """
     if not duration_s > 0:
         raise ValueError(f"duration_s must be > 0, got {duration_s}")

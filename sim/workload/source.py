@@ -10,6 +10,7 @@ import simpy
 
 from edgetwin.sim.metrics.summary import RunResult
 from edgetwin.sim.workload.request import Request
+from edgetwin.sim.workload.request_log import RequestLog
 
 
 class WorkloadSource:
@@ -17,7 +18,9 @@ class WorkloadSource:
 
     Args:
         env: The SimPy environment.
-        requests: Requests sorted by ``arrival_s`` (e.g. from ``make_requests``).
+        requests: Requests sorted by ``arrival_s`` (e.g. from ``make_requests``), or a
+            :class:`~edgetwin.sim.workload.request_log.RequestLog`, whose requests are made one
+            at a time as they arrive.
         submit: Called with each request at its arrival time (e.g. ``LLMServer.submit``).
         name: Component name.
     """
@@ -29,12 +32,14 @@ class WorkloadSource:
         submit: Callable[[Request], None],
         name: str = "source",
     ) -> None:
-        times = [r.arrival_s for r in requests]
-        if any(b < a for a, b in itertools.pairwise(times)):
-            raise ValueError("requests must be sorted by arrival_s")
+        if not isinstance(requests, RequestLog):  # a log is sorted by construction
+            times = [r.arrival_s for r in requests]
+            if any(b < a for a, b in itertools.pairwise(times)):
+                raise ValueError("requests must be sorted by arrival_s")
+            requests = list(requests)
         self.env = env
         self.name = name
-        self.requests = list(requests)
+        self.requests: Sequence[Request] = requests
         self._submit = submit
         self.n_submitted = 0
 

@@ -80,8 +80,10 @@ def test_malformed_id_raises(bad):
 def test_kwargs_override_defaults_and_bad_kwargs_raise():
     assert make_policy("prb/pf", beta=0.5).beta == 0.5
     assert make_policy("prb/pf").beta == 0.98
-    with pytest.raises(PolicyRegistryError, match="bad arguments"):
+    with pytest.raises(PolicyRegistryError, match=r"takes no keyword 'gamma'.*beta"):
         make_policy("prb/pf", gamma=3)
+    with pytest.raises(PolicyRegistryError, match=r"^prb/pf\.beta: must be in \(0, 1\), got 2$"):
+        make_policy("prb/pf", beta=2)
 
 
 def test_missing_requirement_raises(temp_id):

@@ -1,4 +1,4 @@
-"""Bad-input corpus of the Python API: envs, ``make_marl``, rewards (issue 12, "Reliability").
+"""Bad-input corpus of the Python API: envs, ``make_marl``, rewards, the policy registry (issue 12).
 
 Every case is a call that must fail with the documented exception and a one-line message naming
 the argument and its allowed values; a few cases are documented behaviours that must warn (never
@@ -15,6 +15,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgetwin.agents.registry import (
+    PolicyRegistryError,
+    check_policy_kwargs,
+    make_policy,
+    policy_ids,
+    policy_spec,
+    register_policy,
+    resolve_policy_id,
+    unregister_policy,
+)
 from edgetwin.envs import make_marl
 from edgetwin.envs.prb_power import PrbPowerEnv
 from edgetwin.envs.prb_power_marl import raw_env
@@ -134,10 +144,133 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], tuple[str, ...]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("call", "exc", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bad_call_raises_one_clear_line(call, exc, words):
+TEMP_ID = "corpus/temp"
+
+
+def _make_registered(entry_point: str) -> Any:
+    """Register ``entry_point`` as :data:`TEMP_ID` (a well-formed registration) and build it."""
+    register_policy(TEMP_ID, entry_point)
+    try:
+        return make_policy(TEMP_ID)
+    finally:
+        unregister_policy(TEMP_ID)
+
+
+PRE = PolicyRegistryError
+
+#: The policy registry: ids, keywords, registrations (same columns as :data:`CASES`).
+REGISTRY_CASES: list[tuple[str, Callable[[], Any], type[Exception], tuple[str, ...]]] = [
+    ("id-int", lambda: make_policy(3), PRE, ("policy id", "'family/name'", "int 3", "prb/pf")),
+    ("id-none", lambda: make_policy(None), PRE, ("NoneType None", "policy_ids()", "prb/rr")),
+    ("id-list", lambda: make_policy(["prb/pf"]), PRE, ("list ['prb/pf']", "string")),
+    ("id-empty", lambda: make_policy(""), PRE, ("''", "malformed", "'family/name'", "prb/pf")),
+    ("id-no-name", lambda: make_policy("prb/"), PRE, ("'prb/'", "malformed", "did you mean")),
+    ("id-no-family", lambda: make_policy("/pf"), PRE, ("'/pf'", "did you mean 'prb/pf'")),
+    ("id-short", lambda: make_policy("pf"), PRE, ("'pf'", "did you mean 'prb/pf'")),
+    ("id-unknown", lambda: make_policy("prb/pff"), PRE, ("unknown policy id", "'prb/pf'")),
+    (
+        "kw-str",
+        lambda: make_policy("prb/pf", beta="x"),
+        PRE,
+        ("prb/pf.beta", "finite number", "str 'x'", "in (0, 1)"),
+    ),
+    ("kw-nan", lambda: make_policy("prb/pf", beta=float("nan")), PRE, ("prb/pf.beta", "nan")),
+    ("kw-bool", lambda: make_policy("prb/pf", beta=True), PRE, ("prb/pf.beta", "bool True")),
+    ("kw-range", lambda: make_policy("prb/pf", beta=2), PRE, ("prb/pf.beta:", "(0, 1)", "2")),
+    (
+        "kw-range-rate",
+        lambda: make_policy("prb/pf", initial_rate_bps=0.0),
+        PRE,
+        ("prb/pf.initial_rate_bps", "> 0"),
+    ),
+    (
+        "kw-none",
+        lambda: make_policy("power/alpha_fair", guaranteed_power_ratio=None),
+        PRE,
+        ("power/alpha_fair.guaranteed_power_ratio", "NoneType", "[0, 1]"),
+    ),
+    (
+        "kw-unknown",
+        lambda: make_policy("prb/pf", nonsense=1),
+        PRE,
+        ("'nonsense'", "allowed keywords: beta, initial_rate_bps"),
+    ),
+    ("kw-none-taken", lambda: make_policy("prb/rr", beta=1), PRE, ("'beta'", "none")),
+    (
+        "kw-scenario-path",
+        lambda: check_policy_kwargs("prb/pf", {"beta": "x"}, "policies.prb"),
+        PRE,
+        ("policies.prb.beta", "finite number", "(0, 1)"),
+    ),
+    ("register-int", lambda: register_policy(3, "m:X"), PRE, ("policy id", "int 3")),
+    ("register-deep", lambda: register_policy("a/b/c", "m:X"), PRE, ("'a/b/c'", "malformed")),
+    (
+        "register-entry-int",
+        lambda: register_policy(TEMP_ID, 5),
+        PRE,
+        ("entry_point", "'package.module:attr'", "got 5"),
+    ),
+    (
+        "register-entry-no-attr",
+        lambda: register_policy(TEMP_ID, "mymodule"),
+        PRE,
+        ("entry_point", "'mymodule'"),
+    ),
+    (
+        "register-kwargs",
+        lambda: register_policy(TEMP_ID, "m:X", kwargs=[("beta", 1)]),
+        PRE,
+        ("kwargs", "dict"),
+    ),
+    (
+        "register-requires-str",
+        lambda: register_policy(TEMP_ID, "m:X", requires="torch"),
+        PRE,
+        ("requires", "('torch',)", "got 'torch'"),
+    ),
+    (
+        "register-description",
+        lambda: register_policy(TEMP_ID, "m:X", description=3),
+        PRE,
+        ("description", "string"),
+    ),
+    (
+        "register-twice",
+        lambda: register_policy("prb/pf", "m:X"),
+        PRE,
+        ("'prb/pf'", "already registered"),
+    ),
+    (
+        "entry-no-module",
+        lambda: _make_registered("no_such_module_zz:X"),
+        PRE,
+        ("corpus/temp", "cannot load entry point", "no_such_module_zz"),
+    ),
+    (
+        "entry-no-attr",
+        lambda: _make_registered("json:nope"),
+        PRE,
+        ("cannot load entry point 'json:nope'", "nope"),
+    ),
+    (
+        "entry-not-callable",
+        lambda: _make_registered("math:pi"),
+        PRE,
+        ("'math:pi'", "float", "not a class or factory"),
+    ),
+    (
+        "entry-not-policy",
+        lambda: _make_registered("builtins:dict"),
+        PRE,
+        ("built a dict", "not a policy", "reset", "act"),
+    ),
+    ("family-int", lambda: policy_ids(3), PRE, ("family", "string", "got 3", "prb")),
+    ("spec-int", lambda: policy_spec(7), PRE, ("policy id", "int 7")),
+    ("resolve-none", lambda: resolve_policy_id(None, "prb"), PRE, ("policy id", "NoneType")),
+]
+
+
+def _raises_one_clear_line(call, exc, words):
     with pytest.raises(exc) as info:
         call()
     message = str(info.value)
@@ -145,6 +278,21 @@ def test_bad_call_raises_one_clear_line(call, exc, words):
     assert len(message) <= 400, message
     for word in words:
         assert word.lower() in message.lower(), (word, message)
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_call_raises_one_clear_line(call, exc, words):
+    _raises_one_clear_line(call, exc, words)
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "words"), [c[1:] for c in REGISTRY_CASES], ids=[c[0] for c in REGISTRY_CASES]
+)
+def test_bad_registry_call_raises_one_clear_line(call, exc, words):
+    _raises_one_clear_line(call, exc, words)
+    assert TEMP_ID not in policy_ids()  # a refused registration leaves nothing behind
 
 
 def test_out_of_range_actions_are_clipped_with_one_warning_per_env():

@@ -279,3 +279,57 @@ def test_refuses_to_replace_a_non_result_directory(trace, tmp_path, capsys) -> N
     assert _serve(trace, out) == 2
     assert "refusing to replace" in capsys.readouterr().err
     assert (out / "keep.txt").exists()
+
+
+def test_progress_slices_do_not_change_the_run(trace: Path) -> None:
+    from edgetwin.scenarios.serve import simulate
+
+    config = validate_serving(_config(trace, replicas=2))
+    plain = simulate(config)
+    seen: list[float] = []
+    sliced = simulate(config, progress=seen.append, n_chunks=7)
+    pd.testing.assert_frame_equal(plain.requests, sliced.requests)
+    assert plain.summary == sliced.summary
+    assert len(seen) == 7
+    assert seen == sorted(seen)
+    assert seen[-1] == 1.0  # the last slice ends at the last arrival
+    assert seen[0] < 0.5
+
+
+def test_shipped_profiles_by_name_from_any_directory(trace, tmp_path, monkeypatch) -> None:
+    from edgetwin.scenarios.serve import build_cost_model, shipped_profiles_dir
+
+    monkeypatch.chdir(tmp_path)  # no kernels/profiles below the working directory
+    assert (shipped_profiles_dir() / "cpu" / "smollm-135m").is_dir()
+    by_name, info = build_cost_model("smollm-135m", "cpu", "shipped")
+    by_path, _ = build_cost_model("smollm-135m", "cpu", shipped_profiles_dir())
+    assert info == {"kind": "table", "profiles": "shipped"}
+    args = (np.array([128]), np.array([0]), np.array([100, 200]))
+    assert by_name.iteration_time_s(*args) == by_path.iteration_time_s(*args) > 0
+
+
+def test_trace_format_is_detected_from_the_file(tmp_path, capsys) -> None:
+    mooncake = tmp_path / "m.jsonl"
+    mooncake.write_text(
+        '{"timestamp": 0, "input_length": 600, "output_length": 20, "hash_ids": [0, 1]}\n'
+        '{"timestamp": 1500, "input_length": 40, "output_length": 3}\n',
+        encoding="utf-8",
+    )
+    assert _serve(mooncake, tmp_path / "out") == 0
+    rows = pd.read_csv(tmp_path / "out" / "requests.csv")
+    assert rows["arrival_s"].tolist() == [0.0, 1.5]  # Mooncake timestamps are milliseconds
+    assert rows["prompt_tokens"].tolist() == [600, 40]
+    assert rows["generated_tokens"].tolist() == [20, 3]
+    windows = tmp_path / "w.csv"
+    windows.write_text(
+        "client_id,window_start_s,rate_rps,iat_cv,iat_dist,dist_param1,dist_param2\n"
+        "0,0,1.5,2.0,Gamma,0.25,2.6\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert _serve(windows, tmp_path / "out2") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "ServeGen client windows" in err
+    assert "Mooncake JSONL" in err
+    assert not (tmp_path / "out2").exists()

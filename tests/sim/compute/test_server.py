@@ -261,3 +261,31 @@ def test_kv_deadlock_between_partial_prefills_is_broken_by_preemption() -> None:
     assert a.preemptions == 0
     assert b.preemptions == 1
     assert server.kv.n_used == 0
+
+
+def test_level_row_modes_agree_on_the_summary_and_bin_the_rows() -> None:
+    reqs = _random_requests(3, 300, 20.0, 400, 100)
+    out = {}
+    for rows in ("change", "binned", "none"):
+        cfg = ServerConfig(
+            max_num_seqs=16, max_num_batched_tokens=512, n_blocks=300, level_rows=rows
+        )
+        _, server = _run(
+            cfg, [Request(r.id, r.arrival_s, r.prompt_tokens, r.output_tokens) for r in reqs], 30.0
+        )
+        out[rows] = server.results()
+    change = out["change"].tables["kv"]
+    # the exact time average over the per-iteration rows (Law & Kelton §1.4.5)
+    w = change["dt_s"].to_numpy()
+    expect = float(np.dot(w, change["kv_usage"]) / w.sum())
+    for rows, res in out.items():
+        assert res.summary["kv_usage_mean"] == pytest.approx(expect, rel=1e-12), rows
+        assert res.summary["kv_usage_max"] == change["kv_usage"].max(), rows
+        assert res.tables["requests"].equals(out["change"].tables["requests"]), rows
+    binned = out["binned"].tables["kv"]
+    assert len(binned) == 30  # one row per simulated second, whatever the iteration count
+    assert len(change) > 10 * len(binned)
+    assert binned["dt_s"].sum() == pytest.approx(30.0)
+    assert (binned["kv_blocks_used_max"] <= 300).all()
+    assert float(np.dot(binned["dt_s"], binned["kv_usage"])) == pytest.approx(expect * 30.0)
+    assert out["none"].tables["kv"].empty

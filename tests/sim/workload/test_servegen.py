@@ -16,7 +16,10 @@ import pytest
 from scipy.special import gammaln
 
 from edgetwin.sim.workload.servegen import (
+    SERVEGEN_COLUMNS,
+    SERVEGEN_DISTS,
     SERVEGEN_WINDOW_S,
+    load_servegen_windows,
     servegen_arrivals,
     weibull_shape_for_cv,
     window_arrivals,
@@ -121,3 +124,16 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
         servegen_arrivals(
             tmp_path / "nope_client_windows.csv", np.random.default_rng(0), duration_s=600
         )
+
+
+@pytest.mark.parametrize("name", ["language_m-large", "multimodal_mm-image", "reason_deepseek-r1"])
+def test_real_window_files_load_unchanged(name: str) -> None:
+    """The checked loader returns exactly what a plain read of the real file holds."""
+    path = SERVEGEN / f"{name}_client_windows.csv"
+    expected = _need(path)
+    df = load_servegen_windows(path)
+    assert tuple(df.columns) == SERVEGEN_COLUMNS
+    pd.testing.assert_frame_equal(df, expected, check_dtype=False)
+    assert df["client_id"].dtype == np.int64
+    assert df["window_start_s"].dtype == np.int64
+    assert set(df["iat_dist"]) <= set(SERVEGEN_DISTS)

@@ -9,6 +9,7 @@ import pytest
 from edgetwin.sim.workload.traces import (
     MOONCAKE_BLOCK_TOKENS,
     TRACE_COLUMNS,
+    TraceOrderWarning,
     block_reuse_fraction,
     load_azure_llm_2023,
     load_mooncake,
@@ -65,7 +66,7 @@ def test_generic_csv(tmp_path: Path) -> None:
     pd.DataFrame({"arrival_s": [0.0], "prompt_tokens": [0], "output_tokens": [1]}).to_csv(
         zero, index=False
     )
-    with pytest.raises(ValueError, match="token count"):
+    with pytest.raises(ValueError, match=r"zero\.csv.*prompt_tokens.*line 2.*>= 1"):
         load_request_csv(zero)
 
 
@@ -116,6 +117,7 @@ def test_block_reuse_fraction_and_hash_ids_follow_rows(tmp_path: Path) -> None:
         '{"timestamp": 20, "input_length": 5, "output_length": 1, "hash_ids": [7, 8]}\n'
         '{"timestamp": 10, "input_length": 3, "output_length": 2, "hash_ids": [7]}\n'
     )
-    df = load_mooncake(p)
+    with pytest.warns(TraceOrderWarning, match=r"m\.jsonl.*'timestamp', line 2.*re-sorted"):
+        df = load_mooncake(p)
     assert df["hash_ids"].tolist() == [(7,), (7, 8)]
     assert df["prompt_tokens"].tolist() == [3, 5]
