@@ -221,14 +221,15 @@ def atomic_dir(
     Yields a temporary directory ``.NAME.*.tmp`` next to ``target``. On success it replaces
     ``target`` (an existing EdgeTwin result directory, or an empty one) and gets the normal
     mode (0777 minus the umask); the marker file lists the files EdgeTwin wrote (a manifest).
-    Files a user added to the replaced result (not in its manifest) are **carried** into the new
-    directory; one whose name the new result also writes is kept, with the rest of the previous
-    result, in ``NAME.prev`` — nothing a user made is deleted. On any exception, SIGTERM
-    included, the temporary directory is removed and ``target`` is left exactly as it was.
+    The replaced result is kept as ``NAME.prev`` (see :func:`_place`; ``on_replaced`` is told
+    where). Files a user added to it (not in its manifest) are **carried** into the new
+    directory; one whose name the new result also writes stays in ``NAME.prev`` — nothing a
+    user made is deleted. On any exception, SIGTERM included, the temporary directory is
+    removed and ``target`` is left exactly as it was.
 
     Args:
         target: The result directory.
-        on_replaced: Called with one line saying what happened to a replaced result's files.
+        on_replaced: Called with one line saying where a replaced result went.
 
     Raises:
         ValueError: If ``target`` exists and is not an EdgeTwin result directory, or cannot be
@@ -253,7 +254,12 @@ def atomic_dir(
 
 
 def _place(tmp: Path, target: Path) -> str | None:
-    """Move ``tmp`` to ``target``; returns a line about the replaced result, if any."""
+    """Move ``tmp`` to ``target``; returns a line saying where a replaced result went.
+
+    The replaced result becomes ``NAME.prev`` (one generation is kept, like ``mv --backup``):
+    an older ``NAME.prev`` holding only EdgeTwin's files gives way to it, one holding a user's
+    files is kept and the new backup takes the next free ``NAME.prev.N``.
+    """
     if not target.exists():
         os.replace(tmp, target)
         return None
@@ -267,15 +273,24 @@ def _place(tmp: Path, target: Path) -> str | None:
         _carry(tmp, old, [e for e in entries if (tmp / e).exists()])
         os.replace(old, target)
         raise
-    carried = [e for e in entries if e not in clashed]
+    prev = _backup_name(target)
+    os.replace(old, prev)
+    line = f"the previous result is now {prev}"
     if clashed:
-        prev = _free_name(target.with_name(target.name + ".prev"))
-        os.replace(old, prev)
-        return f"kept your {', '.join(clashed)} with the previous result in {prev}" + (
-            f"; carried {', '.join(carried)} into {target}" if carried else ""
-        )
-    shutil.rmtree(old, ignore_errors=True)  # only EdgeTwin's files are left in it
-    return f"replaced the previous result; carried your {', '.join(carried)}" if carried else None
+        line += f" (with your {', '.join(clashed)}: the new result writes files of those names)"
+    carried = [e for e in entries if e not in clashed]
+    if carried:
+        line += f"; carried your {', '.join(carried)} into {target}"
+    return line
+
+
+def _backup_name(target: Path) -> Path:
+    """``NAME.prev`` for the replaced result, clearing an older one that is all EdgeTwin's."""
+    prev = target.with_name(target.name + ".prev")
+    owned = prev.is_dir() and not prev.is_symlink() and (prev / MARKER).is_file()
+    if owned and not _user_entries(prev):
+        shutil.rmtree(prev)
+    return _free_name(prev)
 
 
 def _free_name(path: Path) -> Path:

@@ -186,3 +186,35 @@ def _tagged(tag: str) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def _result(target: Path, text: str, notes: list[str] | None = None) -> None:
+    with atomic_dir(target, notes.append if notes is not None else None) as tmp:
+        (tmp / "summary.json").write_text(text)
+
+
+def test_a_replaced_result_is_kept_one_generation_as_prev(tmp_path):
+    target = tmp_path / "r"
+    notes: list[str] = []
+    _result(target, "first", notes)
+    assert notes == []  # nothing was replaced
+    _result(target, "second", notes)
+    assert (tmp_path / "r.prev" / "summary.json").read_text() == "first"
+    assert notes == [f"the previous result is now {tmp_path / 'r.prev'}"]
+    _result(target, "third", notes)  # the older backup was all EdgeTwin's: it gives way
+    assert (target / "summary.json").read_text() == "third"
+    assert (tmp_path / "r.prev" / "summary.json").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "r.prev"]
+
+
+def test_a_prev_holding_user_files_is_never_replaced(tmp_path):
+    target = tmp_path / "r"
+    _result(target, "first")
+    _result(target, "second")
+    (tmp_path / "r.prev" / "notes.txt").write_text("mine")
+    notes: list[str] = []
+    _result(target, "third", notes)
+    assert (tmp_path / "r.prev" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "r.prev" / "summary.json").read_text() == "first"
+    assert (tmp_path / "r.prev.1" / "summary.json").read_text() == "second"
+    assert "r.prev.1" in notes[0]

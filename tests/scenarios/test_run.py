@@ -239,7 +239,8 @@ def test_atomic_dir_replaces_previous_result(tmp_path):
     with atomic_dir(target) as d:
         (d / "b.txt").write_text("2")
     assert sorted(p.name for p in target.iterdir()) == [MARKER, "b.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "r.prev"]  # the replaced one
+    assert (tmp_path / "r.prev" / "a.txt").read_text() == "1"
 
 
 # ----------------------------------------------------------------------------------------
