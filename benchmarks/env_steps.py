@@ -128,7 +128,7 @@ def bench_reference(plan: Plan, seed: int) -> CaseResult:
     res = CaseResult(f"inline {SCENARIO} run (prb/pf, power/equal)", "inline", "slots")
 
     def body() -> None:
-        from edgetwin.scenarios.build import build
+        from edgetwin.scenarios.builder import build
         from edgetwin.scenarios.load import load_scenario
 
         config = load_scenario(SCENARIO, _overrides(plan))

@@ -141,7 +141,7 @@ def serving_soak(n_requests: int, n_chunks: int = 50, rate_rps: float = RATE_RPS
 
 def radio_soak(duration_s: float, n_chunks: int = 50) -> Soak:
     """Run ``nr_cell`` for ``duration_s`` simulated seconds, sampling RSS per chunk."""
-    from edgetwin.scenarios.build import build
+    from edgetwin.scenarios.builder import build
     from edgetwin.scenarios.load import load_scenario
 
     sim = build(load_scenario("nr_cell", {"duration_s": duration_s}), seed=0)

@@ -1,7 +1,7 @@
 """``edgetwin/PrbPower-v0``: per-slot PRB and/or power control of one NR downlink cell.
 
 The env drives the same :class:`~edgetwin.sim.engine.Simulation` a scenario run builds
-(:func:`edgetwin.scenarios.build.build`), with the controlled families' decision points
+(:func:`edgetwin.scenarios.builder.build`), with the controlled families' decision points
 detached (ARCHITECTURE.md §4.5); the family it does not control is driven by the scenario's
 policy (PF / equal power in ``nr_cell``). There is no second copy of the physics.
 
@@ -61,7 +61,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from edgetwin.scenarios.build import build
+from edgetwin.scenarios.builder import build
 from edgetwin.scenarios.load import load_scenario, with_overrides
 from edgetwin.scenarios.schema import ScenarioConfig
 from edgetwin.sim.decision import DecisionRequest

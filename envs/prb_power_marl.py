@@ -1,7 +1,7 @@
 """``edgetwin/PrbPowerMARL-v0``: the hierarchical PRB + power controller as two cooperating agents.
 
 A PettingZoo :class:`~pettingzoo.AECEnv` over the same episode driver as ``edgetwin/PrbPower-v0``
-(:class:`~edgetwin.envs.prb_power.PrbPowerEpisode`: one :func:`~edgetwin.scenarios.build.build`
+(:class:`~edgetwin.envs.prb_power.PrbPowerEpisode`: one :func:`~edgetwin.scenarios.builder.build`
 simulation with the ``prb`` and ``power`` decision points detached). There is no second copy of
 the physics: with the same seed and actions it produces exactly the episode of
 ``PrbPowerEnv(control="joint")``.

@@ -12,7 +12,7 @@ import os
 import pandas as pd
 
 from edgetwin.agents import make_policy
-from edgetwin.scenarios.build import build
+from edgetwin.scenarios.builder import build
 from edgetwin.scenarios.load import load_scenario
 
 FAST = os.environ.get("EDGETWIN_FAST") == "1"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgetwin.agents import make_policy, register_policy
-from edgetwin.scenarios.build import build
+from edgetwin.scenarios.builder import build
 from edgetwin.scenarios.load import load_scenario
 
 FAST = os.environ.get("EDGETWIN_FAST") == "1"

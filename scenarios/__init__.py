@@ -12,7 +12,7 @@ __all__ = ["build", "compare", "load_scenario", "run_scenario"]
 
 _LAZY = {
     "load_scenario": "edgetwin.scenarios.load",
-    "build": "edgetwin.scenarios.build",
+    "build": "edgetwin.scenarios.builder",
     "run_scenario": "edgetwin.scenarios.run",
     "compare": "edgetwin.scenarios.run",
 }

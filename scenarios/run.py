@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from edgetwin.scenarios.build import FAMILIES, PolicyLike, build, policy_label, policy_plan
+from edgetwin.scenarios.builder import FAMILIES, PolicyLike, build, policy_label, policy_plan
 from edgetwin.scenarios.load import dump_yaml
 from edgetwin.scenarios.schema import PolicyRef, ScenarioConfig
 from edgetwin.sim.fsio import check_creatable

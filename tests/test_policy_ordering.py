@@ -8,7 +8,7 @@ Holtzman, VTC 2001). Same seeds for all three: common random numbers.
 import numpy as np
 
 from edgetwin.agents import make_policy
-from edgetwin.scenarios.build import build
+from edgetwin.scenarios.builder import build
 from edgetwin.scenarios.load import load_scenario
 
 

@@ -38,3 +38,18 @@ def test_documented_functions_answer_with_reference_values():
     p = water_filling(np.array([1.0, 2.0, 10.0]), 3.0)
     # Water level mu: (mu - 1) + (mu - 2) = 3 -> mu = 3; the third channel stays dry.
     np.testing.assert_allclose(p, [2.0, 1.0, 0.0], atol=1e-12)
+
+
+def test_scenarios_reexports_functions_even_after_their_modules_are_imported():
+    import edgetwin.scenarios.builder
+    import edgetwin.scenarios.load
+    import edgetwin.scenarios.run  # the submodules first, as a user's code may
+    from edgetwin.scenarios import build, compare, load_scenario, run_scenario
+
+    assert build is edgetwin.scenarios.builder.build
+    assert load_scenario is edgetwin.scenarios.load.load_scenario
+    assert callable(compare)
+    assert callable(run_scenario)
+    sim = build(load_scenario("small_cell", {"duration_s": 0.002}), seed=0)
+    sim.run()
+    assert sim.results().summary["seed"] == 0

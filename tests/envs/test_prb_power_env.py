@@ -14,7 +14,7 @@ import pytest
 from edgetwin.envs.observation import prb_action_to_alloc
 from edgetwin.envs.prb_power import CONTROLS, PrbPowerEnv
 from edgetwin.envs.rewards import throughput_fairness
-from edgetwin.scenarios.build import build
+from edgetwin.scenarios.builder import build
 
 SHORT = {"duration_s": 0.01}  # 20 slots of 0.5 ms
 # bursty_cell at a lower packet rate, so that buffers empty and idle slots are skipped.

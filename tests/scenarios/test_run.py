@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import edgetwin.scenarios.build as build_mod
+import edgetwin.scenarios.builder as build_mod
 import edgetwin.scenarios.run as run_mod
 from edgetwin.agents import PolicyRegistryError, make_policy
-from edgetwin.scenarios.build import build, policy_plan
+from edgetwin.scenarios.builder import build, policy_plan
 from edgetwin.scenarios.load import load_scenario
 from edgetwin.scenarios.run import (
     MARKER,

@@ -11,7 +11,7 @@ from edgetwin.agents.registry import PolicyRegistryError
 from edgetwin.agents.rl.checkpoint import load_policy_checkpoint
 from edgetwin.agents.rl.features import N_UE_FEATURES
 from edgetwin.agents.rl.mappo import MappoConfig, train_curriculum
-from edgetwin.scenarios.build import build
+from edgetwin.scenarios.builder import build
 from edgetwin.scenarios.load import load_scenario
 
 TINY = MappoConfig(rollout_slots=32, epochs=2, minibatch=16, hidden=16)

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from edgetwin.scenarios.build import policy_plan
+from edgetwin.scenarios.builder import policy_plan
 from edgetwin.scenarios.cli import main
 from edgetwin.scenarios.load import load_scenario
 from edgetwin.scenarios.schema import PolicyRef, split_policy_string

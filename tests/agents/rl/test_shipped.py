@@ -13,7 +13,7 @@ import torch
 
 from edgetwin.agents.rl.checkpoint import load_policy_checkpoint
 from edgetwin.agents.rl.shipped import resolve_checkpoint, shipped_checkpoints
-from edgetwin.scenarios.build import build
+from edgetwin.scenarios.builder import build
 from edgetwin.scenarios.load import load_scenario
 
 EXPECTED = {"nr_cell_mappo": {"prb", "power"}, "nr_cell_ppo_prb": {"prb"}}

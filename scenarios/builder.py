@@ -1,5 +1,8 @@
 """Build a :class:`Simulation` from a scenario: the ONLY place that wires components (§4.3).
 
+(The module is ``builder``, not ``build``: a submodule named like the function it exports would
+replace ``edgetwin.scenarios.build`` — the function the package re-exports — once imported.)
+
 Policies attach inline to their family's decision point. Families not named in ``policies`` fall
 back to the scenario's ``policies:`` block; families in ``detach`` (or given as ``None``) are left
 detached, so an RL environment can drive them through ``Simulation.run_until_decision``.
