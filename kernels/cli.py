@@ -17,6 +17,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from edgetwin.scenarios.argtypes import bounded_int, forget_given, refuse_repeated_options
 
 PROG = "edgetwin kernels"
 
@@ -26,12 +29,46 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        refuse_repeated_options(self)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        ns, rest = super().parse_known_args(args, namespace)
+        return forget_given(ns), rest
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(message)
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    """Print ``message`` as one line (whitespace folded), as every ``edgetwin`` error."""
+    line = " ".join(str(message).split())
+    sys.stderr.write(f"{PROG}: error: {line}\n")
+
+
+#: Most torch CPU threads ``--threads`` accepts: more than a few per core only adds overhead,
+#: and a huge count aborts the process inside OpenMP (``libgomp: Out of memory``).
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+
+
+def _threads(text: str) -> int:
+    return bounded_int(text, 1, MAX_THREADS)
+
+
+def _out_root(text: str) -> Path:
+    if not text.strip():  # Path('') is '.': the profiles would land in the working directory
+        raise argparse.ArgumentTypeError("expected a folder path, got ''")
+    return Path(text)
+
+
+def _ops(values: Sequence[str]) -> list[str]:
+    twice = sorted({o for o in values if list(values).count(o) > 1})
+    if twice:
+        raise ValueError(f"--ops names {', '.join(twice)} twice; give each operator once")
+    return list(values)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,10 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="measure operators and write profile CSVs")
     p.add_argument("--model", required=True, help="model id, e.g. smollm-135m")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    p.add_argument("--out", required=True, type=Path, help="output root folder")
+    p.add_argument("--out", required=True, type=_out_root, help="output root folder")
     p.add_argument("--quick", action="store_true", help="small grids, few repeats")
     p.add_argument("--ops", nargs="+", default=None, help="operators to measure (default all)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default torch's)")
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        help=f"torch CPU threads, 1..{MAX_THREADS} (default torch's)",
+    )
     f = sub.add_parser("fit", help="fit per-operator predictors of profile folders")
     f.add_argument("dir", type=Path, help="a <device>/<model> folder, or a root holding them")
     return parser
@@ -77,11 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             from edgetwin.kernels.profile import profile
 
+            ops = None if args.ops is None else _ops(args.ops)
             if args.threads is not None:
-                if args.threads < 1:
-                    raise ValueError(f"--threads must be >= 1, got {args.threads}")
                 torch.set_num_threads(args.threads)
-            written = profile(args.model, args.device, args.out, ops=args.ops, quick=args.quick)
+            written = profile(args.model, args.device, args.out, ops=ops, quick=args.quick)
             for path in written.values():
                 sys.stdout.write(f"{path}\n")
         else:
@@ -98,6 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line, and how to see more
+        if debug:
+            raise
+        _error(
+            f"internal error {type(exc).__name__}: {exc} (a bug in EdgeTwin: rerun with "
+            "EDGETWIN_DEBUG=1 for the traceback and report it)"
+        )
+        return 1
     return 0
 
 

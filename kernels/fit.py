@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -239,7 +240,9 @@ def fit(profile_dir: str | Path, *, write: bool = True) -> dict[str, Any]:
             ops[str(op)] = fit_op(sub.reset_index(drop=True), str(op))
     result = {"data_sha256": digest, "fit_version": FIT_VERSION, "ops": ops}
     if write:
-        cache.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        part = cache.with_name(cache.name + ".part")  # a kill never leaves half a fit.json
+        part.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        os.replace(part, cache)
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,9 +70,9 @@ def profile(
     """
     model = model_id if isinstance(model_id, ModelSpec) else get_model(model_id)
     op_names = _resolve_ops(ops)
-    dev = torch.device(device)
-    if dev.type not in DEFAULT_DTYPE:
+    if not re.fullmatch(r"cpu|cuda(:[0-9]+)?", str(device)):  # torch also takes 'cpu:5'
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but CUDA is not available")
     dt = dtype or DEFAULT_DTYPE[dev.type]

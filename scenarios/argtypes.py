@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from edgetwin.sim.rng import MAX_SEED
 
@@ -18,6 +18,40 @@ _N = TypeVar("_N", int, float)
 
 class UsageError(Exception):
     """A bad command line; the CLI prints it as one line ``edgetwin: error: ...`` (exit 2)."""
+
+
+class StoreOnce(argparse.Action):
+    """``store`` that refuses an option given twice (argparse silently keeps the last).
+
+    ``--seed 1 --seed 2`` or ``--out a --out b`` is a typo or a pasted command line; which one
+    wins is a guess, so it fails in one line instead. Repeatable options use ``append``.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        """Store ``values``; refuse a second occurrence of the same option."""
+        given: set[str] = namespace.__dict__.setdefault("_given_once", set())
+        if self.dest in given and option_string is not None:
+            raise argparse.ArgumentError(self, "given twice; give it once")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+def refuse_repeated_options(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser``'s plain ``store`` options :class:`StoreOnce` (call in ``__init__``)."""
+    parser.register("action", None, StoreOnce)
+    parser.register("action", "store", StoreOnce)
+
+
+def forget_given(namespace: argparse.Namespace) -> argparse.Namespace:
+    """Drop :class:`StoreOnce`'s bookkeeping from a parsed namespace."""
+    namespace.__dict__.pop("_given_once", None)
+    return namespace
 
 
 def _number(text: str, cast: Callable[[str], _N], ok: Callable[[_N], bool], what: str) -> _N:

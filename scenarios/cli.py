@@ -34,9 +34,11 @@ from edgetwin.scenarios.argtypes import (
     UsageError,
     add_set_option,
     bounded_int,
+    forget_given,
     nonneg_float,
     pos_float,
     pos_int,
+    refuse_repeated_options,
     seed_int,
 )
 from edgetwin.scenarios.errors import ScenarioError
@@ -64,6 +66,17 @@ class CliParser(argparse.ArgumentParser):
     input in one line. Subparsers inherit the class (``add_subparsers`` defaults to it), so
     ``train``'s parsers from :mod:`edgetwin.agents.rl.cli` get it too.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        refuse_repeated_options(self)  # --seed 1 --seed 2: one line, not "the last wins"
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse as argparse does, without the bookkeeping of repeated options."""
+        ns, rest = super().parse_known_args(args, namespace)
+        return forget_given(ns), rest
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         """Raise the message with where to read the (sub)command's usage.
@@ -282,10 +295,27 @@ def _load(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Any:
     from edgetwin.scenarios.load import load_scenario, parse_overrides
 
     overrides = parse_overrides(args.overrides)
+    flags = dict(extra or {})
     if args.duration is not None:
-        overrides["duration_s"] = args.duration
-    overrides.update(extra or {})
+        flags["duration_s"] = args.duration
+    _merge_flags(overrides, flags)
     return load_scenario(args.scenario, overrides)
+
+
+def _merge_flags(overrides: dict[str, Any], flags: dict[str, Any]) -> None:
+    """Add the fields set by flags (``--duration``, ``--seed``, ``--policy``) to ``--set``'s.
+
+    Raises:
+        ScenarioError: A field set both ways (``--duration 1 --set duration_s=2``), where
+            silently preferring one would be a guess.
+    """
+    for key, value in flags.items():
+        if key in overrides:
+            raise ScenarioError(
+                f"{key} is set twice: by --set {key}={overrides[key]!r} and by a flag "
+                f"({value!r}); give it once"
+            )
+        overrides[key] = value
 
 
 def _progress(args: argparse.Namespace, config: Any) -> bool:
@@ -431,10 +461,12 @@ def _cmd_run_serving(args: argparse.Namespace, raw: dict[str, Any]) -> int:
     if args.policy:
         raise ScenarioError("--policy does not apply to a serving scenario")
     overrides = parse_overrides(args.overrides)
+    flags: dict[str, Any] = {}
     if args.seed is not None:
-        overrides["seed"] = args.seed
+        flags["seed"] = args.seed
     if args.duration is not None:
-        overrides["horizon_s"] = args.duration
+        flags["horizon_s"] = args.duration
+    _merge_flags(overrides, flags)
     config = validate_serving(apply_overrides(raw, overrides), source=repr(args.scenario))
     out = _out(args)
     if out is None:

@@ -45,16 +45,41 @@ SCENARIO_DIR = Path(__file__).resolve().parent
 
 
 # ----------------------------------------------------------------------------------------
-# YAML with YAML 1.2 floats
+# YAML with YAML 1.2 numbers and booleans
 # ----------------------------------------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """``SafeLoader`` that also reads ``40e6`` and ``1e-3`` as floats (YAML 1.2 style).
+#: The tags whose YAML 1.1 resolvers :class:`_Loader` replaces with YAML 1.2 (core) ones.
+_NUMBER_TAGS = frozenset(
+    {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+)
 
-    YAML 1.1 (PyYAML) needs a dot in a float, so ``40e6`` would otherwise be the *string*
-    ``"40e6"``.
+
+class _Loader(yaml.SafeLoader):
+    """``SafeLoader`` reading booleans and numbers as YAML 1.2 does.
+
+    PyYAML implements YAML 1.1, whose implicit types surprise: ``40e6`` is a *string* (a float
+    needs a dot), ``1:30`` is the sexagesimal integer 90, ``010`` is octal 8, and ``yes``,
+    ``no``, ``on``, ``off`` are booleans (``name: no`` would be ``False``). Here, as in YAML 1.2:
+    ``40e6`` and ``1e-3`` are floats; integers are decimal (``010`` is 10), ``0o17`` or
+    ``0x1F``; booleans are only ``true``/``false``; anything else is a string, which the
+    schema then refuses by field name where a number is expected.
     """
 
 
+# The class's own resolver table: SafeLoader's without its YAML 1.1 bool/int/float rules.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBER_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
@@ -67,6 +92,23 @@ _Loader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """A YAML 1.2 integer: decimal (leading zeros allowed, not octal), ``0o`` or ``0x``."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    base = {"0o": 8, "0x": 16}.get(digits[:2], 10)
+    try:
+        return sign * int(digits[2:] if base != 10 else digits, base)
+    except ValueError:  # an explicit ``!!int`` tag on text that is no integer
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text!r} is not an integer (decimal, 0o or 0x)", node.start_mark
+        ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 #: Deepest nesting a scenario may have; real scenarios use < 6 levels, and the composer
@@ -158,6 +200,38 @@ class _BoundedLoader(_Loader):
         finally:
             self._depth -= 1
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Construct one value; a bad explicit tag or text is a ``ConstructorError`` at its line.
+
+        PyYAML's constructors raise ``ValueError`` (``!!float abc``), ``KeyError``
+        (``!!bool maybe``), ``AttributeError`` (``!!timestamp x``) or ``TypeError``
+        (``!!map [1]``); a string with an unpaired surrogate (U+D800) could not be
+        written back as UTF-8. Each becomes one YAML error naming the line.
+        """
+        try:
+            value = super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+            if isinstance(node, yaml.ScalarNode):
+                what = repr(node.value)
+            else:
+                what = "a sequence" if isinstance(node, yaml.SequenceNode) else "a mapping"
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"cannot read {what} as !!{node.tag.rsplit(':', 1)[-1]}",
+                node.start_mark,
+            ) from exc
+        if isinstance(value, str) and any("\ud800" <= c <= "\udfff" for c in value):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a string holds an unpaired surrogate (not valid Unicode text)",
+                node.start_mark,
+            )
+        return value
+
     def get_single_node(self) -> Any:
         """The document's node, checked against :data:`MAX_YAML_NODES` before construction."""
         node = super().get_single_node()
@@ -213,6 +287,16 @@ def scenario_descriptions() -> dict[str, str]:
 
 
 def _resolve_source(name_or_path: str | Path) -> Path:
+    if not isinstance(name_or_path, str | Path):
+        raise TypeError(
+            f"a scenario is a built-in name or a YAML path (str or Path), got "
+            f"{type(name_or_path).__name__}"
+        )
+    if not str(name_or_path).strip():  # Path('') is '.', which would be "a directory"
+        raise ScenarioError(
+            f"scenario name is empty; give a built-in name ({', '.join(builtin_scenarios())}) "
+            "or a YAML path"
+        )
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
@@ -242,7 +326,7 @@ def parse_overrides(overrides: Iterable[str] | Mapping[str, Any] | None) -> dict
     ``{id: pf}`` → mapping); a mapping passes through unchanged.
 
     Raises:
-        ScenarioError: For an item without ``=`` or with a malformed key.
+        ScenarioError: For an item without ``=``, a malformed key or a key given twice.
     """
     if overrides is None:
         return {}
@@ -268,6 +352,10 @@ def parse_overrides(overrides: Iterable[str] | Mapping[str, Any] | None) -> dict
         if not isinstance(key, str) or not _KEY.match(key):
             raise ScenarioError(
                 f"override key {key!r} must be a dotted field path, e.g. cell.bandwidth_hz"
+            )
+        if key in out:  # --set x=1 --set x=2: which one was meant is a guess
+            raise ScenarioError(
+                f"override {key!r} is given twice ({out[key]!r} and {value!r}); give it once"
             )
         out[key] = value
     return out

@@ -45,6 +45,7 @@ from edgetwin.scenarios.load import dump_yaml
 from edgetwin.scenarios.schema import PolicyRef, ScenarioConfig
 from edgetwin.sim.fsio import check_creatable
 from edgetwin.sim.metrics.summary import RunResult
+from edgetwin.sim.rng import MAX_SEED
 
 __all__ = [
     "HEADLINE_METRICS",
@@ -119,7 +120,13 @@ def check_output_dir(path: str | Path) -> Path:
     """
     if not str(path).strip():
         raise ValueError("output directory is an empty string (--out ''); give a directory path")
-    target = Path(path).expanduser().absolute()
+    target = Path(os.path.abspath(Path(path).expanduser()))  # '..' folded, as the OS will
+    here = Path.cwd().resolve()
+    if target.resolve() == here or target.resolve() in here.parents:
+        raise ValueError(
+            f"output directory {str(path)!r} is the current directory or holds it; replacing it "
+            "would move the folder you are working in: give a new folder, e.g. results/run1"
+        )
     check_creatable(target.parent, "output directory")
     _check_replaceable(target)
     return target
@@ -808,8 +815,9 @@ def compare(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("compare needs at least one seed")
-    if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
-        raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}")
+    if len(set(seeds)) != len(seeds) or any(not 0 <= s <= MAX_SEED for s in seeds):
+        shown: list[object] = [*seeds] if len(seeds) <= 6 else [*seeds[:3], "...", *seeds[-3:]]
+        raise ValueError(f"seeds must be distinct integers in 0..{MAX_SEED}, got {shown}")
     if not policy_sets:
         raise ValueError("compare needs at least one policy set, e.g. [{'prb': 'pf'}]")
     plots = config.output.plots if plots is None else plots

@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from edgetwin.sim.configbase import StrictConfig
+from edgetwin.sim.configbase import StrictConfig, check_path_name
 from edgetwin.sim.radio.channel import ChannelConfig
 from edgetwin.sim.radio.config import CellConfig
 from edgetwin.sim.radio.geometry import TopologyConfig
 from edgetwin.sim.radio.mobility import MobilityConfig
 from edgetwin.sim.radio.numerology import slot_duration_s
 from edgetwin.sim.radio.traffic import FullBufferTraffic, TrafficConfig
+from edgetwin.sim.rng import MAX_SEED
 
 #: Decision families a scenario attaches policies to, with their default policy ids.
 DEFAULT_POLICIES: dict[str, str] = {"prb": "prb/pf", "power": "power/equal"}
@@ -225,7 +226,10 @@ class ScenarioConfig(StrictConfig):
     description: str = Field(default="", description="One line shown by 'edgetwin list'.")
     duration_s: float = Field(gt=0, le=3600, description="Simulated time in seconds.")
     seed: int = Field(
-        default=0, ge=0, description="Seed of every random stream (common random numbers)."
+        default=0,
+        ge=0,
+        le=MAX_SEED,
+        description="Seed of every random stream (common random numbers).",
     )
     cell: CellConfig = Field(
         default_factory=lambda: CellConfig.model_validate({}),
@@ -268,6 +272,4 @@ class ScenarioConfig(StrictConfig):
     @field_validator("name")
     @classmethod
     def _check_name(cls, name: str) -> str:
-        if any(c in name for c in "/\\") or name.startswith("."):
-            raise ValueError("must not contain '/' or '\\' nor start with '.' (used in paths)")
-        return name
+        return check_path_name(name)

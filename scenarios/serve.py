@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,8 @@ def default_kv_blocks(model: str, hardware: str, block_size: int) -> int:
             f"no memory size for hardware {hardware!r} (known: {sorted(HARDWARE)}); "
             "give --kv-blocks"
         )
+    if block_size < 1:
+        raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
     dims = MODEL_DIMS[model]
     free = GPU_MEMORY_UTILIZATION * HARDWARE[hardware].memory_bytes
     free -= _param_count(dims) * dims.dtype_bytes
@@ -178,6 +181,15 @@ def default_kv_blocks(model: str, hardware: str, block_size: int) -> int:
     if n < 1:
         raise ValueError(f"model {model!r} does not fit on {hardware!r}: no room for a KV cache")
     return n
+
+
+def _public_pair(hardware: str, model: str) -> bool:
+    """True when the shipped public profiles hold ``hardware/model``."""
+    try:
+        from edgetwin.sim.compute.table_cost import PUBLIC_MODELS
+    except ImportError:
+        return False
+    return (hardware, model) in PUBLIC_MODELS
 
 
 def _table_loader() -> Any:
@@ -216,6 +228,18 @@ def build_cost_model(
             )
         loader = _table_loader()
         if loader is not None:
+            if (
+                not public
+                and not (folder / hardware / model).is_dir()
+                and _public_pair(hardware, model)
+            ):
+                # the loader falls back to the shipped public profile (or fails listing those
+                # there): say so, as the folder the user named is then not what is used
+                warnings.warn(
+                    f"profile folder {str(profiles)!r} has no {hardware}/{model} subfolder; "
+                    "trying the shipped public profiles",
+                    stacklevel=2,
+                )
             cost = loader(None if public else folder, model=model, hardware=hardware)
             return cost, {"kind": "table", "profiles": str(profiles)}
         sys.stderr.write(
@@ -418,6 +442,8 @@ def _scheduler_id(scheduler: str | None) -> str | None:
     """Resolve ``--scheduler`` (short name within ``serve`` or full id) to a registered id."""
     if scheduler is None:
         return None
+    if not isinstance(scheduler, str):
+        raise TypeError(f"scheduler must be a policy id (str) or None, got {scheduler!r}")
     from edgetwin.scenarios.schema import check_policy_id
 
     return check_policy_id(scheduler, "serve")
@@ -445,6 +471,11 @@ def simulate(
             ``PolicyRegistryError`` listing the allowed ids) or an empty workload.
         FileNotFoundError: A missing trace or profile folder.
     """
+    if not isinstance(config, ServingScenarioConfig):
+        raise TypeError(
+            "config must be a ServingScenarioConfig (see serving_schema.validate_serving), got "
+            f"{type(config).__name__}"
+        )
     scheduler_id = _scheduler_id(scheduler)
     s = config.serving
     streams = RandomStreams(config.seed)
@@ -534,6 +565,17 @@ def simulate(
     kv_max = [srv.levels.max("kv_blocks_used") / kv_blocks for srv in servers]
     req = log.table()
     summary = _metrics(req, end_s, s.ttft_slo_s, s.tpot_slo_s)
+    if summary["n_rejected"]:
+        limit = (
+            "" if s.chunked_prefill else f" or max_num_batched_tokens={s.max_num_batched_tokens}"
+        )
+        warnings.warn(
+            f"{summary['n_rejected']} of {n_total} requests were rejected (status 'rejected' in "
+            f"requests.csv): prompt + output tokens exceed the KV cache ({kv_blocks} blocks of "
+            f"{s.block_size} tokens){limit}; raise kv_blocks"
+            + ("" if s.chunked_prefill else ", max_num_batched_tokens or use chunked prefill"),
+            stacklevel=2,
+        )
     summary.update(
         {
             "kv_blocks": kv_blocks,

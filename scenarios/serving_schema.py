@@ -24,11 +24,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from edgetwin.sim.configbase import StrictConfig
+from edgetwin.sim.configbase import StrictConfig, check_path_name
+from edgetwin.sim.rng import MAX_SEED
 
 __all__ = [
+    "MAX_REQUESTS",
     "ArrivalSpec",
     "LengthSpec",
     "ServingOutput",
@@ -41,6 +43,11 @@ __all__ = [
 
 RouterName = Literal["round_robin", "random", "least_outstanding", "least_kv"]
 
+#: Most requests a generated workload may hold (as ``n_requests``, or expected from
+#: ``rate_rps * duration_s``): each request is a row in memory (and in requests.csv), so a
+#: typo such as ``duration_s: 1e9`` would otherwise exhaust memory instead of failing.
+MAX_REQUESTS = 100_000_000
+
 
 class _Frozen(StrictConfig):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -49,10 +56,15 @@ class _Frozen(StrictConfig):
 class ServingSpec(_Frozen):
     """Replicas of a vLLM-like engine serving one model on one kind of hardware."""
 
-    model: str = Field("llama-3.1-8b", description="Model id, e.g. llama-3.1-8b, llama-2-7b.")
-    hardware: str = Field("rtx4090", description="Hardware id: a100, h100, rtx4090, cpu.")
+    model: str = Field(
+        "llama-3.1-8b", min_length=1, description="Model id, e.g. llama-3.1-8b, llama-2-7b."
+    )
+    hardware: str = Field(
+        "rtx4090", min_length=1, description="Hardware id: a100, h100, rtx4090, cpu."
+    )
     profiles: str | None = Field(
         None,
+        min_length=1,
         description="Table cost model: profile folder or 'public' (shipped); None: roofline.",
     )
     replicas: int = Field(1, ge=1, le=1024, description="Number of server replicas.")
@@ -75,13 +87,18 @@ class ArrivalSpec(_Frozen):
     process: Literal["poisson", "gamma"] = "poisson"
     rate_rps: float = Field(..., gt=0, le=1e6)
     cv: float = Field(1.0, gt=0, le=100, description="Gamma coefficient of variation.")
-    n_requests: int | None = Field(None, ge=1, le=100_000_000)
+    n_requests: int | None = Field(None, ge=1, le=MAX_REQUESTS)
     duration_s: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _one_size(self) -> ArrivalSpec:
         if (self.n_requests is None) == (self.duration_s is None):
             raise ValueError("give exactly one of n_requests and duration_s")
+        if self.duration_s is not None and self.rate_rps * self.duration_s > MAX_REQUESTS:
+            raise ValueError(
+                f"rate_rps * duration_s = {self.rate_rps * self.duration_s:.3g} expected "
+                f"requests; allowed: at most {MAX_REQUESTS}"
+            )
         return self
 
 
@@ -91,11 +108,21 @@ class LengthSpec(_Frozen):
     dist: Literal["fixed", "geometric"] = "fixed"
     mean: float = Field(..., ge=1, le=10_000_000)
 
+    @model_validator(mode="after")
+    def _whole_fixed_length(self) -> LengthSpec:
+        """A fixed length is a token count: ``mean: 1.5`` would be rounded without a word."""
+        if self.dist == "fixed" and not float(self.mean).is_integer():
+            raise ValueError(
+                f"mean={self.mean:g} is not a whole number of tokens; allowed: an integer for "
+                "dist: fixed (a fractional mean needs dist: geometric)"
+            )
+        return self
+
 
 class WorkloadSpec(_Frozen):
     """Either ``trace`` (CSV path, ``azure-conv`` or ``azure-code``) or a generator."""
 
-    trace: str | None = None
+    trace: str | None = Field(None, min_length=1, description="CSV path, azure-conv, azure-code.")
     max_requests: int | None = Field(None, ge=1, description="Keep the first N requests.")
     arrival: ArrivalSpec | None = None
     prompt_tokens: LengthSpec | None = None
@@ -125,13 +152,18 @@ class ServingScenarioConfig(_Frozen):
 
     name: str = Field("serve", min_length=1, max_length=100)
     description: str = ""
-    seed: int = Field(0, ge=0, le=2**63 - 1)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     horizon_s: float | None = Field(
         None, gt=0, description="Stop at this simulated time; None: run until drained."
     )
     serving: ServingSpec = ServingSpec()
     workload: WorkloadSpec
     output: ServingOutput = ServingOutput()
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        return check_path_name(name)
 
 
 def is_serving_scenario(raw: Any) -> bool:

@@ -12,9 +12,10 @@ import types
 import typing
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["StrictConfig"]
+__all__ = ["StrictConfig", "check_path_name"]
 
 
 def _leaves(annotation: Any) -> list[Any]:
@@ -74,6 +75,20 @@ class StrictConfig(BaseModel):
         for name, value in data.items():
             field = cls.model_fields.get(name)
             annotation = field.annotation if field is not None else None
-            if isinstance(value, bool) and _is_numeric(annotation) and not _admits_bool(annotation):
-                out[name] = _BoolGiven(value)
+            is_bool = isinstance(value, bool | np.bool_)  # numpy's too: np.True_ is no int
+            if is_bool and _is_numeric(annotation) and not _admits_bool(annotation):
+                out[name] = _BoolGiven(bool(value))
         return out
+
+
+def check_path_name(name: str) -> str:
+    """A run name that is used in result paths: no slash or backslash, no leading ``.``.
+
+    Shared by the cell and serving scenarios (their ``name`` field validators).
+
+    Raises:
+        ValueError: Naming the rule.
+    """
+    if any(c in name for c in "/\\") or name.startswith("."):
+        raise ValueError("must not contain '/' or '\\' nor start with '.' (used in paths)")
+    return name

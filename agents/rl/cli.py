@@ -14,13 +14,14 @@ exit status 2, from :func:`edgetwin.scenarios.cli.main`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from edgetwin.agents.rl.options import ARCHS, CONTROLS, PHASES, check_phases
-from edgetwin.scenarios.argtypes import add_set_option, nonneg_int, pos_float, pos_int
+from edgetwin.scenarios.argtypes import add_set_option, pos_float, pos_int, seed_int
 
 
 def parse_phases(text: str) -> list[str]:
@@ -41,7 +42,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default="nr_cell",
         help="single-cell scenario: built-in name or YAML path (default nr_cell)",
     )
-    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the training (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the training (default 0)")
     p.add_argument(
         "--episode-s",
         type=pos_float,
@@ -118,7 +119,13 @@ def _use(out: Path, families: list[str]) -> str:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     from edgetwin.scenarios.load import parse_overrides
 
-    return dict(parse_overrides(args.overrides))
+    overrides = dict(parse_overrides(args.overrides))
+    if "duration_s" in overrides:  # the trainers set it from --episode-s, which would win
+        raise ValueError(
+            "--set duration_s does not apply to training: the episode length is --episode-s "
+            f"(default 0.25), e.g. --episode-s {overrides['duration_s']}"
+        )
+    return overrides
 
 
 #: Fewest env steps (PPO) or slots per phase (MAPPO) ``--steps`` accepts: one PPO update
@@ -144,6 +151,8 @@ def _check_out(text: str) -> Path:
     """
     if not text.strip():
         raise ValueError("--out is empty; give a checkpoint path such as runs/model.pt")
+    if text.endswith(("/", os.sep)):  # Path() drops the slash: a file would take the name
+        raise ValueError(f"--out {text!r} names a folder; give a file path such as {text}model.pt")
     out = Path(text).expanduser()
     if out.is_dir():
         raise ValueError(f"--out {text!r} is a directory; give a file path such as {text}/model.pt")

@@ -29,6 +29,11 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     if str(name_or_path) in shipped:
         return shipped[str(name_or_path)]
     names = ", ".join(shipped) or "none"
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"checkpoint {str(name_or_path)!r} is a directory; give a checkpoint file (.pt) "
+            f"written by 'edgetwin train', or a shipped name: {names}"
+        )
     raise FileNotFoundError(
         f"checkpoint {str(name_or_path)!r} not found (neither a file nor a shipped checkpoint; "
         f"shipped: {names})"

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
 #: Operators and what their shape columns mean.
@@ -73,14 +74,33 @@ def validate_profile(df: pd.DataFrame, *, where: str = "profile") -> pd.DataFram
     """
     missing = [c for c in PROFILE_COLUMNS if c not in df.columns]
     if missing:
+        expected = ",".join(PROFILE_COLUMNS)
         raise ProfileSchemaError(
-            f"{where}: missing columns {missing}; a profile has {list(PROFILE_COLUMNS)}"
+            f"{where}: missing columns {', '.join(missing)}"
+            + ("" if len(missing) < len(PROFILE_COLUMNS) else f"; a profile has {expected}")
         )
-    unknown = sorted(set(df["op"]) - set(OPS))
+    if df.empty:
+        raise ProfileSchemaError(f"{where}: no rows (a profile has one row per measured shape)")
+    unknown = sorted(str(o) for o in set(df["op"]) - set(OPS))
     if unknown:
         raise ProfileSchemaError(f"{where}: unknown op(s) {unknown}; allowed: {sorted(OPS)}")
+    for column, dtype in PROFILE_COLUMNS.items():
+        if dtype == "string":
+            continue
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        if dtype == "int64":
+            bad |= values.fillna(0) % 1 != 0
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            kind = "an integer" if dtype == "int64" else "a finite number"
+            got = df[column].iloc[row]
+            raise ProfileSchemaError(
+                f"{where}: line {row + 2}, column {column}: expected {kind}, got "
+                f"{got.item() if isinstance(got, np.generic) else got!r}"
+            )
     out = df[list(PROFILE_COLUMNS)].astype(PROFILE_COLUMNS)
-    if (out["time_median_s"] <= 0).any() or out["time_median_s"].isna().any():
+    if (out["time_median_s"] <= 0).any():
         raise ProfileSchemaError(f"{where}: time_median_s must be > 0 on every row")
     return out
 
@@ -90,7 +110,16 @@ def read_profile(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"profile file not found: {str(p)!r}")
-    return validate_profile(pd.read_csv(p), where=str(p))
+    try:
+        df = pd.read_csv(p)
+    except UnicodeDecodeError as exc:
+        raise ProfileSchemaError(
+            f"{str(p)!r}: not UTF-8 text (byte offset {exc.start}); a profile is a CSV file"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ProfileSchemaError(f"{str(p)!r}: not a readable CSV ({reason})") from None
+    return validate_profile(df, where=repr(str(p)))
 
 
 def write_profile(df: pd.DataFrame, path: str | Path) -> Path:

@@ -36,6 +36,7 @@ This per-operator summation is what Vidur (Agrawal et al., MLSys 2024) and LLMSe
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -269,13 +270,13 @@ class TableCostModel:
         ``n_layers`` is read from ``meta.json`` (``model.n_layers``, as ``kernels/`` writes it).
         """
         f = Path(folder)
-        meta = json.loads((f / "meta.json").read_text())
+        n_layers = _meta_n_layers(f / "meta.json")
         frames = [read_profile(p) for p in sorted(f.glob("*.csv")) if p.stem in TABLE_AXES]
         if not frames:
             raise FileNotFoundError(f"no operator CSVs of {sorted(TABLE_AXES)} in {str(f)!r}")
         return cls.from_profiles(
             pd.concat(frames, ignore_index=True),
-            n_layers=int(meta["model"]["n_layers"]),
+            n_layers=n_layers,
             overhead_s=overhead_s,
             name=str(f),
         )
@@ -304,13 +305,24 @@ class TableCostModel:
         cls, path: str | Path, *, overhead_s: float = DEFAULT_OVERHEAD_S
     ) -> TableCostModel:
         """Load tables written by :meth:`to_npz` (or ``kernels/tables.py``)."""
-        with np.load(Path(path), allow_pickle=False) as z:
-            tables: dict[str, OpTable] = {}
-            for op in TABLE_AXES:
-                if f"{op}__values" in z:
-                    axes = tuple(z[f"{op}__axis{i}"] for i in range(2) if f"{op}__axis{i}" in z)
-                    tables[op] = OpTable(axes, z[f"{op}__values"])
-            n_layers = int(z["n_layers"])
+        try:
+            with np.load(Path(path), allow_pickle=False) as z:
+                tables: dict[str, OpTable] = {}
+                for op in TABLE_AXES:
+                    if f"{op}__values" in z:
+                        axes = tuple(z[f"{op}__axis{i}"] for i in range(2) if f"{op}__axis{i}" in z)
+                        tables[op] = OpTable(axes, z[f"{op}__values"])
+                n_layers = int(z["n_layers"])
+        except (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            if "pickle" in reason:  # numpy's advice to load it unsafely: never give that
+                reason = "not an .npz archive of arrays"
+            raise ValueError(
+                f"cost-model table {str(path)!r} is not readable ({reason}); rebuild it with "
+                "kernels/tables.py or remove it to use the profile CSVs"
+            ) from None
         return cls(tables, n_layers=n_layers, overhead_s=overhead_s, name=str(path))
 
     # ------------------------------------------------------------------ CostModel
@@ -375,6 +387,32 @@ class TableCostModel:
     ) -> float:
         """Sum of :meth:`breakdown_s`."""
         return sum(self.breakdown_s(prefill_tokens, prefill_context, decode_context).values())
+
+
+def _meta_n_layers(path: Path) -> int:
+    """``model.n_layers`` of a profile folder's ``meta.json`` (as ``kernels/`` writes it).
+
+    Raises:
+        ValueError: One line naming the file: unreadable, not JSON, or no integer
+            ``model.n_layers`` >= 1.
+    """
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else " ".join(str(exc).split())
+        raise ValueError(
+            f"profile metadata {str(path)!r} is not readable JSON ({reason})"
+        ) from None
+    model = meta.get("model") if isinstance(meta, dict) else None
+    n_layers = model.get("n_layers") if isinstance(model, dict) else None
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
+        raise ValueError(
+            f"profile metadata {str(path)!r}: model.n_layers must be an integer >= 1, got "
+            f"{n_layers!r} (kernels/ writes it in meta.json)"
+        )
+    return n_layers
 
 
 def mixed_decode_table(mixed: pd.DataFrame, prefill: OpTable) -> OpTable:

@@ -142,7 +142,7 @@ CORPUS: list[tuple[list[str], list[str]]] = [
     ),
     (
         ["kernels", "profile", "--out", "k", "--model", "smollm-135m", "--threads", "0"],
-        ["--threads", ">= 1"],
+        ["--threads", "integer in 1.."],
     ),
     (["kernels", "fit", "afile"], ["afile", "not found"]),
 ]
