@@ -131,6 +131,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=_duration, metavar="S", help="simulated seconds (duration_s)")
     p.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    _add_progress(p)
+
+
+def _add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -194,12 +198,7 @@ def _add_serve(sub: Any) -> None:
     srv.add_argument("--seed", type=seed_int, default=0, help="seed (routing=random)")
     srv.add_argument("--name", default="serve", help="run name in summary.json")
     srv.add_argument("--out", metavar="DIR", help="result directory (replaced atomically)")
-    srv.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show a progress bar (default: when stderr is a terminal)",
-    )
+    _add_progress(srv)
     srv.set_defaults(func=_cmd_serve)
 
 
