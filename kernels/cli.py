@@ -4,6 +4,7 @@ Examples::
 
     edgetwin kernels profile --model smollm-135m --device cpu --out kernels/profiles
     edgetwin kernels profile --model smollm-135m --device cpu --out /tmp/p --quick --ops linear_qkv
+    edgetwin kernels profile --model smollm-135m --out /tmp/p --cache hot   # operands cached
     edgetwin kernels fit kernels/profiles/cpu/smollm-135m
 
 Bad input prints one line ``edgetwin kernels: error: ...`` on stderr and exits with status 2.
@@ -58,6 +59,10 @@ def _threads(text: str) -> int:
     return bounded_int(text, 1, MAX_THREADS)
 
 
+def _cache_bytes(text: str) -> int:
+    return bounded_int(text, 1, 2**40)
+
+
 def _out_root(text: str) -> Path:
     if not text.strip():  # Path('') is '.': the profiles would land in the working directory
         raise argparse.ArgumentTypeError("expected a folder path, got ''")
@@ -86,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_threads,
         default=None,
         help=f"torch CPU threads, 1..{MAX_THREADS} (default torch's)",
+    )
+    p.add_argument(
+        "--cache",
+        choices=["cold", "hot"],
+        default="cold",
+        help="cold (default): rotate operand sets over twice the last-level cache, as inside a "
+        "model; hot: the same operands every call",
+    )
+    p.add_argument(
+        "--cache-bytes",
+        type=_cache_bytes,
+        default=None,
+        metavar="N",
+        help="last-level cache size in bytes (default: read from the machine)",
     )
     f = sub.add_parser("fit", help="fit per-operator predictors of profile folders")
     f.add_argument("dir", type=Path, help="a <device>/<model> folder, or a root holding them")
@@ -122,7 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             ops = None if args.ops is None else _ops(args.ops)
             if args.threads is not None:
                 torch.set_num_threads(args.threads)
-            written = profile(args.model, args.device, args.out, ops=ops, quick=args.quick)
+            written = profile(
+                args.model,
+                args.device,
+                args.out,
+                ops=ops,
+                quick=args.quick,
+                cache=args.cache,
+                cache_bytes=args.cache_bytes,
+            )
             for path in written.values():
                 sys.stdout.write(f"{path}\n")
         else:

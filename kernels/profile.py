@@ -9,6 +9,7 @@ Output layout (schema of ``edgetwin.sim.compute.profiles``)::
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 import tempfile
@@ -19,6 +20,12 @@ from typing import Any
 import pandas as pd
 import torch
 
+from edgetwin.kernels.cache import (
+    ROTATION_FACTOR,
+    CacheMode,
+    last_level_cache_bytes,
+    operand_sets,
+)
 from edgetwin.kernels.models import ModelSpec, get_model
 from edgetwin.kernels.ops import OP_SPECS, adapter_io
 from edgetwin.kernels.timing import TimingResult, run_metadata, time_callable
@@ -49,8 +56,17 @@ def profile(
     dtype: torch.dtype | None = None,
     repeats: int | None = None,
     max_time_s: float | None = None,
+    cache: CacheMode = "cold",
+    cache_bytes: int | None = None,
 ) -> dict[str, Path]:
     """Time each operator over its shape grid and write one CSV per operator.
+
+    By default each shape is timed **cache-cold**: the runner is built for several independent
+    operand sets whose bytes add up to twice the last-level cache, and the timed calls rotate
+    through them, so each call streams its weights and KV from memory as inside a forward pass
+    (:mod:`edgetwin.kernels.cache`). ``cache="hot"`` times one operand set over and over (the
+    operator with its operands cache-resident when they fit). Adapter loading (disk I/O) is
+    always timed on one file.
 
     Args:
         model_id: Registry id (``"smollm-135m"``) or a :class:`ModelSpec`.
@@ -61,6 +77,9 @@ def profile(
         dtype: Tensor dtype (default float32 on CPU, float16 on CUDA).
         repeats: Maximum timed calls per shape (default 3 if quick else 10).
         max_time_s: Timing budget per shape in seconds (default 0.05 if quick else 0.5).
+        cache: ``"cold"`` (default) or ``"hot"``.
+        cache_bytes: Last-level cache size in bytes (default: read from the machine, see
+            :func:`~edgetwin.kernels.cache.last_level_cache_bytes`).
 
     Returns:
         Operator -> path of the CSV written (plus ``"meta"`` -> ``meta.json``).
@@ -82,6 +101,16 @@ def profile(
     folder = Path(out_dir) / dev.type / model.model_id
     check_creatable(folder, "--out")
     dtype_name = str(dt).removeprefix("torch.")
+    if cache_bytes is not None and not (isinstance(cache_bytes, int) and cache_bytes > 0):
+        raise ValueError(f"cache_bytes must be a positive integer, got {cache_bytes!r}")
+    llc, llc_source = (
+        (cache_bytes, "given") if cache_bytes is not None else last_level_cache_bytes(dev)
+    )
+    if cache == "cold" and llc is None:
+        raise ValueError(
+            "the last-level cache size of this machine is unknown: give --cache-bytes N for "
+            "cache-cold timing, or --cache hot"
+        )
 
     tables: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory(prefix="edgetwin-kernels-") as tmp, torch.inference_mode():
@@ -93,11 +122,25 @@ def profile(
                 if op == "adapter_load":
                     nb = adapter_io.adapter_n_bytes(model, shape.rank, elt)
                     shape = dataclasses.replace(shape, n_bytes=nb)
-                fn = spec.make_runner(model, shape, dev, dt, Path(tmp))
+                n_sets = 1
+                if op != "adapter_load":  # disk I/O: its cold state is the page cache's
+                    n_sets = operand_sets(spec.bytes_moved(model, shape, elt), llc, cache)
+                runners = [
+                    spec.make_runner(model, shape, dev, dt, Path(tmp)) for _ in range(n_sets)
+                ]
+                turn = itertools.cycle(runners)
+
+                def fn(turn: itertools.cycle[Any] = turn) -> object:
+                    return next(turn)()
+
                 res: TimingResult = time_callable(
-                    fn, device=dev, warmup=1 if quick else 2, repeats=n_rep, max_time_s=budget
+                    fn,
+                    device=dev,
+                    warmup=max(1 if quick else 2, n_sets),  # each set touched once first
+                    repeats=n_rep,
+                    max_time_s=budget,
                 )
-                del fn
+                del fn, runners, turn
                 rows.append(
                     {
                         "op": op,
@@ -126,6 +169,10 @@ def profile(
         max_repeats=n_rep,
         max_time_per_shape_s=budget,
         adapter_file_format=adapter_io.FILE_FORMAT,
+        cache_mode=cache,
+        cache_bytes=llc,
+        cache_bytes_source=llc_source,
+        cache_rotation_factor=ROTATION_FACTOR if cache == "cold" else None,
     )
     meta_path = folder / "meta.json"
     meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
