@@ -6,6 +6,7 @@ Examples::
     edgetwin kernels profile --model smollm-135m --device cpu --out /tmp/p --quick --ops linear_qkv
     edgetwin kernels profile --model smollm-135m --out /tmp/p --cache hot   # operands cached
     edgetwin kernels fit kernels/profiles/cpu/smollm-135m
+    edgetwin kernels validate --model smollm-135m --device cpu --quick --threads 1
 
 Bad input prints one line ``edgetwin kernels: error: ...`` on stderr and exits with status 2.
 """
@@ -76,8 +77,152 @@ def _ops(values: Sequence[str]) -> list[str]:
     return list(values)
 
 
+#: Grid bounds of ``validate`` (the same as ``edgetwin.kernels.validate.MAX_BATCH`` /
+#: ``MAX_CONTEXT``; kept here so that a bad list fails before torch is imported).
+VALIDATE_MAX_BATCH = 1024
+VALIDATE_MAX_CONTEXT = 32768
+
+
+def _int_list(text: str, top: int) -> list[int]:
+    """``"1,4,16"``: distinct integers in ``1..top``, comma-separated."""
+    what = f"comma-separated distinct integers in 1..{top}"
+    values: list[int] = []
+    for item in text.split(","):
+        try:
+            value = int(item.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not 1 <= value <= top:
+            where = "" if item.strip() == text.strip() else f" in {text!r}"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {item.strip()!r}{where}")
+        if value in values:
+            raise argparse.ArgumentTypeError(
+                f"expected {what}, got {value} twice in {text!r}; give each value once"
+            )
+        values.append(value)
+    return values
+
+
+def _batches(text: str) -> list[int]:
+    return _int_list(text, VALIDATE_MAX_BATCH)
+
+
+def _contexts(text: str) -> list[int]:
+    return _int_list(text, VALIDATE_MAX_CONTEXT)
+
+
+def _repeats(text: str) -> int:
+    return bounded_int(text, 1, 1000)
+
+
+def _prefill_tokens(text: str) -> int:
+    return bounded_int(text, 1, VALIDATE_MAX_BATCH * VALIDATE_MAX_CONTEXT)
+
+
+def _out_file(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got ''")
+    return Path(text)
+
+
+def _add_validate(sub: Any) -> None:
+    v = sub.add_parser(
+        "validate",
+        help="time a real model (random weights) against the profiles' prediction",
+        description="Build a Hugging Face Llama model of the model's dimensions (random "
+        "weights), time decode steps and prefills over a batch x context grid, and print "
+        "measured vs predicted (the table cost model of the profiles) with the error per cell. "
+        "Needs transformers: pip install 'edgetwin[validate]'.",
+    )
+    v.add_argument("--model", required=True, help="model id, e.g. smollm-135m")
+    v.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    v.add_argument(
+        "--profiles",
+        default="shipped",
+        help="profile root holding <device>/<model>/, or 'shipped' (default: the profiles "
+        "shipped with EdgeTwin)",
+    )
+    v.add_argument(
+        "--batch",
+        type=_batches,
+        default=None,
+        metavar="B,B,...",
+        help="batch sizes (default 1,4,16)",
+    )
+    v.add_argument(
+        "--context",
+        type=_contexts,
+        default=None,
+        metavar="C,C,...",
+        help=f"cached tokens of a decode step / tokens of a prefill, at most "
+        f"{VALIDATE_MAX_CONTEXT} (default 128,512,2048)",
+    )
+    v.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 repeats, 1 warm-up call, prefill cells above 2048 tokens skipped",
+    )
+    v.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        help=f"torch CPU threads, 1..{MAX_THREADS} (default torch's; use the profiles')",
+    )
+    v.add_argument(
+        "--repeats", type=_repeats, default=None, help="timed calls per cell (default 5, quick 3)"
+    )
+    v.add_argument(
+        "--max-prefill-tokens",
+        type=_prefill_tokens,
+        default=None,
+        metavar="N",
+        help="skip prefill cells of more than N tokens (default: 2048 with --quick, else none)",
+    )
+    v.add_argument("--out", type=_out_file, default=None, help="write the table as CSV here")
+
+
+def _run_validate(args: argparse.Namespace) -> None:
+    import torch
+
+    from edgetwin.kernels import validate as val
+    from edgetwin.sim.fsio import check_creatable
+
+    if args.out is not None:
+        if args.out.is_dir():
+            raise ValueError(f"--out {str(args.out)!r} is a folder; give a file path (.csv)")
+        check_creatable(args.out.parent, "--out folder")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def start(info: dict[str, Any]) -> None:
+        for line in val.format_preamble(info):
+            say(line)
+        say(val.HEADER)
+
+    df = val.validate(
+        args.model,
+        args.device,
+        args.profiles,
+        batches=args.batch or val.DEFAULT_BATCHES,
+        contexts=args.context or val.DEFAULT_CONTEXTS,
+        quick=args.quick,
+        repeats=args.repeats,
+        max_prefill_tokens=args.max_prefill_tokens,
+        on_start=start,
+        on_cell=lambda cell: say(val.format_cell(cell)),
+    )
+    for line in val.format_summary(df):
+        say(line)
+    if args.out is not None:
+        say(f"wrote {val.write_csv(df, args.out)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Parser with the ``profile`` and ``fit`` subcommands."""
+    """Parser with the ``profile``, ``fit`` and ``validate`` subcommands."""
     parser = _Parser(prog=PROG, description="Time real LLM operators and fit cost models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("profile", help="measure operators and write profile CSVs")
@@ -108,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f = sub.add_parser("fit", help="fit per-operator predictors of profile folders")
     f.add_argument("dir", type=Path, help="a <device>/<model> folder, or a root holding them")
+    _add_validate(sub)
     return parser
 
 
@@ -152,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for path in written.values():
                 sys.stdout.write(f"{path}\n")
+        elif args.command == "validate":
+            _run_validate(args)
         else:
             from edgetwin.kernels.fit import error_table, fit
 
@@ -167,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error("interrupted")
         return 130
     except Exception as exc:  # a bug, not bad input: still one line, and how to see more
+        val = sys.modules.get("edgetwin.kernels.validate")
+        if val is not None and isinstance(exc, val.TransformersMissingError):
+            _error(str(exc))  # `validate`'s optional dependency is not installed
+            return 2
         if debug:
             raise
         _error(

@@ -38,6 +38,12 @@ FEATURES: Final[dict[str, tuple[str, ...]]] = {
     "kv_quantize": ("1", "flops", "flops_packed", "hinge:flops"),
     "kv_dequantize": ("1", "flops", "flops_packed", "hinge:flops"),
     "adapter_load": ("1", "n_bytes"),
+    "rmsnorm": ("1", "bytes_moved", "hinge:bytes_moved"),
+    "rope": ("1", "bytes_moved", "hinge:bytes_moved"),
+    "silu_mul": ("1", "bytes_moved", "hinge:bytes_moved"),
+    "residual_add": ("1", "bytes_moved", "hinge:bytes_moved"),
+    "embedding": ("1", "bytes_moved"),  # µs-scale and noisy: a line keeps it monotone
+    "sampler": ("1", "bytes_moved", "hinge:bytes_moved"),
     "iteration": ("1", "n_tokens", "batch_size", "context_len"),
 }
 #: Quantiles of a column's distinct values where ``hinge:<col>`` puts its knots.
@@ -57,6 +63,12 @@ MONOTONE_AXES: Final[dict[str, tuple[str, ...]]] = {
     "kv_quantize": ("context_len",),
     "kv_dequantize": ("context_len",),
     "adapter_load": ("n_bytes",),
+    "rmsnorm": ("n_tokens",),
+    "rope": ("n_tokens",),
+    "silu_mul": ("n_tokens",),
+    "residual_add": ("n_tokens",),
+    "embedding": ("n_tokens",),
+    "sampler": ("batch_size",),
     "iteration": ("n_tokens",),
 }
 

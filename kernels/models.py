@@ -2,7 +2,8 @@
 
 The numbers are the published Hugging Face ``config.json`` values of each checkpoint
 (``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``, ``num_key_value_heads``,
-``intermediate_size``, ``vocab_size``; ``head_dim = hidden_size / num_attention_heads``).
+``intermediate_size``, ``vocab_size``, ``tie_word_embeddings``; ``head_dim = hidden_size /
+num_attention_heads``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class ModelSpec:
         head_dim: Per-head width.
         intermediate_size: SwiGLU MLP width I (gate and up are each d x I).
         vocab_size: Vocabulary size V (LM head is d x V).
+        tie_embeddings: The LM head shares the input embedding's weights
+            (``tie_word_embeddings`` of the checkpoint's config; SmolLM ties them).
     """
 
     model_id: str
@@ -36,6 +39,7 @@ class ModelSpec:
     head_dim: int
     intermediate_size: int
     vocab_size: int
+    tie_embeddings: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -49,6 +53,10 @@ class ModelSpec:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{self.model_id}: {name} must be >= 1, got {getattr(self, name)}")
+        if not isinstance(self.tie_embeddings, bool):
+            raise ValueError(
+                f"{self.model_id}: tie_embeddings must be a bool, got {self.tie_embeddings!r}"
+            )
         if self.n_heads % self.n_kv_heads:
             raise ValueError(
                 f"{self.model_id}: n_heads ({self.n_heads}) must be a multiple of "
@@ -69,9 +77,14 @@ class ModelSpec:
 MODELS: Final[dict[str, ModelSpec]] = {
     m.model_id: m
     for m in (
-        ModelSpec("smollm-135m", "HuggingFaceTB/SmolLM-135M", 576, 30, 9, 3, 64, 1536, 49152),
-        ModelSpec("smollm-360m", "HuggingFaceTB/SmolLM-360M", 960, 32, 15, 5, 64, 2560, 49152),
-        ModelSpec("smollm-1.7b", "HuggingFaceTB/SmolLM-1.7B", 2048, 24, 32, 32, 64, 8192, 49152),
+        # id, HF repo, d, L, H, H_kv, d_h, I, V, tie_word_embeddings (default False)
+        ModelSpec("smollm-135m", "HuggingFaceTB/SmolLM-135M", 576, 30, 9, 3, 64, 1536, 49152, True),
+        ModelSpec(
+            "smollm-360m", "HuggingFaceTB/SmolLM-360M", 960, 32, 15, 5, 64, 2560, 49152, True
+        ),
+        ModelSpec(
+            "smollm-1.7b", "HuggingFaceTB/SmolLM-1.7B", 2048, 24, 32, 32, 64, 8192, 49152, True
+        ),
         ModelSpec("llama-2-7b", "meta-llama/Llama-2-7b-hf", 4096, 32, 32, 32, 128, 11008, 32000),
         ModelSpec("llama-3.1-8b", "meta-llama/Llama-3.1-8B", 4096, 32, 32, 8, 128, 14336, 128256),
         ModelSpec("qwen2.5-7b", "Qwen/Qwen2.5-7B", 3584, 28, 28, 4, 128, 18944, 152064),

@@ -29,12 +29,12 @@ from edgetwin.kernels.cache import (
 from edgetwin.kernels.models import ModelSpec, get_model
 from edgetwin.kernels.ops import OP_SPECS, adapter_io
 from edgetwin.kernels.timing import TimingResult, run_metadata, time_callable
-from edgetwin.sim.compute.profiles import PROFILE_COLUMNS, write_profile
+from edgetwin.sim.compute.profiles import KERNELS_SOURCE, PROFILE_COLUMNS, write_profile
 from edgetwin.sim.fsio import check_creatable
 
 #: Default dtype per device type (CPU GEMMs in bf16/fp16 are not representative of serving).
 DEFAULT_DTYPE = {"cpu": torch.float32, "cuda": torch.float16}
-SOURCE = "edgetwin.kernels"
+SOURCE = KERNELS_SOURCE
 
 
 def _resolve_ops(ops: Sequence[str] | None) -> list[str]:
@@ -124,7 +124,7 @@ def profile(
                     shape = dataclasses.replace(shape, n_bytes=nb)
                 n_sets = 1
                 if op != "adapter_load":  # disk I/O: its cold state is the page cache's
-                    n_sets = operand_sets(spec.bytes_moved(model, shape, elt), llc, cache)
+                    n_sets = operand_sets(spec.footprint_bytes(model, shape, elt), llc, cache)
                 runners = [
                     spec.make_runner(model, shape, dev, dt, Path(tmp)) for _ in range(n_sets)
                 ]
@@ -165,6 +165,8 @@ def profile(
         dt,
         model=dataclasses.asdict(model),
         ops=op_names,
+        # a folder built up over several runs: every operator table it now holds
+        ops_in_folder=sorted(p.stem for p in folder.glob("*.csv")),
         quick=quick,
         max_repeats=n_rep,
         max_time_per_shape_s=budget,

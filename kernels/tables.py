@@ -46,7 +46,7 @@ def shape_grid(
     op: str, *, max_tokens: int, max_batch: int, max_context: int
 ) -> tuple[np.ndarray, ...]:
     """The integer grid axes of one operator (see the module docstring), each sorted."""
-    if op == "lm_head":
+    if op in ("lm_head", "sampler"):
         return (np.arange(1, max_batch + 1),)
     if op == "attn_prefill":
         n = np.unique(np.r_[np.arange(1, 65), np.arange(64, max_tokens + 1, 16), max_tokens])
@@ -60,7 +60,7 @@ def shape_grid(
 
 
 def _shape(op: str, a: int, b: int = 0) -> Shape:
-    if op == "lm_head":
+    if op in ("lm_head", "sampler"):
         return Shape(n_tokens=a, batch_size=a)
     if op == "attn_prefill":
         return Shape(n_tokens=a, context_len=b)

@@ -48,6 +48,9 @@ class OpSpec:
         flops: ``flops(model, shape, elt_bytes)`` -> floating-point operations (float).
         bytes_moved: ``bytes_moved(model, shape, elt_bytes)`` -> minimum DRAM traffic in bytes.
         make_runner: ``make_runner(model, shape, device, dtype, workdir)`` -> callable to time.
+        footprint: ``footprint(model, shape, elt_bytes)`` -> bytes one runner allocates, when
+            far more than it moves per call (an embedding table gathered a few rows at a
+            time); ``None``: ``bytes_moved``. Sizes the cache-cold operand pool.
     """
 
     name: str
@@ -55,6 +58,12 @@ class OpSpec:
     flops: Callable[[ModelSpec, Shape, int], float]
     bytes_moved: Callable[[ModelSpec, Shape, int], float]
     make_runner: RunnerFactory
+    footprint: Callable[[ModelSpec, Shape, int], float] | None = None
+
+    def footprint_bytes(self, model: ModelSpec, shape: Shape, elt_bytes: int) -> float:
+        """Bytes one operand set occupies (see ``footprint``)."""
+        fn = self.footprint or self.bytes_moved
+        return fn(model, shape, elt_bytes)
 
 
 def randn(shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:

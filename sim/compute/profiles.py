@@ -17,6 +17,9 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+#: ``source`` of the rows ``edgetwin kernels profile`` measures (the others are imported).
+KERNELS_SOURCE: Final[str] = "edgetwin.kernels"
+
 #: Operators and what their shape columns mean.
 OPS: Final[dict[str, str]] = {
     "linear_qkv": "QKV projection GEMM over n_tokens tokens (one layer)",
@@ -31,6 +34,12 @@ OPS: Final[dict[str, str]] = {
     "kv_quantize": "quantize context_len tokens of one layer's KV cache to `bits` bits",
     "kv_dequantize": "dequantize context_len tokens of one layer's KV cache from `bits` bits",
     "adapter_load": "load one adapter of n_bytes from a safetensors file (to the device)",
+    "rmsnorm": "one RMSNorm over n_tokens tokens (2 per layer, 1 final)",
+    "rope": "rotary embedding of one layer's q and k over n_tokens tokens",
+    "silu_mul": "one layer's SwiGLU activation silu(gate) * up over n_tokens tokens",
+    "residual_add": "one residual add over n_tokens tokens (2 per layer)",
+    "embedding": "token-embedding lookup of n_tokens tokens (once per pass)",
+    "sampler": "temperature, softmax and token pick over batch_size sequences' logits",
     "elementwise": "all norms, RoPE, activations, residual adds and embedding of one iteration "
     "over n_tokens tokens (whole model; imported public profiles)",
     "iteration": "a whole model iteration (imported public profiles without a breakdown)",

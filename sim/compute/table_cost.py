@@ -12,23 +12,27 @@ construction, so that one :meth:`TableCostModel.iteration_time_s` call is a few 
   (``np.searchsorted`` on the grid axes, vectorized over a batch's chunks).
 
 Below the smallest measured size a table holds its first value (a kernel launch does not get
-cheaper); every table is made monotone non-decreasing along each axis with a running maximum
-(physics: more work never takes less time; measurement noise is removed that way), which is
-the "clipped to be monotone" rule.
+cheaper). Tables of imported public profiles are made monotone non-decreasing along each axis
+with a running maximum (physics: more work never takes less time; measurement noise is removed
+that way: the "clipped to be monotone" rule); tables of profiles measured by ``edgetwin kernels
+profile`` keep their measured shape (:func:`keeps_measured_shape`).
 
 One iteration (vLLM-style continuous batching, see ``cost_model.py``) costs::
 
     L x [qkv(N) + o(N) + gate_up(N) + down(N) + sum_i attn_prefill(c_i, p_i)
-         + attn_decode(n_dec, mean(decode_context))] + other(N) + lm_head(n_seq) + overhead_s
+         + attn_decode(n_dec, mean(decode_context))] + other(N) + lm_head(n_seq)
+         + sampler(n_seq) + overhead_s
 
 with ``N = sum(prefill_tokens) + n_decode`` new tokens and ``n_seq = n_prefill + n_decode``.
-``other`` is the imported elementwise remainder (``elementwise`` rows, whole model, see
-``importers.py``), 0 when absent. Decode attention of sequences with different KV lengths is
-evaluated at the mean length (paged attention's work is linear in the total KV tokens read).
-When the batch also holds a prefill chunk and the model has an ``attn_decode_mixed`` table
-(built from LLMServingSim's mixed-batch attention rows, :func:`mixed_decode_table`), decode
-attention is looked up there instead: one varlen kernel serving both is slower than the two
-separate kernels.
+``other`` is the elementwise work: an imported whole-model ``elementwise`` table (see
+``importers.py``), or ``L x [2 rmsnorm + rope + silu_mul + 2 residual_add](N) + rmsnorm(N) +
+embedding(N)`` from operators profiled one at a time (``kernels/ops/elementwise.py``), 0 when
+neither is there; ``sampler`` is 0 without its table. Decode attention of sequences with
+different KV lengths is evaluated at the mean length (paged attention's work is linear in the
+total KV tokens read). When the batch also holds a prefill chunk and the model has an
+``attn_decode_mixed`` table (built from LLMServingSim's mixed-batch attention rows,
+:func:`mixed_decode_table`), decode attention is looked up there instead: one varlen kernel
+serving both is slower than the two separate kernels.
 This per-operator summation is what Vidur (Agrawal et al., MLSys 2024) and LLMServingSim
 (Cho et al., 2024) do with the same profiles.
 """
@@ -53,7 +57,7 @@ from edgetwin.sim.compute.importers import (
     import_vidur_mlp,
     llmservingsim_mixed_attention,
 )
-from edgetwin.sim.compute.profiles import OPS, read_profile
+from edgetwin.sim.compute.profiles import KERNELS_SOURCE, OPS, read_profile
 from edgetwin.sim.types import FloatArray, IntArray
 
 #: Operator -> the profile columns it is tabulated over.
@@ -66,11 +70,27 @@ TABLE_AXES: Final[dict[str, tuple[str, ...]]] = {
     "attn_prefill": ("n_tokens", "context_len"),
     "attn_decode": ("batch_size", "context_len"),
     "elementwise": ("n_tokens",),
+    "rmsnorm": ("n_tokens",),
+    "rope": ("n_tokens",),
+    "silu_mul": ("n_tokens",),
+    "residual_add": ("n_tokens",),
+    "embedding": ("n_tokens",),
+    "sampler": ("batch_size",),
     # not a profile operator: decode attention's marginal time inside a batch that also has a
     # prefill chunk (vLLM runs both in one varlen kernel; see :func:`mixed_decode_table`)
     "attn_decode_mixed": ("batch_size", "context_len"),
 }
 LAYER_GEMMS: Final[tuple[str, ...]] = ("linear_qkv", "linear_o", "linear_gate_up", "linear_down")
+#: Elementwise operators profiled one call at a time -> (calls per layer, calls per pass), as a
+#: Llama decoder layer runs them (two RMSNorms, RoPE, SwiGLU, two residual adds; then the
+#: embedding and the final RMSNorm once).
+ELEMENTWISE_CALLS: Final[dict[str, tuple[int, int]]] = {
+    "rmsnorm": (2, 1),
+    "rope": (1, 0),
+    "silu_mul": (1, 0),
+    "residual_add": (2, 0),
+    "embedding": (0, 1),
+}
 ATTENTION_OPS: Final[tuple[str, ...]] = ("attn_prefill", "attn_decode")
 #: File name of a tabulated cost model inside a ``<hardware>/<model>`` profile folder.
 TABLE_FILE: Final[str] = "table.npz"
@@ -85,16 +105,21 @@ A100_BANDWIDTH_BYTES_PER_S: Final[float] = 2.039e12
 
 
 class OpTable:
-    """A monotone lookup table of one operator over one or two integer axes.
+    """A lookup table of one operator over one or two integer axes.
 
     Args:
         axes: Grid values per axis, each sorted ascending, length ``n_a`` (>= 1).
-        values: Seconds on the grid, shape ``[n_0]`` or ``[n_0, n_1]``; made monotone here.
+        values: Seconds on the grid, shape ``[n_0]`` or ``[n_0, n_1]``.
+        monotone: Make the values non-decreasing along each axis (running maximum), the rule
+            for imported public tables; ``False`` keeps the measured shape (see
+            :func:`keeps_measured_shape`).
     """
 
     __slots__ = ("_dense", "_slope", "axes", "values")
 
-    def __init__(self, axes: tuple[FloatArray, ...], values: FloatArray) -> None:
+    def __init__(
+        self, axes: tuple[FloatArray, ...], values: FloatArray, *, monotone: bool = True
+    ) -> None:
         if len(axes) not in (1, 2) or values.shape != tuple(len(a) for a in axes):
             raise ValueError(f"OpTable: values shape {values.shape} does not match the axes")
         if not np.all(np.isfinite(values)) or (values < 0).any():
@@ -102,9 +127,11 @@ class OpTable:
         for a in axes:
             if len(a) == 0 or (np.diff(a) <= 0).any():
                 raise ValueError("OpTable: each axis must be non-empty and strictly increasing")
-        v = np.maximum.accumulate(values.astype(np.float64), axis=0)
-        if v.ndim == 2:
-            v = np.maximum.accumulate(v, axis=1)
+        v = values.astype(np.float64)
+        if monotone:
+            v = np.maximum.accumulate(v, axis=0)
+            if v.ndim == 2:
+                v = np.maximum.accumulate(v, axis=1)
         self.axes = tuple(np.asarray(a, dtype=np.float64) for a in axes)
         self.values: FloatArray = v
         self._dense: FloatArray = np.zeros(0)
@@ -125,16 +152,17 @@ class OpTable:
             axes: The one or two shape columns to tabulate over.
         """
         g = df.groupby(list(axes), sort=True)["time_median_s"].mean()
+        monotone = not keeps_measured_shape(df)
         if len(axes) == 1:
             x = g.index.to_numpy(dtype=np.float64)
-            return cls((x,), g.to_numpy(dtype=np.float64))
+            return cls((x,), g.to_numpy(dtype=np.float64), monotone=monotone)
         grid = g.unstack(axes[1]).sort_index().sort_index(axis=1)
         v = grid.to_numpy(dtype=np.float64)
         x0 = grid.index.to_numpy(dtype=np.float64)
         x1 = grid.columns.to_numpy(dtype=np.float64)
         if np.isnan(v).any():  # e.g. a batch x context cap on the profiled grid
             v = _fill_linear(_fill_linear(v, x1, axis=1), x0, axis=0)
-        return cls((x0, x1), v)
+        return cls((x0, x1), v, monotone=monotone)
 
     def at(self, n: int) -> float:
         """Value of a 1-D table at integer ``n`` (0 for ``n <= 0``: the op does not run)."""
@@ -165,6 +193,19 @@ class OpTable:
         inside = bil(np.minimum(tx, 1.0), np.minimum(ty, 1.0))
         # extrapolation beyond the grid: linear on the last cell, never below the edge value
         return np.maximum(inside, bil(tx, ty))
+
+
+def keeps_measured_shape(df: pd.DataFrame) -> bool:
+    """Whether a table of these rows keeps its measured values rather than a running maximum.
+
+    Profiles measured by ``edgetwin kernels profile`` (cache-cold medians of the very kernels a
+    framework runs) keep their shape, kernel switches included: oneDNN runs SmolLM-135M's
+    gate/up GEMM slower at 2-3 rows than at 4 (1.38 vs 0.94 ms, cold, one thread), and so does
+    a real forward pass. Imported public tables are clipped to be monotone (noise removal).
+    """
+    if not len(df) or "source" not in df.columns:  # derived tables (mixed attention)
+        return False
+    return bool((df["source"] == KERNELS_SOURCE).all())
 
 
 def _coords(axis: FloatArray, q: FloatArray) -> tuple[FloatArray, IntArray]:
@@ -345,7 +386,8 @@ class TableCostModel:
 
         Keys: ``linear_qkv, linear_o, linear_gate_up, linear_down``, then ``attn_prefill`` and
         ``attn_decode`` (or ``attention`` from a roofline fallback), ``lm_head``, ``other``
-        (elementwise remainder) and ``overhead``.
+        (norms, RoPE, activations, residual adds, embedding: :meth:`_elementwise_s`),
+        ``sampler`` and ``overhead``.
         """
         n_dec = len(decode_context)
         n_seq = len(prefill_tokens) + n_dec
@@ -378,9 +420,25 @@ class TableCostModel:
         out["lm_head"] = (
             self.tables["lm_head"].at(n_seq) if "lm_head" in self.tables else (fb["lm_head"])
         )
-        out["other"] = self.tables["elementwise"].at(n_tok) if "elementwise" in self.tables else 0.0
+        out["other"] = self._elementwise_s(n_tok) if n_seq else 0.0
+        out["sampler"] = self.tables["sampler"].at(n_seq) if "sampler" in self.tables else 0.0
         out["overhead"] = self.overhead_s if n_seq else 0.0
         return out
+
+    def _elementwise_s(self, n_tok: int) -> float:
+        """Norms, RoPE, activations, residual adds and embedding of one pass over ``n_tok``.
+
+        An imported whole-model ``elementwise`` table when present; else the operators profiled
+        one call at a time, times their calls (:data:`ELEMENTWISE_CALLS`); 0 without either.
+        """
+        if "elementwise" in self.tables:
+            return self.tables["elementwise"].at(n_tok)
+        L = self.n_layers
+        return sum(
+            (L * per_layer + per_pass) * self.tables[op].at(n_tok)
+            for op, (per_layer, per_pass) in ELEMENTWISE_CALLS.items()
+            if op in self.tables
+        )
 
     def iteration_time_s(
         self, prefill_tokens: IntArray, prefill_context: IntArray, decode_context: IntArray

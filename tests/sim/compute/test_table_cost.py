@@ -13,11 +13,13 @@ from edgetwin.sim.compute.importers import (
     import_vidur_mlp,
     llmservingsim_mixed_attention,
 )
+from edgetwin.sim.compute.profiles import KERNELS_SOURCE
 from edgetwin.sim.compute.table_cost import (
     TABLE_AXES,
     OpTable,
     TableCostModel,
     available_models,
+    keeps_measured_shape,
     load_cost_model,
 )
 
@@ -48,9 +50,10 @@ def _rel_errors(m: TableCostModel, df: pd.DataFrame) -> dict[str, tuple[float, f
 
 
 def test_reproduces_llmservingsim_rows(rtx: TableCostModel) -> None:
-    errs = _rel_errors(rtx, import_llmservingsim())
+    rows = import_llmservingsim()
+    errs = _rel_errors(rtx, rows)
     print({k: (round(a, 4), round(b, 4)) for k, (a, b) in errs.items()})  # noqa: T201
-    assert set(errs) == set(TABLE_AXES) - {"attn_decode_mixed"}
+    assert set(errs) == set(rows["op"])  # every imported operator became a table
     for op, (med, p90) in errs.items():
         assert med < 0.05, op
         assert p90 < 0.10, op
@@ -164,6 +167,22 @@ def test_op_table_rules() -> None:
     np.testing.assert_allclose(t2.at2(np.array([1.5, 3.0]), np.array([5.0, 20.0])), [2.5, 7.0])
     with pytest.raises(ValueError, match="strictly increasing"):
         OpTable((np.array([1.0, 1.0]),), np.array([1.0, 2.0]))
+
+
+def test_own_profiles_keep_their_measured_shape_imported_ones_are_clipped() -> None:
+    # oneDNN's kernel switch: 2-3 rows slower than 4 (measured, kernels/README.md)
+    rows = pd.DataFrame(
+        {"n_tokens": [1, 2, 4, 8], "time_median_s": [1.0, 1.5, 1.0, 1.2], "source": "x"}
+    )
+    clipped = OpTable.from_rows(rows, ("n_tokens",))
+    own = OpTable.from_rows(rows.assign(source=KERNELS_SOURCE), ("n_tokens",))
+    assert keeps_measured_shape(rows.assign(source=KERNELS_SOURCE))
+    assert not keeps_measured_shape(rows)
+    assert clipped.at(4) == 1.5  # running max
+    assert own.at(4) == 1.0  # as measured
+    assert own.at(3) == pytest.approx(1.25)  # interpolated between the measured points
+    mixed = rows.assign(source=[KERNELS_SOURCE, "x", KERNELS_SOURCE, KERNELS_SOURCE])
+    assert OpTable.from_rows(mixed, ("n_tokens",)).at(4) == 1.5  # any imported row: clipped
 
 
 def test_npz_round_trip_and_profile_tree(rtx: TableCostModel, tmp_path: Path) -> None:
