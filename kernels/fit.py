@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from edgetwin.sim.compute.profiles import read_profile
+from edgetwin.sim.compute.table_cost import TABLE_AXES
 
 #: Operator -> features. ``"1"`` is the constant term, a plain name is a profile column,
 #: ``"flops_packed"`` is ``flops`` on rows with sub-byte codes (bits < 8: packing work), and
@@ -49,26 +50,15 @@ FEATURES: Final[dict[str, tuple[str, ...]]] = {
 #: Quantiles of a column's distinct values where ``hinge:<col>`` puts its knots.
 HINGE_QUANTILES: Final[tuple[float, ...]] = (1 / 3, 2 / 3)
 
-#: Operator -> shape axes along which latency must not decrease (physics: more work).
+#: Operator -> shape axes along which latency must not decrease (physics: more work): the
+#: axes a table cost model tabulates an operator over, plus those of the other operators.
 MONOTONE_AXES: Final[dict[str, tuple[str, ...]]] = {
-    "linear_qkv": ("n_tokens",),
-    "linear_o": ("n_tokens",),
-    "linear_gate_up": ("n_tokens",),
-    "linear_down": ("n_tokens",),
-    "lm_head": ("batch_size",),
-    "attn_prefill": ("n_tokens", "context_len"),
-    "attn_decode": ("batch_size", "context_len"),
+    **{op: axes for op, axes in TABLE_AXES.items() if op in FEATURES},
     "lora_shrink": ("n_tokens", "rank"),
     "lora_expand": ("n_tokens", "rank"),
     "kv_quantize": ("context_len",),
     "kv_dequantize": ("context_len",),
     "adapter_load": ("n_bytes",),
-    "rmsnorm": ("n_tokens",),
-    "rope": ("n_tokens",),
-    "silu_mul": ("n_tokens",),
-    "residual_add": ("n_tokens",),
-    "embedding": ("n_tokens",),
-    "sampler": ("batch_size",),
     "iteration": ("n_tokens",),
 }
 
