@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 
 __all__ = [
+    "ASSUMED_CACHE_BYTES",
     "MAX_OPERAND_SETS",
     "POOL_BUDGET_BYTES",
     "ROTATION_FACTOR",
@@ -32,6 +33,10 @@ CacheMode = Literal["cold", "hot"]
 #: Bytes rotated per LLC byte: twice the cache, so that a set is surely evicted (caches are
 #: not perfectly LRU, and other data — activations, the interpreter — share them).
 ROTATION_FACTOR = 2.0
+#: Cache size assumed when the machine does not report one: at least the last-level cache of
+#: common server and laptop CPUs (32 MiB on this project's AMD EPYC build machine), so the
+#: rotation still evicts; recorded as ``cache_bytes_source: assumed``.
+ASSUMED_CACHE_BYTES = 64 * 2**20
 #: Most operand sets built per shape (tiny shapes would otherwise need thousands).
 MAX_OPERAND_SETS = 64
 #: Most bytes of operands built per shape; a single larger set is already cache-cold.

@@ -21,7 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgetwin.scenarios.argtypes import bounded_int, forget_given, refuse_repeated_options
+from edgetwin.scenarios.argtypes import (
+    bounded_int,
+    forget_given,
+    one_line_warnings,
+    refuse_repeated_options,
+)
 
 PROG = "edgetwin kernels"
 
@@ -269,8 +274,15 @@ def _profile_dirs(root: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``edgetwin kernels``; returns the exit status (0 ok, 2 bad input)."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run ``edgetwin kernels``; returns the exit status (0 ok, 2 bad input).
+
+    Warnings are one line ``edgetwin kernels: warning: ...``, as errors are.
+    """
+    with one_line_warnings(PROG):
+        return _run(list(sys.argv[1:] if argv is None else argv))
+
+
+def _run(args_list: list[str]) -> int:
     if any(a in ("-h", "--help") for a in args_list):
         try:
             build_parser().parse_args(args_list)

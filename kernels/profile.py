@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pandas as pd
 import torch
 
 from edgetwin.kernels.cache import (
+    ASSUMED_CACHE_BYTES,
     ROTATION_FACTOR,
     CacheMode,
     last_level_cache_bytes,
@@ -106,10 +108,12 @@ def profile(
     llc, llc_source = (
         (cache_bytes, "given") if cache_bytes is not None else last_level_cache_bytes(dev)
     )
-    if cache == "cold" and llc is None:
-        raise ValueError(
-            "the last-level cache size of this machine is unknown: give --cache-bytes N for "
-            "cache-cold timing, or --cache hot"
+    if cache == "cold" and llc is None:  # e.g. macOS: no sysfs, no SC_LEVEL3_CACHE_SIZE
+        llc, llc_source = ASSUMED_CACHE_BYTES, "assumed"
+        warnings.warn(
+            f"the last-level cache size of this machine is unknown; assuming "
+            f"{ASSUMED_CACHE_BYTES // 2**20} MiB for cache-cold timing (give --cache-bytes N)",
+            stacklevel=2,
         )
 
     tables: dict[str, pd.DataFrame] = {}

@@ -7,8 +7,11 @@ line ``edgetwin ...: error: argument --x: expected ..., got '...'`` and exits wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
-from collections.abc import Callable
+import sys
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from edgetwin.sim.rng import MAX_SEED
@@ -105,3 +108,26 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
         help="override a scenario field by dotted path, e.g. --set cell.bandwidth_hz=40e6 "
         "(repeatable)",
     )
+
+
+@contextlib.contextmanager
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Show every warning raised inside as one line ``<prog>: warning: ...`` on stderr.
+
+    Python's default shows the file, line and source line of the ``warn`` call: two lines of
+    EdgeTwin internals for what is a message to the user.
+    """
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        sys.stderr.write(f"{prog}: warning: {' '.join(str(message).split())}\n")
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield

@@ -25,7 +25,6 @@ import argparse
 import math
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,6 +35,7 @@ from edgetwin.scenarios.argtypes import (
     bounded_int,
     forget_given,
     nonneg_float,
+    one_line_warnings,
     pos_float,
     pos_int,
     refuse_repeated_options,
@@ -632,8 +632,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgetwin.sim.radio.channel_raytraced import RayTracingUnavailableError
 
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _warning_line
+        with one_line_warnings(PROG):
             status: int = args.func(args)
     except (ScenarioError, PolicyRegistryError, ValueError, RayTracingUnavailableError) as exc:
         if debug:
@@ -668,19 +667,6 @@ def _os_error_text(exc: OSError) -> str:
     name = exc.filename if exc.filename is not None else ""
     why = exc.strerror or str(exc)
     return f"cannot access {str(name)!r}: {why}" if name else why
-
-
-def _warning_line(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: Any = None,
-    line: str | None = None,
-) -> None:
-    """Show a warning as one line ``edgetwin: warning: ...`` (no source line, no file path)."""
-    text = " ".join(str(message).split())
-    print(f"{PROG}: warning: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

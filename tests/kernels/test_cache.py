@@ -95,3 +95,27 @@ def test_cli_cache_options_are_checked(tmp_path, capsys, extra, words) -> None:
     assert err.count("\n") == 1
     assert words in err
     assert not (tmp_path / "p").exists()
+
+
+def test_unknown_cache_size_is_assumed_with_a_warning(tiny_model, tmp_path, monkeypatch) -> None:
+    import edgetwin.kernels.profile as prof
+
+    monkeypatch.setattr(prof, "last_level_cache_bytes", lambda dev: (None, "unknown"))
+    with pytest.warns(UserWarning, match="unknown; assuming 64 MiB"):
+        profile(tiny_model, "cpu", tmp_path, ops=["linear_o"], quick=True)
+    meta = json.loads((tmp_path / "cpu" / "tiny" / "meta.json").read_text())
+    assert meta["cache_bytes"] == cache.ASSUMED_CACHE_BYTES
+    assert meta["cache_bytes_source"] == "assumed"
+
+
+def test_cli_shows_the_assumption_as_one_warning_line(tmp_path, capsys, monkeypatch) -> None:
+    import edgetwin.kernels.profile as prof
+
+    monkeypatch.setattr(prof, "last_level_cache_bytes", lambda dev: (None, "unknown"))
+    args = ["profile", "--model", "smollm-135m", "--out", str(tmp_path), "--quick"]
+    assert main([*args, "--ops", "linear_o"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "edgetwin kernels: warning: the last-level cache size of this machine is unknown; "
+        "assuming 64 MiB for cache-cold timing (give --cache-bytes N)"
+    ]
