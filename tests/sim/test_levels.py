@@ -66,7 +66,7 @@ def test_binned_memory_is_bounded_by_time_not_by_records() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    gaps=st.lists(st.floats(0, 5, allow_nan=False), min_size=1, max_size=30),
+    gaps=st.lists(st.floats(0, 5, allow_nan=False), min_size=1, max_size=29),
     values=st.lists(st.integers(0, 1000), min_size=30, max_size=30),
     tail=st.floats(0, 3, allow_nan=False),
     bin_s=st.sampled_from([0.1, 0.7, 1.0, 2.5]),
