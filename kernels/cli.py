@@ -24,6 +24,7 @@ from typing import Any
 from edgetwin.scenarios.argtypes import (
     bounded_int,
     forget_given,
+    internal_error_text,
     one_line_warnings,
     refuse_repeated_options,
 )
@@ -208,18 +209,21 @@ def _run_validate(args: argparse.Namespace) -> None:
             say(line)
         say(val.HEADER)
 
-    df = val.validate(
-        args.model,
-        args.device,
-        args.profiles,
-        batches=args.batch or val.DEFAULT_BATCHES,
-        contexts=args.context or val.DEFAULT_CONTEXTS,
-        quick=args.quick,
-        repeats=args.repeats,
-        max_prefill_tokens=args.max_prefill_tokens,
-        on_start=start,
-        on_cell=lambda cell: say(val.format_cell(cell)),
-    )
+    try:
+        df = val.validate(
+            args.model,
+            args.device,
+            args.profiles,
+            batches=args.batch or val.DEFAULT_BATCHES,
+            contexts=args.context or val.DEFAULT_CONTEXTS,
+            quick=args.quick,
+            repeats=args.repeats,
+            max_prefill_tokens=args.max_prefill_tokens,
+            on_start=start,
+            on_cell=lambda cell: say(val.format_cell(cell)),
+        )
+    except val.TransformersMissingError as exc:  # the optional extra: bad setup, not a bug
+        raise _UsageError(str(exc)) from None
     for line in val.format_summary(df):
         say(line)
     if args.out is not None:
@@ -327,16 +331,9 @@ def _run(args_list: list[str]) -> int:
         _error("interrupted")
         return 130
     except Exception as exc:  # a bug, not bad input: still one line, and how to see more
-        val = sys.modules.get("edgetwin.kernels.validate")
-        if val is not None and isinstance(exc, val.TransformersMissingError):
-            _error(str(exc))  # `validate`'s optional dependency is not installed
-            return 2
         if debug:
             raise
-        _error(
-            f"internal error {type(exc).__name__}: {exc} (a bug in EdgeTwin: rerun with "
-            "EDGETWIN_DEBUG=1 for the traceback and report it)"
-        )
+        _error(internal_error_text(exc))
         return 1
     return 0
 

@@ -131,3 +131,11 @@ def one_line_warnings(prog: str) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.showwarning = show
         yield
+
+
+def internal_error_text(exc: BaseException) -> str:
+    """The one line a CLI prints for an unexpected exception: a bug, and how to see more."""
+    return (
+        f"internal error {type(exc).__name__}: {exc} (a bug in EdgeTwin: rerun with "
+        "EDGETWIN_DEBUG=1 for the traceback and report it)"
+    )

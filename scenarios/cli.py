@@ -34,6 +34,7 @@ from edgetwin.scenarios.argtypes import (
     add_set_option,
     bounded_int,
     forget_given,
+    internal_error_text,
     nonneg_float,
     one_line_warnings,
     pos_float,
@@ -654,10 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not bad input: still one line, and how to see more
         if debug:
             raise
-        _error(
-            f"internal error {type(exc).__name__}: {exc} (a bug in EdgeTwin: rerun with "
-            "EDGETWIN_DEBUG=1 for the traceback and report it)"
-        )
+        _error(internal_error_text(exc))
         return 1
     return status
 
