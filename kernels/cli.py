@@ -5,6 +5,7 @@ Examples::
     edgetwin kernels profile --model smollm-135m --device cpu --out kernels/profiles
     edgetwin kernels profile --model smollm-135m --device cpu --out /tmp/p --quick --ops linear_qkv
     edgetwin kernels profile --model smollm-135m --out /tmp/p --cache hot   # operands cached
+    edgetwin kernels profile --model smollm-135m --out /tmp/p --framework torch --ops decoder_layer
     edgetwin kernels fit kernels/profiles/cpu/smollm-135m
     edgetwin kernels validate --model smollm-135m --device cpu --quick --threads 1
 
@@ -260,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="last-level cache size in bytes (default: read from the machine)",
     )
+    p.add_argument(
+        "--framework",
+        choices=["auto", "transformers", "torch"],
+        default="auto",
+        help="framework of the whole-layer operator decoder_layer: transformers (Hugging Face "
+        "LlamaDecoderLayer + DynamicCache), torch (the profiled operators, KV written in place "
+        "as a paged engine), auto (default: transformers when installed, else torch)",
+    )
     f = sub.add_parser("fit", help="fit per-operator predictors of profile folders")
     f.add_argument("dir", type=Path, help="a <device>/<model> folder, or a root holding them")
     _add_validate(sub)
@@ -303,15 +312,21 @@ def _run(args_list: list[str]) -> int:
             ops = None if args.ops is None else _ops(args.ops)
             if args.threads is not None:
                 torch.set_num_threads(args.threads)
-            written = profile(
-                args.model,
-                args.device,
-                args.out,
-                ops=ops,
-                quick=args.quick,
-                cache=args.cache,
-                cache_bytes=args.cache_bytes,
-            )
+            from edgetwin.kernels.hf import TransformersMissingError
+
+            try:
+                written = profile(
+                    args.model,
+                    args.device,
+                    args.out,
+                    ops=ops,
+                    quick=args.quick,
+                    cache=args.cache,
+                    cache_bytes=args.cache_bytes,
+                    framework=args.framework,
+                )
+            except TransformersMissingError as exc:  # the optional extra: bad setup
+                raise _UsageError(f"--framework transformers: {exc}") from None
             for path in written.values():
                 sys.stdout.write(f"{path}\n")
         elif args.command == "validate":

@@ -19,8 +19,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from edgetwin.sim.compute.framework_overhead import FEATURES as OVERHEAD_FEATURES
 from edgetwin.sim.compute.profiles import read_profile
-from edgetwin.sim.compute.table_cost import TABLE_AXES
+from edgetwin.sim.compute.table_cost import TABLE_AXES, TableCostModel
 
 #: Operator -> features. ``"1"`` is the constant term, a plain name is a profile column,
 #: ``"flops_packed"`` is ``flops`` on rows with sub-byte codes (bits < 8: packing work), and
@@ -46,6 +47,7 @@ FEATURES: Final[dict[str, tuple[str, ...]]] = {
     "embedding": ("1", "bytes_moved"),  # µs-scale and noisy: a line keeps it monotone
     "sampler": ("1", "bytes_moved", "hinge:bytes_moved"),
     "iteration": ("1", "n_tokens", "batch_size", "context_len"),
+    "decoder_layer": ("1", "n_tokens", "flops", "bytes_moved"),
 }
 #: Quantiles of a column's distinct values where ``hinge:<col>`` puts its knots.
 HINGE_QUANTILES: Final[tuple[float, ...]] = (1 / 3, 2 / 3)
@@ -60,6 +62,7 @@ MONOTONE_AXES: Final[dict[str, tuple[str, ...]]] = {
     "kv_dequantize": ("context_len",),
     "adapter_load": ("n_bytes",),
     "iteration": ("n_tokens",),
+    "decoder_layer": ("n_tokens", "context_len"),
 }
 
 SHAPE_COLUMNS: Final[tuple[str, ...]] = (
@@ -73,7 +76,7 @@ SHAPE_COLUMNS: Final[tuple[str, ...]] = (
 )
 K_FOLDS = 5
 FIT_FILE = "fit.json"
-FIT_VERSION = 1
+FIT_VERSION = 2  # 2: the framework overhead
 
 
 def expand_features(df: pd.DataFrame, features: Sequence[str]) -> list[str]:
@@ -217,7 +220,10 @@ def fit(profile_dir: str | Path, *, write: bool = True) -> dict[str, Any]:
 
     Returns:
         ``{"data_sha256": ..., "ops": {op: {features, coef, n_rows, cv_median_rel_err,
-        cv_p90_rel_err, monotone}}}``.
+        cv_p90_rel_err, monotone}}}``, and with ``decoder_layer`` rows ``"framework":
+        {features, coef, n_rows, median_rel_err, max_rel_err}``: the per-layer framework
+        overhead fitted against the operator tables (``sim/compute/framework_overhead.py``;
+        its errors are those of ``operators + overhead`` against each measured layer, in-sample).
 
     Raises:
         FileNotFoundError: The folder has no operator CSVs.
@@ -240,7 +246,17 @@ def fit(profile_dir: str | Path, *, write: bool = True) -> dict[str, Any]:
         df = read_profile(p)
         for op, sub in df.groupby("op", sort=True):
             ops[str(op)] = fit_op(sub.reset_index(drop=True), str(op))
-    result = {"data_sha256": digest, "fit_version": FIT_VERSION, "ops": ops}
+    result: dict[str, Any] = {"data_sha256": digest, "fit_version": FIT_VERSION, "ops": ops}
+    if "decoder_layer" in ops and (folder / "meta.json").is_file():
+        fw = TableCostModel.from_profile_dir(folder).framework
+        if fw is not None:
+            result["framework"] = {
+                "features": list(OVERHEAD_FEATURES),
+                "coef": list(fw.coef),
+                "n_rows": fw.n_rows,
+                "median_rel_err": fw.median_rel_error,
+                "max_rel_err": fw.max_rel_error,
+            }
     if write:
         part = cache.with_name(cache.name + ".part")  # a kill never leaves half a fit.json
         part.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
@@ -259,4 +275,13 @@ def error_table(result: Mapping[str, Any]) -> str:
         mono = ", ".join(f"{a}: {'yes' if ok else 'NO'}" for a, ok in e["monotone"].items())
         fmt = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
         lines.append(f"| {op} | {e['n_rows']} | {fmt(med)} | {fmt(p90)} | {mono} |")
+    fw = result.get("framework")
+    if fw:
+        pairs = zip(fw["features"], fw["coef"], strict=True)
+        terms = " + ".join(f"{c:.3g}" + ("" if f == "1" else f"·{f}") for f, c in pairs)
+        lines.append(
+            f"\nframework overhead per layer: {terms} s; layers within "
+            f"{100 * fw['median_rel_err']:.1f}% (median), {100 * fw['max_rel_err']:.1f}% (max) "
+            f"of {fw['n_rows']} measured"
+        )
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from edgetwin.kernels import hf
 from edgetwin.kernels.cache import (
     ASSUMED_CACHE_BYTES,
     ROTATION_FACTOR,
@@ -29,7 +30,7 @@ from edgetwin.kernels.cache import (
     operand_sets,
 )
 from edgetwin.kernels.models import ModelSpec, get_model
-from edgetwin.kernels.ops import OP_SPECS, adapter_io
+from edgetwin.kernels.ops import OP_SPECS, adapter_io, layer
 from edgetwin.kernels.timing import TimingResult, run_metadata, time_callable
 from edgetwin.sim.compute.profiles import KERNELS_SOURCE, PROFILE_COLUMNS, write_profile
 from edgetwin.sim.fsio import check_creatable
@@ -60,6 +61,7 @@ def profile(
     max_time_s: float | None = None,
     cache: CacheMode = "cold",
     cache_bytes: int | None = None,
+    framework: str = "auto",
 ) -> dict[str, Path]:
     """Time each operator over its shape grid and write one CSV per operator.
 
@@ -68,7 +70,8 @@ def profile(
     through them, so each call streams its weights and KV from memory as inside a forward pass
     (:mod:`edgetwin.kernels.cache`). ``cache="hot"`` times one operand set over and over (the
     operator with its operands cache-resident when they fit). Adapter loading (disk I/O) is
-    always timed on one file.
+    always timed on one file. The ``decoder_layer`` operator (a whole layer) is timed as
+    ``framework`` runs it (:mod:`edgetwin.kernels.ops.layer`).
 
     Args:
         model_id: Registry id (``"smollm-135m"``) or a :class:`ModelSpec`.
@@ -82,15 +85,21 @@ def profile(
         cache: ``"cold"`` (default) or ``"hot"``.
         cache_bytes: Last-level cache size in bytes (default: read from the machine, see
             :func:`~edgetwin.kernels.cache.last_level_cache_bytes`).
+        framework: Framework of the ``decoder_layer`` operator: ``transformers``, ``torch``
+            or ``auto`` (``transformers`` when it is installed, else ``torch``).
 
     Returns:
         Operator -> path of the CSV written (plus ``"meta"`` -> ``meta.json``).
 
     Raises:
-        ValueError: Unknown model id, operator or device, or an ``out_dir`` that cannot be made.
+        ValueError: Unknown model id, operator, device or framework, or an ``out_dir`` that
+            cannot be made.
+        TransformersMissingError: ``framework="transformers"`` without transformers.
     """
     model = model_id if isinstance(model_id, ModelSpec) else get_model(model_id)
     op_names = _resolve_ops(ops)
+    fw = layer.resolve_framework(framework)
+    fw_version = hf.version() if fw == "transformers" else str(torch.__version__)
     if not re.fullmatch(r"cpu|cuda(:[0-9]+)?", str(device)):  # torch also takes 'cpu:5'
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
     dev = torch.device(device)
@@ -119,7 +128,7 @@ def profile(
     tables: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory(prefix="edgetwin-kernels-") as tmp, torch.inference_mode():
         for op in op_names:
-            spec = OP_SPECS[op]
+            spec = layer.spec(fw) if op == layer.NAME else OP_SPECS[op]
             rows: list[dict[str, Any]] = []
             for grid_shape in spec.grid(model, quick):
                 shape = grid_shape
@@ -179,6 +188,8 @@ def profile(
         cache_bytes=llc,
         cache_bytes_source=llc_source,
         cache_rotation_factor=ROTATION_FACTOR if cache == "cold" else None,
+        framework=fw,
+        framework_version=fw_version,
     )
     meta_path = folder / "meta.json"
     meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")

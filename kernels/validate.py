@@ -33,18 +33,15 @@ engine writes the new token in place).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 import gc
 import inspect
 import json
 import math
 import os
 import re
-import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -53,6 +50,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from edgetwin.kernels import hf
+from edgetwin.kernels.hf import TransformersMissingError
 from edgetwin.kernels.models import ModelSpec, get_model
 from edgetwin.kernels.profile import DEFAULT_DTYPE
 from edgetwin.kernels.timing import TimingResult, device_name, time_callable
@@ -74,8 +73,6 @@ QUICK_REPEATS: Final[int] = 3
 #: The issue's goal for the whole grid: median and max of |error| in percent.
 GOAL_MEDIAN_PCT: Final[float] = 10.0
 GOAL_MAX_PCT: Final[float] = 20.0
-#: What to install when transformers is missing.
-INSTALL_HINT: Final[str] = "pip install 'edgetwin[validate]'"
 #: ``profiles`` value naming the profiles shipped with the package (``kernels/profiles``).
 SHIPPED: Final[str] = "shipped"
 #: Columns of :func:`validate`'s table before the per-operator ``pred_<op>_ms`` columns.
@@ -96,73 +93,6 @@ COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
-class TransformersMissingError(ImportError):
-    """Hugging Face ``transformers`` is not installed (the ``validate`` extra)."""
-
-
-# ---------------------------------------------------------------------------------- transformers
-@dataclass(frozen=True)
-class _HF:
-    """The pieces of ``transformers`` this module uses (imported once)."""
-
-    version: str
-    config_cls: Any
-    model_cls: Any
-    cache_cls: Any
-
-
-@contextlib.contextmanager
-def _hf_kernels_unshadowed() -> Iterator[None]:
-    """Hide this checkout's root from ``sys.path`` while transformers is imported.
-
-    transformers 5 imports the Hugging Face ``kernels`` package by that top-level name; in a
-    source checkout of EdgeTwin this package's folder is also called ``kernels/``, and when the
-    checkout's root is on ``sys.path`` (``python -m ...`` or ``python -c`` run from it) Python
-    finds ours first and the import fails. The installed ``edgetwin.kernels`` is unaffected.
-    """
-    root = Path(__file__).resolve().parent.parent
-    saved = list(sys.path)
-
-    def is_root(entry: str) -> bool:
-        try:
-            return Path(entry or os.getcwd()).resolve() == root
-        except OSError:
-            return False
-
-    if Path(__file__).resolve().parent.name == "kernels" and any(is_root(p) for p in saved):
-        sys.path[:] = [p for p in saved if not is_root(p)]
-    try:
-        yield
-    finally:
-        sys.path[:] = saved
-
-
-@functools.lru_cache(maxsize=1)
-def _hf() -> _HF:
-    """Import transformers' Llama classes and ``DynamicCache``.
-
-    Raises:
-        TransformersMissingError: transformers is not installed.
-    """
-    try:
-        with _hf_kernels_unshadowed():
-            import transformers
-            from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] != "transformers":
-            raise
-        raise TransformersMissingError(
-            "whole-model validation needs Hugging Face transformers, which is not installed: "
-            f"{INSTALL_HINT}"
-        ) from None
-    return _HF(str(transformers.__version__), LlamaConfig, LlamaForCausalLM, DynamicCache)
-
-
-def transformers_version() -> str:
-    """Installed transformers version (raises :class:`TransformersMissingError` without it)."""
-    return _hf().version
-
-
 def _forward_kwargs(model: torch.nn.Module) -> tuple[str, dict[str, int]]:
     """Name of the KV-cache argument of ``model.forward`` and the "last logits only" argument.
 
@@ -170,7 +100,7 @@ def _forward_kwargs(model: torch.nn.Module) -> tuple[str, dict[str, int]]:
     4.x ``past_key_values``; ``logits_to_keep`` was ``num_logits_to_keep`` in older 4.x.
     """
     params = inspect.signature(model.forward).parameters
-    cache_kw = "cache" if "cache" in params else "past_key_values"
+    cache_kw = hf.cache_kwarg(model.forward)
     for name in ("logits_to_keep", "num_logits_to_keep"):
         if name in params:
             return cache_kw, {name: 1}
@@ -179,11 +109,7 @@ def _forward_kwargs(model: torch.nn.Module) -> tuple[str, dict[str, int]]:
 
 def _new_cache(model: torch.nn.Module) -> Any:
     """An empty ``DynamicCache`` for ``model``."""
-    cache_cls = _hf().cache_cls
-    try:
-        return cache_cls(config=model.config)
-    except TypeError:  # transformers 4.4x: no config argument
-        return cache_cls()
+    return hf.new_cache(model.config)
 
 
 def _cache_len(cache: Any) -> int:
@@ -219,26 +145,14 @@ def build_model(
     Raises:
         TransformersMissingError: transformers is not installed.
     """
-    hf = _hf()
+    cls = hf.classes().model_cls
     m = spec if isinstance(spec, ModelSpec) else get_model(spec)
     dev = torch.device(device)
     dt = dtype or DEFAULT_DTYPE[dev.type]
-    config = hf.config_cls(
-        vocab_size=m.vocab_size,
-        hidden_size=m.hidden_size,
-        intermediate_size=m.intermediate_size,
-        num_hidden_layers=m.n_layers,
-        num_attention_heads=m.n_heads,
-        num_key_value_heads=m.n_kv_heads,
-        head_dim=m.head_dim,
-        tie_word_embeddings=m.tie_embeddings,
-        max_position_embeddings=max_context + 1,
-        use_cache=True,
-        attn_implementation="sdpa",
-    )
+    config = hf.llama_config(m, max_context=max_context)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = hf.model_cls(config)
+        model = cls(config)
     model = model.to(device=dev, dtype=dt).eval()
     return model  # type: ignore[no-any-return]
 
@@ -517,7 +431,7 @@ def validate(
     if budget is not None and budget < 1:
         raise ValueError(f"max_prefill_tokens must be >= 1, got {budget}")
 
-    hf_version = transformers_version()  # fail before any work without transformers
+    hf_version = hf.version()  # fail before any work without transformers
     root = resolve_profiles(profiles)
     cost_model = load_predictor(root, spec, dev.type)
     profile_dir = root / dev.type / spec.model_id
@@ -670,6 +584,17 @@ def format_preamble(info: dict[str, Any]) -> list[str]:
         )
     if meta.get("device_name") and meta["device_name"] != info["device_name"]:
         lines.append(f"note: the profiles were taken on {meta['device_name']!r}")
+    framework = meta.get("framework")
+    if framework is None:
+        lines.append(
+            "note: the profiles have no whole-layer timings (decoder_layer): the prediction "
+            "has no framework overhead"
+        )
+    elif framework != "transformers":
+        lines.append(
+            f"note: the profiles' framework overhead is {framework}'s, this run times "
+            "transformers (re-profile with --framework transformers to predict it)"
+        )
     return lines
 
 

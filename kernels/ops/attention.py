@@ -15,7 +15,7 @@ from torch.nn.functional import scaled_dot_product_attention as sdpa
 from edgetwin.kernels.models import ModelSpec
 from edgetwin.kernels.ops.base import OpSpec, Shape, randn
 
-PREFILL_TOKENS_FULL = (16, 32, 64, 128, 256, 512)
+PREFILL_TOKENS_FULL = (16, 32, 64, 128, 256, 512, 1024, 2048)
 PREFILL_CTX_FULL = (0, 128, 256, 512, 1024, 2048)
 PREFILL_TOKENS_QUICK = (8, 32)
 PREFILL_CTX_QUICK = (0, 32)

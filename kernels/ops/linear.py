@@ -14,7 +14,11 @@ import torch
 from edgetwin.kernels.models import ModelSpec
 from edgetwin.kernels.ops.base import OpSpec, Shape, randn
 
-TOKENS_FULL = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+# fmt: off
+TOKENS_FULL = (
+    1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+)
+# fmt: on
 TOKENS_QUICK = (1, 8, 64)
 LM_HEAD_FULL = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 LM_HEAD_QUICK = (1, 4)

@@ -40,6 +40,9 @@ OPS: Final[dict[str, str]] = {
     "residual_add": "one residual add over n_tokens tokens (2 per layer)",
     "embedding": "token-embedding lookup of n_tokens tokens (once per pass)",
     "sampler": "temperature, softmax and token pick over batch_size sequences' logits",
+    "decoder_layer": "one whole decoder layer as a framework runs it (meta.json `framework`): a "
+    "decode step of batch_size sequences over context_len cached tokens (n_tokens == "
+    "batch_size), or one n_tokens prefill chunk over context_len cached tokens",
     "elementwise": "all norms, RoPE, activations, residual adds and embedding of one iteration "
     "over n_tokens tokens (whole model; imported public profiles)",
     "iteration": "a whole model iteration (imported public profiles without a breakdown)",

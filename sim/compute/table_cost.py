@@ -21,7 +21,7 @@ One iteration (vLLM-style continuous batching, see ``cost_model.py``) costs::
 
     L x [qkv(N) + o(N) + gate_up(N) + down(N) + sum_i attn_prefill(c_i, p_i)
          + attn_decode(n_dec, mean(decode_context))] + other(N) + lm_head(n_seq)
-         + sampler(n_seq) + overhead_s
+         + sampler(n_seq) + L x framework(N, K) + overhead_s
 
 with ``N = sum(prefill_tokens) + n_decode`` new tokens and ``n_seq = n_prefill + n_decode``.
 ``other`` is the elementwise work: an imported whole-model ``elementwise`` table (see
@@ -33,6 +33,9 @@ total KV tokens read). When the batch also holds a prefill chunk and the model h
 ``attn_decode_mixed`` table (built from LLMServingSim's mixed-batch attention rows,
 :func:`mixed_decode_table`), decode attention is looked up there instead: one varlen kernel
 serving both is slower than the two separate kernels.
+``framework`` is the per-layer framework overhead fitted on whole decoder layers that
+``kernels/`` timed as the framework runs them (``framework_overhead.py``; ``K`` = the KV tokens
+the sequences hold after the iteration), 0 for profiles without ``decoder_layer`` rows.
 This per-operator summation is what Vidur (Agrawal et al., MLSys 2024) and LLMServingSim
 (Cho et al., 2024) do with the same profiles.
 """
@@ -49,6 +52,12 @@ import numpy as np
 import pandas as pd
 
 from edgetwin.sim.compute.cost_model import CostModel, RooflineCostModel
+from edgetwin.sim.compute.framework_overhead import (
+    LAYER_OP,
+    FrameworkOverhead,
+    fit_framework_overhead,
+    kv_tokens,
+)
 from edgetwin.sim.compute.importers import (
     LLMSERVINGSIM_RTX4090_LLAMA31_8B,
     PUBLIC_MODEL_DIMS,
@@ -244,6 +253,7 @@ class TableCostModel:
         overhead_s: Fixed seconds added to every non-empty iteration.
         fallback: Roofline model for the attention / LM head when the tables lack them
             (Vidur's ``mlp.csv`` has GEMMs only); its ``attention`` and ``lm_head`` terms are used.
+        framework: Per-layer framework overhead (``framework_overhead.py``), or None (0).
         name: Free-form description (hardware/model/source).
 
     Raises:
@@ -257,6 +267,7 @@ class TableCostModel:
         n_layers: int,
         overhead_s: float = DEFAULT_OVERHEAD_S,
         fallback: RooflineCostModel | None = None,
+        framework: FrameworkOverhead | None = None,
         name: str = "",
     ) -> None:
         need = list(LAYER_GEMMS) + ([] if fallback else [*ATTENTION_OPS, "lm_head"])
@@ -278,6 +289,7 @@ class TableCostModel:
         self.n_layers = int(n_layers)
         self.overhead_s = float(overhead_s)
         self.fallback = fallback
+        self.framework = framework
         self.name = name
 
     # ------------------------------------------------------------------ constructors
@@ -293,14 +305,21 @@ class TableCostModel:
     ) -> TableCostModel:
         """Build from profile rows (any number of operators, ``profiles.py`` schema).
 
-        Operators outside :data:`TABLE_AXES` (LoRA, KV quantization, adapter load) are ignored.
+        ``decoder_layer`` rows (whole layers timed as a framework runs them) become the
+        per-layer framework overhead, fitted against this model's own layer operator sum
+        (:meth:`layer_ops_s`). Other operators outside :data:`TABLE_AXES` (LoRA, KV
+        quantization, adapter load) are ignored.
         """
         tables = {
             str(op): OpTable.from_rows(sub, TABLE_AXES[str(op)])
             for op, sub in profile.groupby("op", sort=True)
             if str(op) in TABLE_AXES
         }
-        return cls(tables, n_layers=n_layers, overhead_s=overhead_s, fallback=fallback, name=name)
+        model = cls(tables, n_layers=n_layers, overhead_s=overhead_s, fallback=fallback, name=name)
+        layers = profile[profile["op"] == LAYER_OP]
+        if len(layers):
+            model.framework = fit_framework_overhead(layers, model.layer_ops_s)
+        return model
 
     @classmethod
     def from_profile_dir(
@@ -312,7 +331,11 @@ class TableCostModel:
         """
         f = Path(folder)
         n_layers = _meta_n_layers(f / "meta.json")
-        frames = [read_profile(p) for p in sorted(f.glob("*.csv")) if p.stem in TABLE_AXES]
+        frames = [
+            read_profile(p)
+            for p in sorted(f.glob("*.csv"))
+            if p.stem in TABLE_AXES or p.stem == LAYER_OP
+        ]
         if not frames:
             raise FileNotFoundError(f"no operator CSVs of {sorted(TABLE_AXES)} in {str(f)!r}")
         return cls.from_profiles(
@@ -331,6 +354,8 @@ class TableCostModel:
             raise ValueError("a model with a roofline fallback cannot be written to .npz")
         arrays: dict[str, Any] = {"n_layers": np.int64(self.n_layers)}
         arrays["meta_json"] = np.array(json.dumps(dict(meta or {}), sort_keys=True))
+        if self.framework is not None:
+            arrays["framework__coef"] = np.asarray(self.framework.coef, dtype=np.float64)
         for op, t in self.tables.items():
             for i, a in enumerate(t.axes):
                 arrays[f"{op}__axis{i}"] = a
@@ -354,6 +379,10 @@ class TableCostModel:
                         axes = tuple(z[f"{op}__axis{i}"] for i in range(2) if f"{op}__axis{i}" in z)
                         tables[op] = OpTable(axes, z[f"{op}__values"])
                 n_layers = int(z["n_layers"])
+                framework = None
+                if "framework__coef" in z:
+                    c0, c_tok, c_kv = (float(v) for v in z["framework__coef"])
+                    framework = FrameworkOverhead(coef=(c0, c_tok, c_kv))
         except (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
@@ -364,7 +393,9 @@ class TableCostModel:
                 f"cost-model table {str(path)!r} is not readable ({reason}); rebuild it with "
                 "kernels/tables.py or remove it to use the profile CSVs"
             ) from None
-        return cls(tables, n_layers=n_layers, overhead_s=overhead_s, name=str(path))
+        return cls(
+            tables, n_layers=n_layers, overhead_s=overhead_s, framework=framework, name=str(path)
+        )
 
     # ------------------------------------------------------------------ CostModel
     def op_time_s(self, op: str, *shape: FloatArray) -> FloatArray:
@@ -387,7 +418,7 @@ class TableCostModel:
         Keys: ``linear_qkv, linear_o, linear_gate_up, linear_down``, then ``attn_prefill`` and
         ``attn_decode`` (or ``attention`` from a roofline fallback), ``lm_head``, ``other``
         (norms, RoPE, activations, residual adds, embedding: :meth:`_elementwise_s`),
-        ``sampler`` and ``overhead``.
+        ``sampler``, ``framework`` (per-layer framework overhead) and ``overhead``.
         """
         n_dec = len(decode_context)
         n_seq = len(prefill_tokens) + n_dec
@@ -400,19 +431,7 @@ class TableCostModel:
             else {}
         )
         if "attn_prefill" in self.tables:
-            pre = 0.0
-            if len(prefill_tokens):
-                pre = float(
-                    self.tables["attn_prefill"]
-                    .at2(prefill_tokens.astype(np.float64), prefill_context.astype(np.float64))
-                    .sum()
-                )
-            dec = 0.0
-            if n_dec:
-                mixed = len(prefill_tokens) > 0 and "attn_decode_mixed" in self.tables
-                table = self.tables["attn_decode_mixed" if mixed else "attn_decode"]
-                mean_ctx = np.array([float(decode_context.mean())])
-                dec = float(table.at2(np.array([float(n_dec)]), mean_ctx)[0])
+            pre, dec = self._attention_s(prefill_tokens, prefill_context, decode_context)
             out["attn_prefill"] = L * pre
             out["attn_decode"] = L * dec
         else:
@@ -420,25 +439,71 @@ class TableCostModel:
         out["lm_head"] = (
             self.tables["lm_head"].at(n_seq) if "lm_head" in self.tables else (fb["lm_head"])
         )
-        out["other"] = self._elementwise_s(n_tok) if n_seq else 0.0
+        per_layer, per_pass = self._elementwise_s(n_tok)
+        out["other"] = L * per_layer + per_pass if n_seq else 0.0
         out["sampler"] = self.tables["sampler"].at(n_seq) if "sampler" in self.tables else 0.0
+        out["framework"] = 0.0
+        if self.framework is not None and n_seq:
+            kv = kv_tokens(prefill_tokens, prefill_context, decode_context)
+            out["framework"] = L * self.framework.seconds(n_tok, kv)
         out["overhead"] = self.overhead_s if n_seq else 0.0
         return out
 
-    def _elementwise_s(self, n_tok: int) -> float:
-        """Norms, RoPE, activations, residual adds and embedding of one pass over ``n_tok``.
+    def _attention_s(
+        self, prefill_tokens: IntArray, prefill_context: IntArray, decode_context: IntArray
+    ) -> tuple[float, float]:
+        """One layer's (prefill, decode) attention seconds from the tables."""
+        pre = 0.0
+        if len(prefill_tokens):
+            pre = float(
+                self.tables["attn_prefill"]
+                .at2(prefill_tokens.astype(np.float64), prefill_context.astype(np.float64))
+                .sum()
+            )
+        dec = 0.0
+        if len(decode_context):
+            mixed = len(prefill_tokens) > 0 and "attn_decode_mixed" in self.tables
+            table = self.tables["attn_decode_mixed" if mixed else "attn_decode"]
+            mean_ctx = np.array([float(decode_context.mean())])
+            dec = float(table.at2(np.array([float(len(decode_context))]), mean_ctx)[0])
+        return pre, dec
 
-        An imported whole-model ``elementwise`` table when present; else the operators profiled
-        one call at a time, times their calls (:data:`ELEMENTWISE_CALLS`); 0 without either.
+    def _elementwise_s(self, n_tok: int) -> tuple[float, float]:
+        """Norms, RoPE, activations, residual adds and embedding over ``n_tok`` tokens.
+
+        Returns ``(seconds per layer, seconds once per pass)``.
+
+        An imported whole-model ``elementwise`` table when present (all of it per pass); else
+        the operators profiled one call at a time, times their calls
+        (:data:`ELEMENTWISE_CALLS`); 0 without either.
         """
         if "elementwise" in self.tables:
-            return self.tables["elementwise"].at(n_tok)
-        L = self.n_layers
-        return sum(
-            (L * per_layer + per_pass) * self.tables[op].at(n_tok)
-            for op, (per_layer, per_pass) in ELEMENTWISE_CALLS.items()
-            if op in self.tables
-        )
+            return 0.0, self.tables["elementwise"].at(n_tok)
+        per_layer = per_pass = 0.0
+        for op, (n_layer_calls, n_pass_calls) in ELEMENTWISE_CALLS.items():
+            if op in self.tables:
+                t = self.tables[op].at(n_tok)
+                per_layer += n_layer_calls * t
+                per_pass += n_pass_calls * t
+        return per_layer, per_pass
+
+    def layer_ops_s(
+        self, prefill_tokens: IntArray, prefill_context: IntArray, decode_context: IntArray
+    ) -> float:
+        """One decoder layer's operator sum (no framework term).
+
+        GEMMs, attention and the per-layer elementwise operators; arguments as
+        :meth:`iteration_time_s`.
+
+        Raises:
+            ValueError: The model takes its attention from a roofline fallback.
+        """
+        if "attn_prefill" not in self.tables:
+            raise ValueError(f"{self.name!r}: a layer's operator sum needs attention tables")
+        n_tok = int(prefill_tokens.sum()) + len(decode_context)
+        gemms = sum(self.tables[op].at(n_tok) for op in LAYER_GEMMS)
+        pre, dec = self._attention_s(prefill_tokens, prefill_context, decode_context)
+        return gemms + pre + dec + self._elementwise_s(n_tok)[0]
 
     def iteration_time_s(
         self, prefill_tokens: IntArray, prefill_context: IntArray, decode_context: IntArray

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from edgetwin.kernels import cli
+from edgetwin.kernels import hf as hf_import
 from edgetwin.kernels import validate as val
 from edgetwin.kernels.models import MODELS, ModelSpec
 from edgetwin.kernels.profile import profile
@@ -255,7 +256,7 @@ def test_transformers_imports_from_the_checkout_root(hf):
     # In a source checkout the folder kernels/ would shadow Hugging Face's `kernels` package
     # (transformers 5 imports it) when the checkout root is on sys.path.
     code = (
-        "import sys; from edgetwin.kernels import validate as v; v._hf(); "
+        "import sys; from edgetwin.kernels import hf; hf.classes(); "
         "m = sys.modules.get('kernels'); "
         "print('ok', getattr(m, '__file__', None))"
     )
@@ -408,18 +409,18 @@ def test_cli_profiles_without_the_model(hf, tiny_registered, tmp_path, capsys):
 
 def test_cli_without_transformers_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` fails
-    val._hf.cache_clear()
+    hf_import.classes.cache_clear()
     try:
         assert cli.main(["validate", "--model", "smollm-135m", "--quick"]) == 2
     finally:
-        val._hf.cache_clear()
+        hf_import.classes.cache_clear()
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("edgetwin kernels: error: ")
     assert "pip install 'edgetwin[validate]'" in err
     with pytest.raises(val.TransformersMissingError):
         val.validate("smollm-135m", "cpu")
-    val._hf.cache_clear()
+    hf_import.classes.cache_clear()
 
 
 def test_validate_checks_its_grid():

@@ -1,0 +1,225 @@
+"""One whole decoder layer as a framework runs it (operator ``decoder_layer``).
+
+The other operators are timed one at a time; the time of a layer is more than their sum by what
+the framework adds around them (``sim/compute/framework_overhead.py`` fits that difference).
+Two frameworks:
+
+* ``transformers``: Hugging Face ``LlamaDecoderLayer`` (SDPA attention) with a ``DynamicCache``
+  holding the layer's KV cache, called as ``LlamaModel`` calls it (rotary ``cos``/``sin``
+  computed once per pass, outside the layer). Its cache appends by concatenation, copying the
+  whole cache every step; q, k, v and gate, up are separate projections.
+* ``torch``: the same layer written with the profiled operators (fused QKV and gate+up
+  ``F.linear``, RoPE, SDPA with GQA, SwiGLU), writing the new K/V **in place** into a
+  preallocated cache, as a paged serving engine does (vLLM, Kwon et al. 2023).
+
+Shapes (:class:`~edgetwin.kernels.ops.base.Shape`): a decode step of ``batch_size`` sequences
+with ``context_len`` cached tokens each (``n_tokens == batch_size``), or one prefill chunk of
+``n_tokens`` tokens over ``context_len`` cached tokens (``batch_size == 1``). After each timed
+call the cache is cut back to ``context_len`` tokens, so every call sees the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, Literal
+
+import torch
+from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
+
+from edgetwin.kernels import hf
+from edgetwin.kernels.models import ModelSpec
+from edgetwin.kernels.ops.base import OpSpec, Shape, randn
+from edgetwin.kernels.ops.elementwise import RMS_EPS, _rotate_half
+from edgetwin.kernels.ops.linear import gemm_dims
+
+Framework = Literal["transformers", "torch"]
+FRAMEWORKS: Final[tuple[Framework, ...]] = ("transformers", "torch")
+NAME: Final[str] = "decoder_layer"
+
+DECODE_BATCH_FULL: Final[tuple[int, ...]] = (1, 2, 4, 8, 16)
+DECODE_CTX_FULL: Final[tuple[int, ...]] = (128, 512, 1024, 2048)
+#: (chunk tokens, cached context) of the prefill rows.
+PREFILL_FULL: Final[tuple[tuple[int, int], ...]] = (
+    (16, 0),
+    (64, 0),
+    (256, 0),
+    (1024, 0),
+    (256, 1024),
+)
+DECODE_QUICK: Final[tuple[tuple[int, int], ...]] = ((1, 128), (4, 1024), (16, 512))
+PREFILL_QUICK: Final[tuple[tuple[int, int], ...]] = ((64, 0), (256, 0))
+LAYER_GEMMS: Final[tuple[str, ...]] = ("linear_qkv", "linear_o", "linear_gate_up", "linear_down")
+
+
+def _grid(model: ModelSpec, quick: bool) -> list[Shape]:
+    decode = (
+        DECODE_QUICK if quick else tuple((b, c) for b in DECODE_BATCH_FULL for c in DECODE_CTX_FULL)
+    )
+    prefill = PREFILL_QUICK if quick else PREFILL_FULL
+    return [Shape(n_tokens=b, batch_size=b, context_len=c) for b, c in decode] + [
+        Shape(n_tokens=n, batch_size=1, context_len=c) for n, c in prefill
+    ]
+
+
+def _is_decode(shape: Shape) -> bool:
+    return shape.n_tokens == shape.batch_size
+
+
+def _weight_elements(model: ModelSpec) -> int:
+    """Weights of one layer: the four GEMMs and two RMSNorm vectors."""
+    return sum(k * n for k, n in (gemm_dims(model, op) for op in LAYER_GEMMS)) + (
+        2 * model.hidden_size
+    )
+
+
+def _attended_keys(shape: Shape) -> float:
+    """Query-key pairs: decode ``B (c + 1)``; a causal chunk ``n (c + (n + 1) / 2)``."""
+    if _is_decode(shape):
+        return float(shape.batch_size * (shape.context_len + 1))
+    n = shape.n_tokens
+    return n * (shape.context_len + (n + 1) / 2)
+
+
+def _flops(model: ModelSpec, shape: Shape, elt: int) -> float:
+    """Layer FLOPs: GEMMs ``2 N W`` plus attention ``4 H d_h`` per query-key pair.
+
+    Kaplan et al. 2020, §2.1 (GEMMs); Dao et al. 2022, §3.1 (attention). The elementwise work
+    is negligible next to them.
+    """
+    return 2.0 * shape.n_tokens * _weight_elements(model) + (
+        4.0 * model.n_heads * model.head_dim * _attended_keys(shape)
+    )
+
+
+def _kv_after(shape: Shape) -> int:
+    """KV tokens cached after the call (all sequences)."""
+    if _is_decode(shape):
+        return shape.batch_size * (shape.context_len + 1)
+    return shape.context_len + shape.n_tokens
+
+
+def _bytes(model: ModelSpec, shape: Shape, elt: int) -> float:
+    """Weights once plus the KV cache read once (roofline; Pope et al. 2022)."""
+    return float(elt * (_weight_elements(model) + 2 * model.kv_size * _kv_after(shape)))
+
+
+# ----------------------------------------------------------------------------------- torch
+def _torch_runner(
+    model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype
+) -> Callable[[], object]:
+    d, dh, h, hkv = model.hidden_size, model.head_dim, model.n_heads, model.n_kv_heads
+    w = {op: randn(gemm_dims(model, op)[::-1], device, dtype) for op in LAYER_GEMMS}  # [N, K]
+    norm1, norm2 = randn((d,), device, dtype), randn((d,), device, dtype)  # [d]
+    decode = _is_decode(shape)
+    b = shape.batch_size
+    n = 1 if decode else shape.n_tokens  # new tokens per sequence
+    c = shape.context_len
+    x = randn((b, n, d), device, dtype)  # [B, n, d]
+    cos, sin = randn((n, dh), device, dtype), randn((n, dh), device, dtype)  # [n, d_h]
+    k_cache = randn((b, hkv, c + n, dh), device, dtype)  # [B, H_kv, c + n, d_h]
+    v_cache = randn((b, hkv, c + n, dh), device, dtype)
+    # a chunk over cached tokens: query i sees keys j <= c + i (bottom-right causal)
+    mask = None if decode or c == 0 else torch.ones((n, c + n), dtype=torch.bool).tril(c)
+    mask = mask.to(device) if mask is not None else None
+    q_size, kv = model.q_size, model.kv_size
+
+    def rms(t: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return weight * (t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + RMS_EPS))
+
+    def run() -> object:
+        hs = rms(x, norm1)
+        q, k, v = F.linear(hs, w["linear_qkv"]).split((q_size, kv, kv), dim=-1)
+        q = q.view(b, n, h, dh).transpose(1, 2)  # [B, H, n, d_h]
+        k = k.view(b, n, hkv, dh).transpose(1, 2)  # [B, H_kv, n, d_h]
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+        k_cache[:, :, c : c + n] = k  # in place, as a paged KV cache
+        v_cache[:, :, c : c + n] = v.view(b, n, hkv, dh).transpose(1, 2)
+        att = F.scaled_dot_product_attention(
+            q, k_cache, v_cache, attn_mask=mask, is_causal=not decode and c == 0, enable_gqa=True
+        )
+        hs = x + F.linear(att.transpose(1, 2).reshape(b, n, q_size), w["linear_o"])
+        gate, up = F.linear(rms(hs, norm2), w["linear_gate_up"]).chunk(2, dim=-1)
+        return hs + F.linear(F.silu(gate) * up, w["linear_down"])
+
+    return run
+
+
+# ---------------------------------------------------------------------------- transformers
+def _transformers_runner(
+    model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype
+) -> Callable[[], object]:
+    classes = hf.classes()
+    decode = _is_decode(shape)
+    b = shape.batch_size
+    n = 1 if decode else shape.n_tokens
+    c = shape.context_len
+    config = hf.llama_config(model, max_context=c + n)
+    config.num_hidden_layers = 1  # the cache holds this one layer
+    layer = classes.layer_cls(config, layer_idx=0).to(device=device, dtype=dtype).eval()
+    cache = hf.new_cache(config)
+    if c:  # the cached tokens' K/V (values do not matter)
+        kv_shape = (b, model.n_kv_heads, c, model.head_dim)
+        cache.update(randn(kv_shape, device, dtype), randn(kv_shape, device, dtype), 0)
+    x = randn((b, n, model.hidden_size), device, dtype)  # [B, n, d]
+    position_ids = torch.arange(c, c + n, device=device).expand(b, n)  # [B, n]
+    rotary = classes.rotary_cls(config=config).to(device)
+    cos, sin = rotary(x, position_ids)  # once per pass in LlamaModel, not per layer
+    mask = None  # decode, and a chunk from an empty cache: SDPA's own causal masking
+    if not decode and c:
+        mask = torch.ones((n, c + n), dtype=torch.bool, device=device).tril(c)[None, None]
+    kwargs = {
+        "attention_mask": mask,
+        "position_ids": position_ids,
+        hf.cache_kwarg(layer.forward): cache,
+        "use_cache": True,
+        "position_embeddings": (cos, sin),
+    }
+
+    def run() -> object:
+        out = layer(x, **kwargs)
+        cache.crop(-n)  # back to the cached tokens: every call sees the same state
+        return out
+
+    return run
+
+
+def spec(framework: Framework) -> OpSpec:
+    """The ``decoder_layer`` operator timed under ``framework``.
+
+    Raises:
+        ValueError: Unknown framework.
+    """
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, got {framework!r}")
+    build = _transformers_runner if framework == "transformers" else _torch_runner
+
+    def make_runner(
+        model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype, workdir: Path
+    ) -> Callable[[], object]:
+        return build(model, shape, device, dtype)
+
+    return OpSpec(NAME, _grid, _flops, _bytes, make_runner)
+
+
+def resolve_framework(framework: str) -> Framework:
+    """``auto`` -> ``transformers`` when it is installed, else ``torch``; others checked.
+
+    Raises:
+        ValueError: Not ``auto``, ``transformers`` or ``torch``.
+        TransformersMissingError: ``transformers`` asked for and not installed.
+    """
+    if framework == "auto":
+        return "transformers" if hf.available() else "torch"
+    if framework not in FRAMEWORKS:
+        raise ValueError(
+            f"framework must be one of auto, {', '.join(FRAMEWORKS)}, got {framework!r}"
+        )
+    if framework == "transformers":
+        hf.classes()  # one line naming the install command when it is missing
+    return framework  # type: ignore[return-value]
+
+
+#: The default spec in ``OP_SPECS`` (``profile(framework=...)`` swaps in the chosen one).
+SPECS = (spec("torch"),)
