@@ -163,9 +163,11 @@ def _add_serve(sub: Any) -> None:
     srv.add_argument(
         "--profiles",
         metavar="DIR",
-        help="table cost model from measured profiles: a <hardware>/<model>/ tree, 'shipped' for "
-        "the CPU profiles measured for this release, or 'public' for the shipped public "
-        "profiles (default: roofline model)",
+        help="table cost model from measured profiles: a folder (an EdgeTwin <hardware>/<model>/ "
+        "tree, an LLMServingSim perf/<GPU>/<org>/<model>/<dtype>/ or a Vidur "
+        "profiling/compute/<gpu>/<org>/<model>/ folder, or a folder above one; only it is used), "
+        "'shipped' for the CPU profiles measured for this release, or 'public' for the shipped "
+        "public profiles (default: roofline model)",
     )
     srv.add_argument(
         "--kv-blocks",

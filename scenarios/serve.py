@@ -9,8 +9,10 @@ Used by ``edgetwin serve`` (command-line settings) and ``edgetwin run`` of a ser
   attainment and goodput, the cost model, inputs, versions and wall time;
 * ``config.resolved.yaml``: the effective settings (derived KV blocks filled in).
 
-Cost model (:func:`build_cost_model`): with a profile folder, the measured-table model
-``edgetwin.sim.compute.table_cost.load_cost_model``; without, a
+Cost model (:func:`build_cost_model`): with a profile folder, the measured-table model of that
+folder only, whose format (EdgeTwin, LLMServingSim, Vidur) is detected
+(``edgetwin.sim.compute.profile_loader.load_profile_folder``; ``summary.json`` records the
+format, folder, content hash and tables used); without, a
 :class:`~edgetwin.sim.compute.cost_model.RooflineCostModel` on the peak numbers of
 :data:`HARDWARE` derated by :data:`FLOPS_EFFICIENCY` and :data:`BANDWIDTH_EFFICIENCY`.
 
@@ -183,21 +185,14 @@ def default_kv_blocks(model: str, hardware: str, block_size: int) -> int:
     return n
 
 
-def _public_pair(hardware: str, model: str) -> bool:
-    """True when the shipped public profiles hold ``hardware/model``."""
+def _table_loaders() -> tuple[Any, Any] | None:
+    """``(load_cost_model, load_profile_folder)``, or None without the table cost model."""
     try:
-        from edgetwin.sim.compute.table_cost import PUBLIC_MODELS
-    except ImportError:
-        return False
-    return (hardware, model) in PUBLIC_MODELS
-
-
-def _table_loader() -> Any:
-    try:
+        from edgetwin.sim.compute.profile_loader import load_profile_folder
         from edgetwin.sim.compute.table_cost import load_cost_model
     except ImportError:
         return None
-    return load_cost_model
+    return load_cost_model, load_profile_folder
 
 
 def build_cost_model(
@@ -208,13 +203,20 @@ def build_cost_model(
     Args:
         model: Model id (e.g. ``"llama-3.1-8b"``).
         hardware: Hardware id (``a100``, ``h100``, ``rtx4090``; ``cpu`` needs ``profiles``).
-        profiles: Measured-profile folder (``<hardware>/<model>/`` tree, searched before the
-            shipped public profiles), ``"shipped"`` for the profiles measured for this release
-            (:func:`shipped_profiles_dir`), ``"public"`` for the shipped public profiles only,
-            or ``None`` for the roofline model.
+        profiles: Profile folder of any detected format (an EdgeTwin ``<hardware>/<model>/``
+            tree, an LLMServingSim ``perf/<GPU>/<org>/<model>/<dtype>/`` folder, a Vidur
+            ``profiling/compute/<gpu>/<org>/<model>/`` folder, or an ancestor of one; only it
+            is used), ``"shipped"`` for the profiles measured for this release
+            (:func:`shipped_profiles_dir`), ``"public"`` for the shipped public profiles, or
+            ``None`` for the roofline model.
+
+    Returns:
+        The model, and ``kind`` plus, for a folder, the ``format``, ``folder``, ``sha256`` and
+        ``tables`` used (``edgetwin.sim.compute.profile_loader.load_profile_folder``).
 
     Raises:
-        ValueError: Unknown model/hardware, or no profile for the pair (listing those there).
+        ValueError: Unknown model/hardware, or a folder with nothing usable for the pair (one
+            line saying what it holds and what was expected).
         FileNotFoundError: A missing profile folder.
     """
     if profiles is not None:
@@ -226,22 +228,16 @@ def build_cost_model(
                 f"the profiles measured for this release, {PUBLIC_PROFILES!r} for the shipped "
                 "public profiles)"
             )
-        loader = _table_loader()
-        if loader is not None:
-            if (
-                not public
-                and not (folder / hardware / model).is_dir()
-                and _public_pair(hardware, model)
-            ):
-                # the loader falls back to the shipped public profile (or fails listing those
-                # there): say so, as the folder the user named is then not what is used
-                warnings.warn(
-                    f"profile folder {str(profiles)!r} has no {hardware}/{model} subfolder; "
-                    "trying the shipped public profiles",
-                    stacklevel=2,
-                )
-            cost = loader(None if public else folder, model=model, hardware=hardware)
-            return cost, {"kind": "table", "profiles": str(profiles)}
+        loaders = _table_loaders()
+        if loaders is not None:
+            load_cost_model, load_profile_folder = loaders
+            used: dict[str, Any]
+            if public:
+                cost = load_cost_model(None, model=model, hardware=hardware)
+                used = {"format": "public", "tables": sorted(getattr(cost, "tables", {}))}
+            else:
+                cost, used = load_profile_folder(folder, model=model, hardware=hardware)
+            return cost, {"kind": "table", "profiles": str(profiles), **used}
         sys.stderr.write(
             "edgetwin: warning: the table cost model (edgetwin.sim.compute.table_cost) is not "
             "available; --profiles is ignored and the roofline model is used\n"

@@ -65,7 +65,8 @@ class ServingSpec(_Frozen):
     profiles: str | None = Field(
         None,
         min_length=1,
-        description="Table cost model: profile folder or 'public' (shipped); None: roofline.",
+        description="Table cost model: a profile folder (EdgeTwin, LLMServingSim or Vidur format, "
+        "detected; only it is used), 'shipped' or 'public'; None: roofline.",
     )
     replicas: int = Field(1, ge=1, le=1024, description="Number of server replicas.")
     router: RouterName = Field("least_outstanding", description="Routing over replicas.")

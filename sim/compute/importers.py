@@ -3,9 +3,13 @@
 Three public sources (all MIT; copies and citations in ``public_profiles/README.md``):
 
 * **LLMServingSim** (Cho et al., 2024; ``casys-kaist/LLMServingSim``), vLLM 0.19 kernels timed on
-  an RTX 4090, Llama-3.1-8B, bf16, tp1 (:func:`import_llmservingsim`);
-* **Vidur** (Agrawal et al., MLSys 2024; ``microsoft/vidur``), A100 ``mlp.csv`` per-layer operator
-  timings (:func:`import_vidur_mlp`);
+  any GPU's ``perf/<GPU>/<org>/<model>/<dtype>/tp1`` folder (the shipped copy: RTX 4090,
+  Llama-3.1-8B, bf16) (:func:`import_llmservingsim`);
+* **Vidur** (Agrawal et al., MLSys 2024; ``microsoft/vidur``), ``mlp.csv`` per-layer operator
+  timings of any ``profiling/compute/<gpu>/<org>/<model>`` folder (:func:`import_vidur_mlp`);
+
+Which folder holds which format, and the mapping of its names to EdgeTwin ids, is
+``profile_formats.py``.
 * **Splitwise** (Patel et al., ISCA 2024; ``Mutinifni/splitwise-sim``), DGX-A100 whole-iteration
   prompt / token times (:func:`import_splitwise`).
 
@@ -95,6 +99,25 @@ MS: Final[float] = 1e-3
 Z90: Final[float] = 1.2815515655446004
 
 
+def model_dims(model: str) -> TransformerDims:
+    """Dimensions of an EdgeTwin model id (the one table ``MODEL_DIMS``).
+
+    Raises:
+        ValueError: One line naming the model and the known ids.
+    """
+    if model not in MODEL_DIMS:
+        raise ValueError(
+            f"no dimensions for model {model!r} (needed to import its profiles: layers, "
+            f"hidden size, heads); known: {', '.join(sorted(MODEL_DIMS))}"
+        )
+    return MODEL_DIMS[model]
+
+
+def _tp1_folder(folder: Path) -> Path:
+    """The ``tp1`` folder of an LLMServingSim ``<dtype>`` folder, or ``folder`` itself."""
+    return folder / "tp1" if (folder / "tp1").is_dir() else folder
+
+
 def _frame(rows: dict[str, object], n: int) -> pd.DataFrame:
     """Build a schema table of ``n`` rows from column -> scalar or array; unset columns = 0."""
     data: dict[str, object] = {}
@@ -120,6 +143,7 @@ def import_llmservingsim(
     *,
     model: str = "llama-3.1-8b",
     device: str = "rtx4090",
+    dtype: str = "bfloat16",
 ) -> pd.DataFrame:
     """Convert an LLMServingSim ``tp1`` folder into schema rows (``source="llmservingsim"``).
 
@@ -137,16 +161,21 @@ def import_llmservingsim(
       final_layernorm`` at the same token count (elementwise remainder, see module docstring).
 
     Args:
-        folder: The ``tp1`` folder holding ``attention.csv``, ``dense.csv``, ``per_sequence.csv``.
-        model: EdgeTwin model id (a key of :data:`PUBLIC_MODEL_DIMS`).
+        folder: The ``tp1`` folder holding ``attention.csv``, ``dense.csv``, ``per_sequence.csv``
+            (or the ``<dtype>`` folder above it, any GPU's).
+        model: EdgeTwin model id (a key of ``MODEL_DIMS``).
         device: Device name written to the rows.
+        dtype: Data type written to the rows (``meta.yaml: variant``, e.g. bf16 -> bfloat16).
 
     Returns:
         A validated profile table (all operators together).
+
+    Raises:
+        ValueError: A model without dimensions in ``MODEL_DIMS``.
     """
-    f = Path(folder)
-    dims = PUBLIC_MODEL_DIMS[model]
-    common = {"model": model, "device": device, "dtype": "bfloat16", "tp": 1, "n_repeats": 3}
+    f = _tp1_folder(Path(folder))
+    dims = model_dims(model)
+    common = {"model": model, "device": device, "dtype": dtype, "tp": 1, "n_repeats": 3}
     common["source"] = "llmservingsim"
     parts: list[pd.DataFrame] = []
 
@@ -227,7 +256,7 @@ def llmservingsim_mixed_attention(
     Returns:
         Columns ``prefill_chunk, kv_prefill, n_decode, kv_decode, time_s``.
     """
-    att = pd.read_csv(Path(folder) / "attention.csv")
+    att = pd.read_csv(_tp1_folder(Path(folder)) / "attention.csv")
     mixed = att[(att["prefill_chunk"] > 0) & (att["n_decode"] > 0)].copy()
     mixed["time_s"] = mixed.pop("time_us") * US
     return mixed.reset_index(drop=True)
@@ -250,15 +279,17 @@ def import_vidur_mlp(
     (not recorded by Vidur). Vidur profiles in fp16 (``dtype="float16"``).
 
     Args:
-        path: A Vidur ``mlp.csv``.
-        model: EdgeTwin model id (a key of :data:`PUBLIC_MODEL_DIMS`).
+        path: A Vidur ``mlp.csv`` (or the ``<gpu>/<org>/<model>`` folder holding it).
+        model: EdgeTwin model id (a key of ``MODEL_DIMS``).
         device: Device name written to the rows.
         tp: Tensor-parallel degree to keep (Vidur profiles 1, 2, 4, 8).
 
     Raises:
-        ValueError: The file has no rows for ``tp``.
+        ValueError: The file has no rows for ``tp``, or the model has no dimensions.
     """
-    dims = PUBLIC_MODEL_DIMS[model]
+    dims = model_dims(model)
+    if Path(path).is_dir():
+        path = Path(path) / "mlp.csv"
     raw = pd.read_csv(path)
     df = raw[raw["num_tensor_parallel_workers"] == tp].sort_values("num_tokens")
     if df.empty:
@@ -295,6 +326,80 @@ def import_vidur_mlp(
             len(m),
         )
     )
+    return pd.concat(parts, ignore_index=True)
+
+
+#: Vidur ``attention.csv`` stages summed into one attention time per row, where present (the
+#: attention layer as vLLM runs it: reshape in, KV-cache write, the kernel, reshape out).
+VIDUR_ATTENTION_STAGES: Final[tuple[str, ...]] = (
+    "attn_input_reshape",
+    "attn_kv_cache_save",
+    "attn_output_reshape",
+)
+
+
+def import_vidur_attention(
+    path: str | Path, *, model: str, device: str = "a100", tp: int = 1
+) -> pd.DataFrame:
+    """Convert a Vidur ``attention.csv`` into ``attn_prefill`` / ``attn_decode`` rows.
+
+    Mapping (Vidur columns in ms; rows with ``num_tensor_parallel_workers == tp``):
+
+    * ``is_prefill`` rows with ``batch_size == 1`` -> ``attn_prefill`` (``n_tokens`` =
+      ``prefill_chunk_size``, ``context_len`` = ``kv_cache_size``, the cached tokens before the
+      chunk), time ``time_stats.attn_prefill.median``;
+    * other rows -> ``attn_decode`` (``batch_size``, ``context_len`` = ``kv_cache_size`` per
+      sequence), time ``time_stats.attn_decode.median``;
+    * plus, per row, the medians of :data:`VIDUR_ATTENTION_STAGES` where the file has them.
+
+    Vidur's profiler and predictor use these keys (Agrawal et al., MLSys 2024,
+    ``vidur/profiling/attention``); ``time_p90_s`` is the median (no spread kept here).
+
+    Args:
+        path: A Vidur ``attention.csv`` (or the folder holding it).
+        model: EdgeTwin model id (a key of ``MODEL_DIMS``).
+        device: Device name written to the rows.
+        tp: Tensor-parallel degree to keep.
+
+    Raises:
+        ValueError: No rows for ``tp``, or the model has no dimensions.
+    """
+    model_dims(model)
+    if Path(path).is_dir():
+        path = Path(path) / "attention.csv"
+    raw = pd.read_csv(path)
+    df = raw[raw["num_tensor_parallel_workers"] == tp]
+    if df.empty:
+        tps = sorted(raw["num_tensor_parallel_workers"].unique().tolist())
+        raise ValueError(f"{path}: no rows with num_tensor_parallel_workers={tp}; has {tps}")
+    extra = np.zeros(len(df))
+    for stage in VIDUR_ATTENTION_STAGES:
+        col = f"time_stats.{stage}.median"
+        if col in df.columns:
+            extra += df[col].fillna(0.0).to_numpy(dtype=np.float64)
+    is_prefill = df["is_prefill"].astype(str).str.lower().isin(("true", "1")).to_numpy()
+    common = {"model": model, "device": device, "dtype": "float16", "tp": tp, "n_repeats": 0}
+    common["source"] = "vidur"
+    parts: list[pd.DataFrame] = []
+    pre = is_prefill & (df["batch_size"].to_numpy() == 1)
+    dec = ~is_prefill
+    for op, mask, col in (
+        ("attn_prefill", pre, "time_stats.attn_prefill.median"),
+        ("attn_decode", dec, "time_stats.attn_decode.median"),
+    ):
+        sub = df[mask]
+        t = (sub[col].to_numpy(dtype=np.float64) + extra[mask]) * MS
+        ok = np.isfinite(t)
+        n = sub["prefill_chunk_size" if op == "attn_prefill" else "batch_size"].to_numpy()[ok]
+        b = sub["batch_size"].to_numpy()[ok]
+        parts.append(
+            _frame(
+                {**common, "op": op, "n_tokens": n.astype(np.int64), "batch_size": b}
+                | {"context_len": sub["kv_cache_size"].to_numpy(dtype=np.int64)[ok]}
+                | {"time_median_s": t[ok], "time_p90_s": t[ok]},
+                int(ok.sum()),
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -356,6 +461,8 @@ __all__ = [
     "VIDUR_A100_MLP",
     "import_llmservingsim",
     "import_splitwise",
+    "import_vidur_attention",
     "import_vidur_mlp",
     "llmservingsim_mixed_attention",
+    "model_dims",
 ]

@@ -60,12 +60,14 @@ from edgetwin.sim.compute.framework_overhead import (
 )
 from edgetwin.sim.compute.importers import (
     LLMSERVINGSIM_RTX4090_LLAMA31_8B,
-    PUBLIC_MODEL_DIMS,
     VIDUR_A100_MLP,
     import_llmservingsim,
+    import_vidur_attention,
     import_vidur_mlp,
     llmservingsim_mixed_attention,
+    model_dims,
 )
+from edgetwin.sim.compute.profile_formats import detect_profiles
 from edgetwin.sim.compute.profiles import KERNELS_SOURCE, OPS, read_profile
 from edgetwin.sim.types import FloatArray, IntArray
 
@@ -568,12 +570,25 @@ def mixed_decode_table(mixed: pd.DataFrame, prefill: OpTable) -> OpTable:
 
 
 # ---------------------------------------------------------------------- public profiles
-def _public_llmservingsim(overhead_s: float) -> TableCostModel:
+def llmservingsim_cost_model(
+    folder: str | Path,
+    *,
+    model: str,
+    hardware: str,
+    dtype: str = "bfloat16",
+    overhead_s: float = DEFAULT_OVERHEAD_S,
+) -> TableCostModel:
+    """The table model of an LLMServingSim ``<dtype>`` (or ``tp1``) folder of any GPU.
+
+    Operators as :func:`~edgetwin.sim.compute.importers.import_llmservingsim` maps them, plus
+    ``attn_decode_mixed`` from the mixed prefill+decode attention rows
+    (:func:`mixed_decode_table`).
+    """
     base = TableCostModel.from_profiles(
-        import_llmservingsim(LLMSERVINGSIM_RTX4090_LLAMA31_8B),
-        n_layers=PUBLIC_MODEL_DIMS["llama-3.1-8b"].layers,
+        import_llmservingsim(folder, model=model, device=hardware, dtype=dtype),
+        n_layers=model_dims(model).layers,
     )
-    mixed = llmservingsim_mixed_attention(LLMSERVINGSIM_RTX4090_LLAMA31_8B)
+    mixed = llmservingsim_mixed_attention(folder)
     tables = base.tables | {
         "attn_decode_mixed": mixed_decode_table(mixed, base.tables["attn_prefill"])
     }
@@ -581,27 +596,66 @@ def _public_llmservingsim(overhead_s: float) -> TableCostModel:
         tables,
         n_layers=base.n_layers,
         overhead_s=overhead_s,
-        name="rtx4090/llama-3.1-8b (LLMServingSim, vLLM 0.19, bf16)",
+        name=f"{hardware}/{model} (LLMServingSim, {dtype})",
     )
 
 
-def _public_vidur(model: str, overhead_s: float) -> TableCostModel:
-    dims = PUBLIC_MODEL_DIMS[model]
-    roof = RooflineCostModel(dims, A100_PEAK_FLOPS, A100_BANDWIDTH_BYTES_PER_S)
+#: Roofline peak numbers (dense FLOP/s, memory bytes/s) for the attention and LM head that a
+#: Vidur ``mlp.csv`` lacks, by hardware id: only the A100 (``A100_PEAK_FLOPS``) so far.
+VIDUR_ROOFLINE: Final[dict[str, tuple[float, float]]] = {
+    "a100": (A100_PEAK_FLOPS, A100_BANDWIDTH_BYTES_PER_S),
+}
+
+
+def vidur_cost_model(
+    path: str | Path, *, model: str, hardware: str, overhead_s: float = DEFAULT_OVERHEAD_S
+) -> TableCostModel:
+    """The table model of a Vidur ``mlp.csv`` (or its folder), roofline LM head.
+
+    Attention comes from the ``attention.csv`` next to ``mlp.csv`` where there is one
+    (:func:`~edgetwin.sim.compute.importers.import_vidur_attention`), else from the roofline.
+
+    Raises:
+        ValueError: No roofline peak numbers for ``hardware`` (:data:`VIDUR_ROOFLINE`).
+    """
+    if hardware not in VIDUR_ROOFLINE:
+        raise ValueError(
+            f"Vidur profiles of {hardware}/{model}: mlp.csv has no attention or LM head, and "
+            f"their roofline needs peak numbers, known for: {', '.join(sorted(VIDUR_ROOFLINE))}"
+        )
+    dims = model_dims(model)
+    roof = RooflineCostModel(dims, *VIDUR_ROOFLINE[hardware])
+    rows = [import_vidur_mlp(path, model=model, device=hardware)]
+    attention = (Path(path) if Path(path).is_dir() else Path(path).parent) / "attention.csv"
+    if attention.is_file():
+        rows.append(import_vidur_attention(attention, model=model, device=hardware))
     return TableCostModel.from_profiles(
-        import_vidur_mlp(VIDUR_A100_MLP[model], model=model),
+        pd.concat(rows, ignore_index=True),
         n_layers=dims.layers,
         overhead_s=overhead_s,
         fallback=roof,
-        name=f"a100/{model} (Vidur mlp.csv + A100 roofline attention/LM head)",
+        name=f"{hardware}/{model} (Vidur, {hardware} roofline for what it lacks)",
+    )
+
+
+def _public_llmservingsim(overhead_s: float) -> TableCostModel:
+    return llmservingsim_cost_model(
+        LLMSERVINGSIM_RTX4090_LLAMA31_8B,
+        model="llama-3.1-8b",
+        hardware="rtx4090",
+        overhead_s=overhead_s,
     )
 
 
 #: (hardware, model) -> builder of the shipped public cost models.
 PUBLIC_MODELS: Final[dict[tuple[str, str], Any]] = {
     ("rtx4090", "llama-3.1-8b"): _public_llmservingsim,
-    ("a100", "llama-2-7b"): lambda o: _public_vidur("llama-2-7b", o),
-    ("a100", "llama-3-8b"): lambda o: _public_vidur("llama-3-8b", o),
+    ("a100", "llama-2-7b"): lambda o: vidur_cost_model(
+        VIDUR_A100_MLP["llama-2-7b"], model="llama-2-7b", hardware="a100", overhead_s=o
+    ),
+    ("a100", "llama-3-8b"): lambda o: vidur_cost_model(
+        VIDUR_A100_MLP["llama-3-8b"], model="llama-3-8b", hardware="a100", overhead_s=o
+    ),
 }
 
 
@@ -609,18 +663,15 @@ def available_models(profiles: str | Path | None = None) -> list[tuple[str, str]
     """(hardware, model) pairs :func:`load_cost_model` can build, sorted.
 
     Args:
-        profiles: A ``<hardware>/<model>/`` tree (folders with ``table.npz`` or op CSVs).
+        profiles: A profile folder of any format (``profile_formats.py``); None: the shipped
+            public profiles.
     """
-    pairs = set(PUBLIC_MODELS)
-    root = Path(profiles) if profiles is not None else None
-    if root is not None and root.is_dir():
-        for d in root.glob("*/*"):
-            if d.is_dir() and (
-                (d / TABLE_FILE).is_file()
-                or ((d / "meta.json").is_file() and any(d.glob("linear_qkv.csv")))
-            ):
-                pairs.add((d.parent.name, d.name))
-    return sorted(pairs)
+    if profiles is None:
+        return sorted(PUBLIC_MODELS)
+    root = Path(profiles)
+    if not root.is_dir():
+        return []
+    return sorted({(s.hardware, s.model) for s in detect_profiles(root)})
 
 
 def load_cost_model(
@@ -632,31 +683,37 @@ def load_cost_model(
 ) -> CostModel:
     """Find and build the table cost model of ``(hardware, model)``.
 
-    Looks in ``<profiles>/<hardware>/<model>/`` first (``table.npz`` from ``kernels/tables.py``,
-    else the operator CSVs + ``meta.json``), then in the shipped public profiles
-    (``rtx4090/llama-3.1-8b``: LLMServingSim; ``a100/llama-2-7b``, ``a100/llama-3-8b``: Vidur).
+    With ``profiles``, only that folder is used, in any format ``profile_formats.py``
+    detects (EdgeTwin tree, LLMServingSim, Vidur; public imports cached by content hash, see
+    ``profile_loader.py``); a folder without the pair is an error, never a silent fallback.
+    Without, the shipped public profiles (``rtx4090/llama-3.1-8b``: LLMServingSim;
+    ``a100/llama-2-7b``, ``a100/llama-3-8b``: Vidur).
 
     Args:
-        profiles: Root of a profile tree (e.g. ``kernels/profiles``), or None for public only.
+        profiles: A profile folder (e.g. ``kernels/profiles``), or None for the public ones.
         model: Model id, e.g. ``"llama-3.1-8b"``, ``"smollm-135m"``.
         hardware: Device name, e.g. ``"rtx4090"``, ``"a100"``, ``"cpu"``.
         overhead_s: Fixed per-iteration seconds added to the kernel times.
 
     Raises:
-        ValueError: No profiles for the pair; the message lists the available pairs.
+        ValueError: No profiles for the pair: one line saying what is there and what was
+            expected (with ``profiles``) or listing the public pairs (without).
+        FileNotFoundError: ``profiles`` is not a directory.
     """
     if profiles is not None:
-        folder = Path(profiles) / hardware / model
-        if (folder / TABLE_FILE).is_file():
-            return TableCostModel.from_npz(folder / TABLE_FILE, overhead_s=overhead_s)
-        if (folder / "meta.json").is_file() and (folder / "linear_qkv.csv").is_file():
-            return TableCostModel.from_profile_dir(folder, overhead_s=overhead_s)
+        # imported here: profile_loader builds on this module's TableCostModel
+        from edgetwin.sim.compute.profile_loader import load_profile_folder
+
+        cost, _ = load_profile_folder(
+            profiles, model=model, hardware=hardware, overhead_s=overhead_s
+        )
+        return cost
     builder = PUBLIC_MODELS.get((hardware, model))
     if builder is None:
-        pairs = ", ".join(f"{h}/{m}" for h, m in available_models(profiles))
+        pairs = ", ".join(f"{h}/{m}" for h, m in available_models(None))
         raise ValueError(
-            f"no cost-model profiles for hardware={hardware!r}, model={model!r} "
-            f"(searched {str(profiles)!r} and the public profiles); available: {pairs}"
+            f"no public cost-model profiles for hardware={hardware!r}, model={model!r}; "
+            f"available: {pairs} (or give a profile folder)"
         )
     model_: TableCostModel = builder(overhead_s)
     return model_
@@ -670,5 +727,7 @@ __all__ = [
     "OpTable",
     "TableCostModel",
     "available_models",
+    "llmservingsim_cost_model",
     "load_cost_model",
+    "vidur_cost_model",
 ]

@@ -268,8 +268,13 @@ def _warned(workdir: Path, argv: list[str], words: list[str]) -> None:
         assert word in lines[0], (word, lines[0])
 
 
-def test_profile_folder_without_the_pair_warns(workdir: Path) -> None:
-    _warned(workdir, [*SERVE, "--profiles", "mine"], ["'mine'", "rtx4090/llama-3.1-8b", "public"])
+def test_profile_folder_without_the_pair_is_an_error(workdir: Path) -> None:
+    # was a warning and the shipped public profiles: a named folder is never silently replaced
+    expect_one_line_error(
+        workdir,
+        [*SERVE, "--profiles", "mine"],
+        ["hardware='rtx4090'", "model='llama-3.1-8b'", "'mine'", "no profile folder", "expected"],
+    )
 
 
 def test_rejected_requests_warn(workdir: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,77 @@ def test_profiles_folder_selects_table_model_or_falls_back(trace, tmp_path, caps
         assert summary["cost_model"]["kind"] == "roofline"
 
 
+LLMSS_PERF = shared_data_dir() / "llmservingsim" / "perf"
+
+
+def _llmss_copy(tmp_path: Path, gpu: str) -> Path:
+    """The shared LLMServingSim RTX 4090 folder copied under another GPU's name."""
+    if not LLMSS_PERF.is_dir():
+        pytest.skip("shared LLMServingSim profiles not available")
+    dst = tmp_path / "perf" / gpu
+    shutil.copytree(LLMSS_PERF / "RTX4090", dst)
+    return tmp_path / "perf"
+
+
+def _serve_gpu(trace: Path, out: Path, hardware: str, profiles: Path) -> int:
+    args = ["serve", "--trace", str(trace), "--hardware", hardware, "--profiles", str(profiles)]
+    return main([*args, "--kv-blocks", "2000", "--max-num-seqs", "64", "--out", str(out)])
+
+
+@pytest.mark.skipif(not HAS_TABLE, reason="table cost model not available")
+def test_llmservingsim_folder_of_another_gpu(trace, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("EDGETWIN_CACHE_DIR", str(tmp_path / "cache"))
+    perf = _llmss_copy(tmp_path, "L40S")
+    # was: silently served with the shipped RTX 4090 tables; now one line naming what is there
+    assert _serve_gpu(trace, tmp_path / "o", "rtx4090", perf) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("edgetwin: error: no cost-model profiles for hardware='rtx4090'")
+    assert "found LLMServingSim l40s/llama-3.1-8b (tp1)" in err
+    assert "expected an EdgeTwin <hardware>/<model>/ folder" in err
+    assert not (tmp_path / "o").exists()
+    # the right hardware id serves from that folder and says so in summary.json
+    assert _serve_gpu(trace, tmp_path / "o", "l40s", perf) == 0
+    cost = json.loads((tmp_path / "o" / "summary.json").read_text())["cost_model"]
+    assert (cost["kind"], cost["format"], cost["source_hardware"]) == (
+        "table",
+        "llmservingsim",
+        "L40S",
+    )
+    assert cost["folder"] == str(perf / "L40S" / "meta-llama" / "Llama-3.1-8B" / "bf16")
+    assert len(cost["sha256"]) == 64
+    assert cost["cache"] == "written"
+    assert cost["tables"] == [
+        "attn_decode",
+        "attn_decode_mixed",
+        "attn_prefill",
+        "elementwise",
+        "linear_down",
+        "linear_gate_up",
+        "linear_o",
+        "linear_qkv",
+        "lm_head",
+    ]
+    assert cost["files"] == [
+        "meta.yaml",
+        "tp1/attention.csv",
+        "tp1/dense.csv",
+        "tp1/per_sequence.csv",
+    ]
+
+
+@pytest.mark.skipif(not HAS_TABLE, reason="table cost model not available")
+def test_yaml_profiles_folder_same_as_public(trace, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("EDGETWIN_CACHE_DIR", str(tmp_path / "cache"))
+    perf = _llmss_copy(tmp_path, "RTX4090")
+    by_folder = run_serving(validate_serving(_config(trace, profiles=str(perf))))[0]
+    public = run_serving(validate_serving(_config(trace, profiles="public")))[0]
+    assert by_folder.cost_model["format"] == "llmservingsim"
+    assert public.cost_model["format"] == "public"
+    # the same CSVs: the same run
+    pd.testing.assert_frame_equal(by_folder.requests, public.requests)
+
+
 SCENARIO = """
 name: tiny_serving
 description: generated workload
@@ -305,7 +377,9 @@ def test_shipped_profiles_by_name_from_any_directory(trace, tmp_path, monkeypatc
     assert (shipped_profiles_dir() / "cpu" / "smollm-135m").is_dir()
     by_name, info = build_cost_model("smollm-135m", "cpu", "shipped")
     by_path, _ = build_cost_model("smollm-135m", "cpu", shipped_profiles_dir())
-    assert info == {"kind": "table", "profiles": "shipped"}
+    assert (info["kind"], info["profiles"], info["format"]) == ("table", "shipped", "edgetwin")
+    assert info["folder"] == str(shipped_profiles_dir() / "cpu" / "smollm-135m")
+    assert "linear_qkv" in info["tables"]
     args = (np.array([128]), np.array([0]), np.array([100, 200]))
     assert by_name.iteration_time_s(*args) == by_path.iteration_time_s(*args) > 0
 
