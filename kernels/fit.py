@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from edgetwin.sim.compute.framework_overhead import FEATURES as OVERHEAD_FEATURES
+from edgetwin.sim.compute.framework_overhead import PASS_FEATURES
 from edgetwin.sim.compute.profiles import read_profile
 from edgetwin.sim.compute.table_cost import TABLE_AXES, TableCostModel
 
@@ -47,7 +48,9 @@ FEATURES: Final[dict[str, tuple[str, ...]]] = {
     "embedding": ("1", "bytes_moved"),  # µs-scale and noisy: a line keeps it monotone
     "sampler": ("1", "bytes_moved", "hinge:bytes_moved"),
     "iteration": ("1", "n_tokens", "batch_size", "context_len"),
-    "decoder_layer": ("1", "n_tokens", "flops", "bytes_moved"),
+    # whole layers / passes: a summary of each table (the cost model uses the framework fit)
+    "decoder_layer": ("1", "flops", "bytes_moved"),
+    "decoder_pass": ("1", "n_tokens", "flops", "bytes_moved"),
 }
 #: Quantiles of a column's distinct values where ``hinge:<col>`` puts its knots.
 HINGE_QUANTILES: Final[tuple[float, ...]] = (1 / 3, 2 / 3)
@@ -63,6 +66,7 @@ MONOTONE_AXES: Final[dict[str, tuple[str, ...]]] = {
     "adapter_load": ("n_bytes",),
     "iteration": ("n_tokens",),
     "decoder_layer": ("n_tokens", "context_len"),
+    "decoder_pass": ("n_tokens", "context_len"),
 }
 
 SHAPE_COLUMNS: Final[tuple[str, ...]] = (
@@ -76,7 +80,7 @@ SHAPE_COLUMNS: Final[tuple[str, ...]] = (
 )
 K_FOLDS = 5
 FIT_FILE = "fit.json"
-FIT_VERSION = 2  # 2: the framework overhead
+FIT_VERSION = 3  # 2: the framework overhead; 3: decoder_layer's features
 
 
 def expand_features(df: pd.DataFrame, features: Sequence[str]) -> list[str]:
@@ -251,11 +255,16 @@ def fit(profile_dir: str | Path, *, write: bool = True) -> dict[str, Any]:
         fw = TableCostModel.from_profile_dir(folder).framework
         if fw is not None:
             result["framework"] = {
-                "features": list(OVERHEAD_FEATURES),
+                "features": [*OVERHEAD_FEATURES, *(f"hinge:kv_tokens@{k:g}" for k in fw.knots)],
                 "coef": list(fw.coef),
                 "n_rows": fw.n_rows,
                 "median_rel_err": fw.median_rel_error,
                 "max_rel_err": fw.max_rel_error,
+                "pass_features": list(PASS_FEATURES),
+                "pass_coef": list(fw.pass_coef),
+                "n_pass_rows": fw.n_pass_rows,
+                "pass_median_rel_err": fw.pass_median_rel_error if fw.n_pass_rows else None,
+                "pass_max_rel_err": fw.pass_max_rel_error if fw.n_pass_rows else None,
             }
     if write:
         part = cache.with_name(cache.name + ".part")  # a kill never leaves half a fit.json
@@ -277,11 +286,21 @@ def error_table(result: Mapping[str, Any]) -> str:
         lines.append(f"| {op} | {e['n_rows']} | {fmt(med)} | {fmt(p90)} | {mono} |")
     fw = result.get("framework")
     if fw:
-        pairs = zip(fw["features"], fw["coef"], strict=True)
-        terms = " + ".join(f"{c:.3g}" + ("" if f == "1" else f"·{f}") for f, c in pairs)
+        pairs = [(f, c) for f, c in zip(fw["features"], fw["coef"], strict=True) if c > 0]
+        terms = " + ".join(f"{c:.3g}" + ("" if f == "1" else f"·{f}") for f, c in pairs) or "0"
         lines.append(
             f"\nframework overhead per layer: {terms} s; layers within "
             f"{100 * fw['median_rel_err']:.1f}% (median), {100 * fw['max_rel_err']:.1f}% (max) "
             f"of {fw['n_rows']} measured"
         )
+        if fw.get("n_pass_rows"):
+            pass_pairs = zip(fw["pass_features"], fw["pass_coef"], strict=True)
+            terms = " + ".join(
+                f"{c:.3g}" + ("" if f == "1" else f"·{f}") for f, c in pass_pairs if c > 0
+            )
+            lines.append(
+                f"framework overhead per pass: {terms or '0'} s; one-layer passes within "
+                f"{100 * fw['pass_median_rel_err']:.1f}% (median), "
+                f"{100 * fw['pass_max_rel_err']:.1f}% (max) of {fw['n_pass_rows']} measured"
+            )
     return "\n".join(lines)

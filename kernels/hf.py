@@ -150,3 +150,15 @@ def cache_kwarg(forward: Callable[..., Any]) -> str:
     ``past_key_values``.
     """
     return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+
+
+def last_logits_kwarg(forward: Callable[..., Any]) -> dict[str, int]:
+    """The "LM head on the last position only" argument of a transformers ``forward``.
+
+    ``logits_to_keep`` (``num_logits_to_keep`` in older 4.x); ``{}`` when neither exists.
+    """
+    params = inspect.signature(forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return {name: 1}
+    return {}

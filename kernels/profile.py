@@ -100,6 +100,7 @@ def profile(
     op_names = _resolve_ops(ops)
     fw = layer.resolve_framework(framework)
     fw_version = hf.version() if fw == "transformers" else str(torch.__version__)
+    framework_ops = layer.framework_specs(fw)
     if not re.fullmatch(r"cpu|cuda(:[0-9]+)?", str(device)):  # torch also takes 'cpu:5'
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
     dev = torch.device(device)
@@ -128,7 +129,7 @@ def profile(
     tables: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory(prefix="edgetwin-kernels-") as tmp, torch.inference_mode():
         for op in op_names:
-            spec = layer.spec(fw) if op == layer.NAME else OP_SPECS[op]
+            spec = framework_ops.get(op) or OP_SPECS[op]
             rows: list[dict[str, Any]] = []
             for grid_shape in spec.grid(model, quick):
                 shape = grid_shape
@@ -192,6 +193,37 @@ def profile(
         framework_version=fw_version,
     )
     meta_path = folder / "meta.json"
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    meta["runs"] = [*_earlier_runs(meta_path, meta), _run_record(meta)]
+    tmp = meta_path.with_name(meta_path.name + ".part")  # a kill never leaves half a meta.json
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    tmp.replace(meta_path)
     written["meta"] = meta_path
     return written
+
+
+#: The fields of a run kept in ``meta.json``'s ``runs`` (a folder built over several runs).
+RUN_FIELDS = ("date_utc", "git_commit", "ops", "quick", "cache_mode", "framework", "device_name")
+
+
+def _run_record(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: meta.get(k) for k in RUN_FIELDS}
+
+
+def _earlier_runs(path: Path, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Runs recorded in an existing ``meta.json`` of the same model and device, oldest first.
+
+    A folder filled over several runs keeps which operators each run measured, when and how;
+    a ``meta.json`` of another model or device, or an unreadable one, starts a new history.
+    """
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    if not isinstance(old, dict) or old.get("model") != meta["model"]:
+        return []
+    if old.get("device_name") != meta.get("device_name") or old.get("dtype") != meta.get("dtype"):
+        return []
+    runs = old.get("runs")
+    if isinstance(runs, list) and all(isinstance(r, dict) for r in runs):
+        return runs
+    return [_run_record(old)]  # written before ``runs`` existed

@@ -36,7 +36,7 @@ import pandas as pd
 from edgetwin.kernels.fit import fit, predict
 from edgetwin.kernels.models import ModelSpec
 from edgetwin.kernels.ops import OP_SPECS, Shape
-from edgetwin.sim.compute.framework_overhead import LAYER_OP, fit_framework_overhead
+from edgetwin.sim.compute.framework_overhead import LAYER_OP, PASS_OP
 from edgetwin.sim.compute.profiles import read_profile
 from edgetwin.sim.compute.table_cost import TABLE_AXES, TABLE_FILE, OpTable, TableCostModel
 
@@ -138,9 +138,10 @@ def tabulate(
         "dtype": meta["dtype"],
     }
     cm = TableCostModel(tables, n_layers=model.n_layers, name=str(folder))
-    layer_csv = folder / f"{LAYER_OP}.csv"
-    if layer_csv.is_file():  # the framework overhead, against these (fitted) tables
-        cm.framework = fit_framework_overhead(read_profile(layer_csv), cm.layer_ops_s)
+    framework_csvs = [folder / f"{op}.csv" for op in (LAYER_OP, PASS_OP)]
+    framework_rows = [read_profile(p) for p in framework_csvs if p.is_file()]
+    if framework_rows:  # the framework overhead, against these (fitted) tables
+        cm.fit_framework(pd.concat(framework_rows, ignore_index=True))
     return cm.to_npz(Path(out) if out is not None else folder / TABLE_FILE, meta=info)
 
 

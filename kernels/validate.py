@@ -22,10 +22,12 @@ the median of ``repeats`` timed calls after warm-up
 (a decode step: ``b`` decodes of KV length ``c + 1``; a prefill: ``b`` chunks of ``c`` tokens
 with no cached context); the error is ``(predicted - measured) / measured``.
 
-What the measurement includes beyond the operators: the embedding, RMSNorms, RoPE, SiLU-mul and
-residual adds, transformers' Python per-layer overhead, and ``DynamicCache``'s append, which
-concatenates (copies) each layer's whole K/V cache on every decode step (a paged serving
-engine writes the new token in place).
+What the measurement includes beyond the operators: transformers' Python per-layer overhead,
+its unfused q/k/v and gate/up projections, and ``DynamicCache``'s append, which concatenates
+(copies) each layer's whole K/V cache on every decode step (a paged serving engine writes the
+new token in place). The prediction covers them with the per-layer framework overhead fitted
+on whole layers (``decoder_layer``, ``sim/compute/framework_overhead.py``) when the profiles
+were taken with ``--framework transformers``.
 
 ``transformers`` is an optional dependency (``pip install 'edgetwin[validate]'``); without it
 :func:`validate` raises :class:`TransformersMissingError`.
@@ -35,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import gc
-import inspect
 import json
 import math
 import os
@@ -99,12 +100,7 @@ def _forward_kwargs(model: torch.nn.Module) -> tuple[str, dict[str, int]]:
     Recent transformers 5.x call the cache ``cache`` (``past_key_values`` is deprecated there),
     4.x ``past_key_values``; ``logits_to_keep`` was ``num_logits_to_keep`` in older 4.x.
     """
-    params = inspect.signature(model.forward).parameters
-    cache_kw = hf.cache_kwarg(model.forward)
-    for name in ("logits_to_keep", "num_logits_to_keep"):
-        if name in params:
-            return cache_kw, {name: 1}
-    return cache_kw, {}
+    return hf.cache_kwarg(model.forward), hf.last_logits_kwarg(model.forward)
 
 
 def _new_cache(model: torch.nn.Module) -> Any:

@@ -1,4 +1,7 @@
-"""One whole decoder layer as a framework runs it (operator ``decoder_layer``).
+"""A whole decoder layer, and a one-layer model pass, as a framework runs them.
+
+Operators ``decoder_layer`` (one layer) and ``decoder_pass`` (embedding, one layer, final
+RMSNorm, LM head on the last position of each sequence, sampler: the smallest whole model).
 
 The other operators are timed one at a time; the time of a layer is more than their sum by what
 the framework adds around them (``sim/compute/framework_overhead.py`` fits that difference).
@@ -20,6 +23,7 @@ call the cache is cut back to ``context_len`` tokens, so every call sees the sam
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Literal
@@ -36,6 +40,9 @@ from edgetwin.kernels.ops.linear import gemm_dims
 Framework = Literal["transformers", "torch"]
 FRAMEWORKS: Final[tuple[Framework, ...]] = ("transformers", "torch")
 NAME: Final[str] = "decoder_layer"
+PASS_NAME: Final[str] = "decoder_pass"
+#: Temperature of the sampler step (as ``ops/elementwise.py``'s ``sampler``).
+TEMPERATURE: Final[float] = 0.8
 
 DECODE_BATCH_FULL: Final[tuple[int, ...]] = (1, 2, 4, 8, 16)
 DECODE_CTX_FULL: Final[tuple[int, ...]] = (128, 512, 1024, 2048)
@@ -104,10 +111,60 @@ def _bytes(model: ModelSpec, shape: Shape, elt: int) -> float:
     return float(elt * (_weight_elements(model) + 2 * model.kv_size * _kv_after(shape)))
 
 
+def _pass_flops(model: ModelSpec, shape: Shape, elt: int) -> float:
+    """One layer plus the LM head ``2 S d V`` over the ``S`` sequences' last positions."""
+    return _flops(model, shape, elt) + 2.0 * shape.batch_size * model.hidden_size * (
+        model.vocab_size
+    )
+
+
+def _vocab_weights(model: ModelSpec) -> int:
+    """Embedding and LM head elements (one matrix when tied)."""
+    return (1 if model.tie_embeddings else 2) * model.vocab_size * model.hidden_size
+
+
+def _pass_bytes(model: ModelSpec, shape: Shape, elt: int) -> float:
+    """The layer's traffic plus the LM head's weights (the embedding reads a few rows)."""
+    return _bytes(model, shape, elt) + float(elt * model.vocab_size * model.hidden_size)
+
+
+def _pass_footprint(model: ModelSpec, shape: Shape, elt: int) -> float:
+    """The layer's operands plus the embedding and LM head matrices."""
+    return _bytes(model, shape, elt) + float(elt * _vocab_weights(model))
+
+
+def _sample(logits: torch.Tensor) -> torch.Tensor:
+    """One token per sequence from ``[S, V]`` logits: temperature softmax, argmax."""
+    return torch.argmax(torch.softmax(logits / TEMPERATURE, dim=-1), dim=-1)
+
+
 # ----------------------------------------------------------------------------------- torch
-def _torch_runner(
+def _torch_pass_runner(
     model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype
 ) -> Callable[[], object]:
+    layer = _torch_runner(model, shape, device, dtype)
+    b = shape.batch_size
+    n = 1 if _is_decode(shape) else shape.n_tokens
+    d, v = model.hidden_size, model.vocab_size
+    embedding = randn((v, d), device, dtype)  # [V, d]
+    head = embedding if model.tie_embeddings else randn((v, d), device, dtype)  # [V, d]
+    final_norm = randn((d,), device, dtype)  # [d]
+    ids = torch.randint(0, v, (b, n), device=device)  # [B, n]
+
+    def run() -> object:
+        hs = layer(F.embedding(ids, embedding))[:, -1]  # [B, d]: the last positions only
+        hs = final_norm * (hs * torch.rsqrt(hs.pow(2).mean(-1, keepdim=True) + RMS_EPS))
+        return _sample(F.linear(hs, head))
+
+    return run
+
+
+def _torch_runner(
+    model: ModelSpec,
+    shape: Shape,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> Callable[..., torch.Tensor]:
     d, dh, h, hkv = model.hidden_size, model.head_dim, model.n_heads, model.n_kv_heads
     w = {op: randn(gemm_dims(model, op)[::-1], device, dtype) for op in LAYER_GEMMS}  # [N, K]
     norm1, norm2 = randn((d,), device, dtype), randn((d,), device, dtype)  # [d]
@@ -127,7 +184,7 @@ def _torch_runner(
     def rms(t: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return weight * (t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + RMS_EPS))
 
-    def run() -> object:
+    def run(x: torch.Tensor = x) -> torch.Tensor:
         hs = rms(x, norm1)
         q, k, v = F.linear(hs, w["linear_qkv"]).split((q_size, kv, kv), dim=-1)
         q = q.view(b, n, h, dh).transpose(1, 2)  # [B, H, n, d_h]
@@ -141,7 +198,8 @@ def _torch_runner(
         )
         hs = x + F.linear(att.transpose(1, 2).reshape(b, n, q_size), w["linear_o"])
         gate, up = F.linear(rms(hs, norm2), w["linear_gate_up"]).chunk(2, dim=-1)
-        return hs + F.linear(F.silu(gate) * up, w["linear_down"])
+        out: torch.Tensor = hs + F.linear(F.silu(gate) * up, w["linear_down"])
+        return out
 
     return run
 
@@ -185,22 +243,65 @@ def _transformers_runner(
     return run
 
 
-def spec(framework: Framework) -> OpSpec:
-    """The ``decoder_layer`` operator timed under ``framework``.
+def _transformers_pass_runner(
+    model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype
+) -> Callable[[], object]:
+    classes = hf.classes()
+    decode = _is_decode(shape)
+    b = shape.batch_size
+    n = 1 if decode else shape.n_tokens
+    c = shape.context_len
+    config = hf.llama_config(dataclasses.replace(model, n_layers=1), max_context=c + n)
+    net = classes.model_cls(config).to(device=device, dtype=dtype).eval()
+    cache = hf.new_cache(config)
+    if c:
+        kv_shape = (b, model.n_kv_heads, c, model.head_dim)
+        cache.update(randn(kv_shape, device, dtype), randn(kv_shape, device, dtype), 0)
+    ids = torch.randint(0, model.vocab_size, (b, n), device=device)  # [B, n]
+    kwargs = {"input_ids": ids, "use_cache": True, hf.cache_kwarg(net.forward): cache}
+    kwargs |= hf.last_logits_kwarg(net.forward)
+
+    def run() -> object:
+        out = net(**kwargs)
+        cache.crop(-n)
+        return _sample(out.logits[:, -1, :])
+
+    return run
+
+
+_RUNNERS: Final[dict[tuple[str, Framework], Callable[..., Callable[..., object]]]] = {
+    (NAME, "torch"): _torch_runner,
+    (NAME, "transformers"): _transformers_runner,
+    (PASS_NAME, "torch"): _torch_pass_runner,
+    (PASS_NAME, "transformers"): _transformers_pass_runner,
+}
+
+
+def spec(framework: Framework, name: str = NAME) -> OpSpec:
+    """The ``decoder_layer`` (or ``decoder_pass``) operator timed under ``framework``.
 
     Raises:
-        ValueError: Unknown framework.
+        ValueError: Unknown framework or operator.
     """
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, got {framework!r}")
-    build = _transformers_runner if framework == "transformers" else _torch_runner
+    if name not in (NAME, PASS_NAME):
+        raise ValueError(f"operator must be {NAME} or {PASS_NAME}, got {name!r}")
+    build = _RUNNERS[(name, framework)]
 
     def make_runner(
         model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype, workdir: Path
     ) -> Callable[[], object]:
         return build(model, shape, device, dtype)
 
-    return OpSpec(NAME, _grid, _flops, _bytes, make_runner)
+    if name == NAME:
+        return OpSpec(NAME, _grid, _flops, _bytes, make_runner)
+    return OpSpec(PASS_NAME, _grid, _pass_flops, _pass_bytes, make_runner, _pass_footprint)
+
+
+def framework_specs(framework: Framework) -> dict[str, OpSpec]:
+    """The operators whose runner depends on the framework, by name."""
+    return {name: spec(framework, name) for name in (NAME, PASS_NAME)}
 
 
 def resolve_framework(framework: str) -> Framework:
@@ -221,5 +322,5 @@ def resolve_framework(framework: str) -> Framework:
     return framework  # type: ignore[return-value]
 
 
-#: The default spec in ``OP_SPECS`` (``profile(framework=...)`` swaps in the chosen one).
-SPECS = (spec("torch"),)
+#: The default specs in ``OP_SPECS`` (``profile(framework=...)`` swaps in the chosen ones).
+SPECS = tuple(framework_specs("torch").values())

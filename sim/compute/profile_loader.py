@@ -87,7 +87,8 @@ def load_profile_folder(
         ``source_model``, ``sha256`` (of ``files``), ``files`` (relative to ``folder``),
         ``tables`` (operator names), ``cache`` (``"hit"``, ``"written"``, ``"rebuilt"``,
         ``"off: <reason>"`` or ``None``: not cached), ``notes``, and with whole-layer profiles
-        ``framework_overhead_coef`` (``c_0, c_tok, c_kv``).
+        ``framework_overhead_coef`` (``c_0, c_tok, c_kv, h_1..h_J``) and
+        ``framework_overhead_knots`` (``k_1..k_J``).
 
     Raises:
         FileNotFoundError: ``root`` is not a directory.
@@ -116,6 +117,7 @@ def load_profile_folder(
     }
     if cost.framework is not None:  # per-layer framework overhead (framework_overhead.py)
         info["framework_overhead_coef"] = list(cost.framework.coef)
+        info["framework_overhead_knots"] = list(cost.framework.knots)
     if cost.fallback is not None:  # what the tables lack comes from the roofline
         lacks = ["attention"] if "attn_prefill" not in cost.tables else []
         info["roofline_for"] = [*lacks, *([] if "lm_head" in cost.tables else ["lm_head"])]

@@ -43,6 +43,8 @@ OPS: Final[dict[str, str]] = {
     "decoder_layer": "one whole decoder layer as a framework runs it (meta.json `framework`): a "
     "decode step of batch_size sequences over context_len cached tokens (n_tokens == "
     "batch_size), or one n_tokens prefill chunk over context_len cached tokens",
+    "decoder_pass": "a one-layer model pass as a framework runs it (embedding, decoder_layer's "
+    "layer, final norm, LM head on the last positions, sampler), decoder_layer's shapes",
     "elementwise": "all norms, RoPE, activations, residual adds and embedding of one iteration "
     "over n_tokens tokens (whole model; imported public profiles)",
     "iteration": "a whole model iteration (imported public profiles without a breakdown)",

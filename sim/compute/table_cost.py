@@ -21,7 +21,7 @@ One iteration (vLLM-style continuous batching, see ``cost_model.py``) costs::
 
     L x [qkv(N) + o(N) + gate_up(N) + down(N) + sum_i attn_prefill(c_i, p_i)
          + attn_decode(n_dec, mean(decode_context))] + other(N) + lm_head(n_seq)
-         + sampler(n_seq) + L x framework(N, K) + overhead_s
+         + sampler(n_seq) + L x framework(N, K) + framework_pass(n_seq, N) + overhead_s
 
 with ``N = sum(prefill_tokens) + n_decode`` new tokens and ``n_seq = n_prefill + n_decode``.
 ``other`` is the elementwise work: an imported whole-model ``elementwise`` table (see
@@ -35,13 +35,16 @@ total KV tokens read). When the batch also holds a prefill chunk and the model h
 serving both is slower than the two separate kernels.
 ``framework`` is the per-layer framework overhead fitted on whole decoder layers that
 ``kernels/`` timed as the framework runs them (``framework_overhead.py``; ``K`` = the KV tokens
-the sequences hold after the iteration), 0 for profiles without ``decoder_layer`` rows.
+the sequences hold after the iteration), 0 for profiles without ``decoder_layer`` rows;
+``framework_pass`` is the framework's once-per-pass overhead fitted on one-layer model passes
+(``decoder_pass`` rows), 0 without them.
 This per-operator summation is what Vidur (Agrawal et al., MLSys 2024) and LLMServingSim
 (Cho et al., 2024) do with the same profiles.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from collections.abc import Mapping
@@ -54,8 +57,10 @@ import pandas as pd
 from edgetwin.sim.compute.cost_model import CostModel, RooflineCostModel
 from edgetwin.sim.compute.framework_overhead import (
     LAYER_OP,
+    PASS_OP,
     FrameworkOverhead,
     fit_framework_overhead,
+    fit_pass_overhead,
     kv_tokens,
 )
 from edgetwin.sim.compute.importers import (
@@ -318,10 +323,29 @@ class TableCostModel:
             if str(op) in TABLE_AXES
         }
         model = cls(tables, n_layers=n_layers, overhead_s=overhead_s, fallback=fallback, name=name)
-        layers = profile[profile["op"] == LAYER_OP]
-        if len(layers):
-            model.framework = fit_framework_overhead(layers, model.layer_ops_s)
+        model.fit_framework(profile)
         return model
+
+    def fit_framework(self, profile: pd.DataFrame) -> None:
+        """Fit :attr:`framework` on the ``decoder_layer`` (and ``decoder_pass``) rows.
+
+        The per-layer term against :meth:`layer_ops_s`, then the per-pass term against
+        :meth:`one_layer_pass_s`; nothing without ``decoder_layer`` rows.
+        """
+        layers = profile[profile["op"] == LAYER_OP]
+        if not len(layers):
+            return
+        self.framework = fit_framework_overhead(layers, self.layer_ops_s)
+        passes = profile[profile["op"] == PASS_OP]
+        if len(passes):
+            coef, med, mx = fit_pass_overhead(passes, self.one_layer_pass_s)
+            self.framework = dataclasses.replace(
+                self.framework,
+                pass_coef=coef,
+                pass_median_rel_error=med,
+                pass_max_rel_error=mx,
+                n_pass_rows=len(passes),
+            )
 
     @classmethod
     def from_profile_dir(
@@ -336,7 +360,7 @@ class TableCostModel:
         frames = [
             read_profile(p)
             for p in sorted(f.glob("*.csv"))
-            if p.stem in TABLE_AXES or p.stem == LAYER_OP
+            if p.stem in TABLE_AXES or p.stem in (LAYER_OP, PASS_OP)
         ]
         if not frames:
             raise FileNotFoundError(f"no operator CSVs of {sorted(TABLE_AXES)} in {str(f)!r}")
@@ -358,6 +382,8 @@ class TableCostModel:
         arrays["meta_json"] = np.array(json.dumps(dict(meta or {}), sort_keys=True))
         if self.framework is not None:
             arrays["framework__coef"] = np.asarray(self.framework.coef, dtype=np.float64)
+            arrays["framework__knots"] = np.asarray(self.framework.knots, dtype=np.float64)
+            arrays["framework__pass_coef"] = np.asarray(self.framework.pass_coef, np.float64)
         for op, t in self.tables.items():
             for i, a in enumerate(t.axes):
                 arrays[f"{op}__axis{i}"] = a
@@ -383,8 +409,12 @@ class TableCostModel:
                 n_layers = int(z["n_layers"])
                 framework = None
                 if "framework__coef" in z:
-                    c0, c_tok, c_kv = (float(v) for v in z["framework__coef"])
-                    framework = FrameworkOverhead(coef=(c0, c_tok, c_kv))
+                    d0, d_seq, d_tok = (float(v) for v in z["framework__pass_coef"])
+                    framework = FrameworkOverhead(
+                        coef=tuple(float(v) for v in z["framework__coef"]),
+                        knots=tuple(float(v) for v in z["framework__knots"]),
+                        pass_coef=(d0, d_seq, d_tok),
+                    )
         except (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
@@ -420,7 +450,8 @@ class TableCostModel:
         Keys: ``linear_qkv, linear_o, linear_gate_up, linear_down``, then ``attn_prefill`` and
         ``attn_decode`` (or ``attention`` from a roofline fallback), ``lm_head``, ``other``
         (norms, RoPE, activations, residual adds, embedding: :meth:`_elementwise_s`),
-        ``sampler``, ``framework`` (per-layer framework overhead) and ``overhead``.
+        ``sampler``, ``framework`` (per-layer framework overhead × L), ``framework_pass`` (the
+        framework's once-per-pass overhead) and ``overhead``.
         """
         n_dec = len(decode_context)
         n_seq = len(prefill_tokens) + n_dec
@@ -444,10 +475,11 @@ class TableCostModel:
         per_layer, per_pass = self._elementwise_s(n_tok)
         out["other"] = L * per_layer + per_pass if n_seq else 0.0
         out["sampler"] = self.tables["sampler"].at(n_seq) if "sampler" in self.tables else 0.0
-        out["framework"] = 0.0
+        out["framework"] = out["framework_pass"] = 0.0
         if self.framework is not None and n_seq:
             kv = kv_tokens(prefill_tokens, prefill_context, decode_context)
             out["framework"] = L * self.framework.seconds(n_tok, kv)
+            out["framework_pass"] = self.framework.pass_seconds(n_seq, n_tok)
         out["overhead"] = self.overhead_s if n_seq else 0.0
         return out
 
@@ -488,6 +520,25 @@ class TableCostModel:
                 per_layer += n_layer_calls * t
                 per_pass += n_pass_calls * t
         return per_layer, per_pass
+
+    def one_layer_pass_s(
+        self, prefill_tokens: IntArray, prefill_context: IntArray, decode_context: IntArray
+    ) -> float:
+        """A one-layer model pass without the per-pass framework overhead.
+
+        The layer's operators and fitted framework overhead, plus embedding, final RMSNorm, LM
+        head and sampler; arguments as :meth:`iteration_time_s`.
+        """
+        n_seq = len(prefill_tokens) + len(decode_context)
+        n_tok = int(prefill_tokens.sum()) + len(decode_context)
+        layer = self.layer_ops_s(prefill_tokens, prefill_context, decode_context)
+        if self.framework is not None:
+            kv = kv_tokens(prefill_tokens, prefill_context, decode_context)
+            layer += self.framework.seconds(n_tok, kv)
+        per_pass = self._elementwise_s(n_tok)[1]
+        head = self.tables["lm_head"].at(n_seq) if "lm_head" in self.tables else 0.0
+        sampler = self.tables["sampler"].at(n_seq) if "sampler" in self.tables else 0.0
+        return layer + per_pass + head + sampler
 
     def layer_ops_s(
         self, prefill_tokens: IntArray, prefill_context: IntArray, decode_context: IntArray

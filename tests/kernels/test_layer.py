@@ -41,6 +41,20 @@ def test_every_call_sees_the_same_cache(tiny_model, framework: str, shape: Shape
     assert torch.equal(first, second)
 
 
+@pytest.mark.parametrize("framework", _frameworks())
+@pytest.mark.parametrize("shape", [DECODE, CHUNK])
+def test_a_pass_picks_one_token_per_sequence(tiny_model, framework: str, shape: Shape) -> None:
+    run = layer.spec(framework, layer.PASS_NAME).make_runner(
+        tiny_model, shape, CPU, torch.float32, Path(".")
+    )
+    with torch.inference_mode():
+        first, second = run(), run()
+    assert isinstance(first, torch.Tensor)
+    assert tuple(first.shape) == (shape.batch_size,)
+    assert int(first.max()) < tiny_model.vocab_size
+    assert torch.equal(first, second)  # the cache is back where it was
+
+
 def test_work_counts_by_hand(tiny_model) -> None:
     # tiny: d 64, H 4, H_kv 2, d_h 16, I 128; one layer's weights
     # qkv 64·(64+2·32) + o 64·64 + gate_up 64·256 + down 128·64 + 2 norms 64 = 53,376
@@ -53,6 +67,11 @@ def test_work_counts_by_hand(tiny_model) -> None:
     # weights once + the K/V of every cached token after the call (Pope et al. 2022)
     assert spec.bytes_moved(tiny_model, DECODE, 4) == 4 * (w + 2 * 32 * 33)
     assert spec.bytes_moved(tiny_model, CHUNK, 2) == 2 * (w + 2 * 32 * 12)
+    # a pass adds the LM head 2 S d V over the sequences' last positions (V = 256)
+    passes = layer.spec("torch", layer.PASS_NAME)
+    assert (
+        passes.flops(tiny_model, DECODE, 4) == spec.flops(tiny_model, DECODE, 4) + 2 * 3 * 64 * 256
+    )
 
 
 def test_grid_has_decode_and_prefill_rows(tiny_model) -> None:
@@ -90,6 +109,7 @@ def test_profile_records_the_framework_and_fits_its_overhead(tiny_model, tmp_pat
         "attn_prefill",
         "attn_decode",
         "decoder_layer",
+        "decoder_pass",
     ]
     profile(tiny_model, "cpu", tmp_path, ops=ops, quick=True, cache="hot", framework="torch")
     folder = tmp_path / "cpu" / "tiny"
@@ -101,6 +121,8 @@ def test_profile_records_the_framework_and_fits_its_overhead(tiny_model, tmp_pat
     model = TableCostModel.from_profile_dir(folder)
     assert model.framework is not None
     assert all(c >= 0 for c in model.framework.coef)
+    assert model.framework.n_pass_rows == len(rows)
+    assert all(c >= 0 for c in model.framework.pass_coef)
 
 
 def test_cli_names_the_missing_extra(tmp_path, capsys, monkeypatch) -> None:

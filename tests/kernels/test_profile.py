@@ -66,3 +66,17 @@ def test_edgetwin_command_dispatches_kernels(tmp_path, capsys):
 
     assert edgetwin_main(["kernels", "profile", "--model", "x", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("edgetwin kernels: error: unknown model id")
+
+
+def test_meta_keeps_each_run_of_a_folder(tiny_model, tmp_path):
+    # a folder filled over two runs says which operators each measured
+    profile(tiny_model, "cpu", tmp_path, ops=["linear_o"], quick=True, cache="hot")
+    profile(tiny_model, "cpu", tmp_path, ops=["rmsnorm"], quick=True, cache="hot")
+    meta = json.loads((tmp_path / "cpu" / "tiny" / "meta.json").read_text())
+    assert [r["ops"] for r in meta["runs"]] == [["linear_o"], ["rmsnorm"]]
+    assert meta["ops_in_folder"] == ["linear_o", "rmsnorm"]
+    # a garbled meta.json starts a new history instead of failing
+    (tmp_path / "cpu" / "tiny" / "meta.json").write_text("{not json")
+    profile(tiny_model, "cpu", tmp_path, ops=["rope"], quick=True, cache="hot")
+    meta = json.loads((tmp_path / "cpu" / "tiny" / "meta.json").read_text())
+    assert [r["ops"] for r in meta["runs"]] == [["rope"]]

@@ -11,6 +11,7 @@ import pytest
 from edgetwin.sim.compute.framework_overhead import (
     FrameworkOverhead,
     fit_framework_overhead,
+    fit_pass_overhead,
     kv_tokens,
     layer_shape,
 )
@@ -43,13 +44,45 @@ def _layer_rows(model: TableCostModel, coef: tuple[float, float, float]) -> pd.D
     return pd.DataFrame(rows)
 
 
-def test_fit_recovers_a_known_overhead() -> None:
+def test_fit_reproduces_a_known_linear_overhead() -> None:
     base = _model()
     coef = (3e-4, 2e-6, 4e-7)
     fw = fit_framework_overhead(_layer_rows(base, coef), base.layer_ops_s)
-    np.testing.assert_allclose(fw.coef, coef, rtol=1e-6)
-    assert fw.max_rel_error < 1e-9
+    assert fw.max_rel_error < 1e-6
     assert fw.n_rows == 8
+    for n, kv in ((1, 129), (16, 16400), (512, 768)):  # measured rows: the truth
+        assert fw.seconds(n, kv) == pytest.approx(coef[0] + coef[1] * n + coef[2] * kv, rel=1e-5)
+
+
+def test_fit_follows_a_jump_in_the_cost_per_kv_token() -> None:
+    # above some K every KV token costs more (e.g. fresh mmap pages): a hinge at a measured K
+    base = _model()
+    rows = _layer_rows(base, (1e-4, 0.0, 1e-7))
+    kv = np.array(
+        [
+            kv_tokens(*layer_shape(*r))
+            for r in rows[["n_tokens", "batch_size", "context_len"]].to_numpy()
+        ]
+    )
+    rows["time_median_s"] += 2e-6 * np.maximum(kv - 4100, 0)
+    fw = fit_framework_overhead(rows, base.layer_ops_s)
+    assert fw.max_rel_error < 1e-6
+    # 16 x 1,024 cached (K = 16,400): 1e-4 + 1e-7 K + 2e-6 (K - 4,100)
+    assert fw.seconds(16, 16400) == pytest.approx(1e-4 + 1e-7 * 16400 + 2e-6 * 12300, rel=1e-5)
+
+
+def test_overhead_never_falls_with_more_work() -> None:
+    base = _model()
+    rows = _layer_rows(base, (1e-4, 1e-6, 1e-7))
+    rng = np.random.default_rng(0)
+    rows["time_median_s"] *= rng.uniform(0.9, 1.3, len(rows))  # noisy layers
+    fw = fit_framework_overhead(rows, base.layer_ops_s)
+    assert all(c >= 0 for c in fw.coef)
+    kv_grid = np.arange(0, 40_000, 37)
+    for n in (1, 16, 512):
+        t = np.array([fw.seconds(n, int(k)) for k in kv_grid])
+        assert (np.diff(t) >= 0).all()
+    assert fw.seconds(64, 5000) >= fw.seconds(16, 5000)
 
 
 def test_fit_never_gives_a_negative_coefficient() -> None:
@@ -59,7 +92,7 @@ def test_fit_never_gives_a_negative_coefficient() -> None:
     rows = _layer_rows(base, (0.0, 0.0, 0.0))
     rows["time_median_s"] *= 0.9
     fw = fit_framework_overhead(rows, base.layer_ops_s)
-    assert fw.coef == (0.0, 0.0, 0.0)
+    assert not any(fw.coef)
     assert fw.max_rel_error == pytest.approx(1 / 0.9 - 1)
 
 
@@ -112,10 +145,12 @@ def test_from_profiles_fits_decoder_layer_rows(tmp_path: Path) -> None:
     df = pd.DataFrame(profile).fillna(0)
     m = TableCostModel.from_profiles(df, n_layers=4)
     assert m.framework is not None
-    np.testing.assert_allclose(m.framework.coef, (2e-4, 0.0, 5e-7), rtol=1e-6, atol=1e-12)
+    assert m.framework.max_rel_error < 1e-6
+    assert m.framework.seconds(4, 4100) == pytest.approx(2e-4 + 5e-7 * 4100, rel=1e-5)
     back = TableCostModel.from_npz(m.to_npz(tmp_path / "t.npz"))
     assert back.framework is not None
     assert back.framework.coef == m.framework.coef
+    assert back.framework.knots == m.framework.knots
     dc = np.full(3, 77, np.int64)
     assert back.iteration_time_s(E, E, dc) == pytest.approx(m.iteration_time_s(E, E, dc))
 
@@ -123,7 +158,11 @@ def test_from_profiles_fits_decoder_layer_rows(tmp_path: Path) -> None:
 @pytest.mark.parametrize("coef", [(1.0, -1e-9, 0.0), (1.0, 2.0), (float("nan"), 0.0, 0.0)])
 def test_bad_coefficients_are_refused(coef: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match="coef must be 3 finite numbers >= 0"):
-        FrameworkOverhead(coef=coef)  # type: ignore[arg-type]
+        FrameworkOverhead(coef=coef)
+    with pytest.raises(ValueError, match="coef must be 4 finite numbers"):
+        FrameworkOverhead(coef=(1.0, 0.0, 0.0), knots=(10.0,))
+    with pytest.raises(ValueError, match="knots must increase"):
+        FrameworkOverhead(coef=(0.0,) * 5, knots=(10.0, 5.0))
 
 
 def test_fit_refuses_empty_or_non_positive_rows() -> None:
@@ -134,3 +173,21 @@ def test_fit_refuses_empty_or_non_positive_rows() -> None:
     rows.loc[0, "time_median_s"] = 0.0
     with pytest.raises(ValueError, match="must be finite and > 0"):
         fit_framework_overhead(rows, base.layer_ops_s)
+
+
+def test_pass_fit_recovers_a_known_per_pass_overhead() -> None:
+    base = _model(FrameworkOverhead(coef=(1e-4, 0.0, 1e-7)))
+    d = (2e-3, 5e-5, 1e-6)  # s, s per sequence, s per token
+    rows = _layer_rows(base, (0.0, 0.0, 0.0))
+    for i, (n, b, c) in enumerate(rows[["n_tokens", "batch_size", "context_len"]].to_numpy()):
+        it = layer_shape(int(n), int(b), int(c))
+        n_seq = len(it[0]) + len(it[2])
+        t = base.one_layer_pass_s(*it) + d[0] + d[1] * n_seq + d[2] * n
+        rows.loc[i, "time_median_s"] = t
+    coef, _, mx = fit_pass_overhead(rows, base.one_layer_pass_s)
+    np.testing.assert_allclose(coef, d, rtol=1e-5)
+    assert mx < 1e-6
+    with_pass = _model(FrameworkOverhead(coef=(1e-4, 0.0, 1e-7), pass_coef=coef))
+    dc = np.full(4, 100, np.int64)
+    extra = with_pass.breakdown_s(E, E, dc)["framework_pass"]
+    assert extra == pytest.approx(d[0] + 4 * d[1] + 4 * d[2])
