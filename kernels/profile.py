@@ -194,9 +194,9 @@ def profile(
     )
     meta_path = folder / "meta.json"
     meta["runs"] = [*_earlier_runs(meta_path, meta), _run_record(meta)]
-    tmp = meta_path.with_name(meta_path.name + ".part")  # a kill never leaves half a meta.json
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    tmp.replace(meta_path)
+    part = meta_path.with_name(meta_path.name + ".part")  # a kill never leaves half a meta.json
+    part.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    part.replace(meta_path)
     written["meta"] = meta_path
     return written
 
