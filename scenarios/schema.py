@@ -269,6 +269,29 @@ class ScenarioConfig(StrictConfig):
             )
         return self
 
+    @model_validator(mode="after")
+    def _statistical_channel_for_calibration_geometry(self) -> ScenarioConfig:
+        """Refuse wrap-around and the 3D antenna outside the statistical channel.
+
+        The Sionna and ray-traced backends would ignore them (unwrapped path loss, horizontal
+        pattern).
+        """
+        topo = self.topology
+        special = [
+            name
+            for name, on in (
+                ("topology.wrap_around=true", topo.wrap_around),
+                ("topology.bs_antenna_pattern='3d'", topo.bs_antenna_pattern == "3d"),
+            )
+            if on
+        ]
+        if special and self.channel.backend != "statistical":
+            raise ValueError(
+                f"{' and '.join(special)} need channel.backend='statistical' (got "
+                f"{self.channel.backend!r}, which does not model them)"
+            )
+        return self
+
     @field_validator("name")
     @classmethod
     def _check_name(cls, name: str) -> str:

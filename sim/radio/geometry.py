@@ -12,10 +12,24 @@ Layouts (all positions in metres, ``z`` = antenna height):
 
 UE ``(c, u)`` is dropped uniformly in the area of cell ``c`` (at least ``min_distance_m`` from
 its BS) and is served by cell ``c`` for the whole run: the association is fixed, there is no
-handover and no wrap-around. Sector antennas follow the horizontal cut of TR 38.901
-Table 7.3-1; an omnidirectional cell radiates its maximum gain in every azimuth (it models an
-antenna that is omnidirectional in azimuth and directive in elevation; set
-``bs_antenna_gain_dbi=0`` for an isotropic radiator).
+handover. Sector antennas follow the horizontal cut of TR 38.901 Table 7.3-1 by default; an
+omnidirectional cell radiates its maximum gain in every azimuth (it models an antenna that is
+omnidirectional in azimuth and directive in elevation; set ``bs_antenna_gain_dbi=0`` for an
+isotropic radiator).
+
+Options (all off by default, so existing scenarios are unchanged):
+
+* ``wrap_around=True`` (hex grids of 7 or 19 sites): the grid is repeated by the six
+  translations of its cluster (axial ``(R+1, R)`` rotated by multiples of 60°, ``R`` = rings),
+  and every UE sees each site at its nearest image (the standard wrap-around of system-level
+  calibration, e.g. TR 38.901 §7.8 / ITU-R M.2412 §8.3). Distances and antenna angles use
+  that image; the drops stay in the central cluster.
+* ``bs_antenna_pattern="3d"``: the full element pattern of TR 38.901 Table 7.3-1 (vertical and
+  horizontal cuts, combined and floored at 30 dB) with ``bs_vertical_elements`` elements
+  stacked vertically ``bs_vertical_spacing_wl`` wavelengths apart, all fed by one TXRU with an
+  electrical downtilt of ``bs_downtilt_deg`` below the horizon (the BS array of the §7.8.1
+  calibration: 10 elements, 12° downtilt = θ_etilt 102°). The array gain is
+  ``10 log10 |Σ_m w_m v_m|²`` with unit-norm weights (at most ``10 log10 M`` dB).
 """
 
 from __future__ import annotations
@@ -63,12 +77,34 @@ class TopologyConfig(StrictConfig):
     indoor_fraction: float = Field(
         0.0, ge=0, le=1, description="Share of UEs placed indoors (O2I)."
     )
+    wrap_around: bool = Field(
+        False, description="Hex grid of 7 or 19 sites: each UE sees the nearest image of a site."
+    )
+    bs_antenna_pattern: Literal["horizontal", "3d"] = Field(
+        "horizontal",
+        description="'horizontal': azimuth cut of TR 38.901 Table 7.3-1 only; '3d': full "
+        "element pattern with a vertical array and electrical downtilt.",
+    )
+    bs_downtilt_deg: float = Field(
+        0.0, ge=-90, le=90, description="Electrical downtilt below the horizon ('3d' pattern)."
+    )
+    bs_vertical_elements: int = Field(
+        1, ge=1, le=64, description="Elements per vertical column, one TXRU ('3d' pattern)."
+    )
+    bs_vertical_spacing_wl: float = Field(
+        0.5, gt=0, le=4, description="Vertical element spacing in wavelengths ('3d' pattern)."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> TopologyConfig:
         if self.kind == "single" and self.n_sites != 1:
             raise ValueError(
                 f"n_sites={self.n_sites} needs kind='hex' (kind='single' has exactly 1 site)"
+            )
+        if self.wrap_around and (self.kind != "hex" or self.n_sites == 1):
+            raise ValueError(
+                f"wrap_around=True needs kind='hex' with n_sites 7 or 19 "
+                f"(got kind={self.kind!r}, n_sites={self.n_sites})"
             )
         if self.kind == "hex" and self.cell_radius_m is not None:
             raise ValueError(
@@ -95,6 +131,23 @@ class TopologyConfig(StrictConfig):
 
 
 @dataclass(frozen=True, slots=True)
+class BsAntenna:
+    """Vertical model of the BS antenna (the azimuth cut is always applied to sectors).
+
+    Attributes:
+        pattern: ``"horizontal"`` (azimuth cut of TR 38.901 Table 7.3-1 only) or ``"3d"``.
+        downtilt_deg: Electrical downtilt below the horizon, degrees (θ_etilt = 90° + this).
+        vertical_elements: Elements ``M`` of the vertical column fed by one TXRU.
+        vertical_spacing_wl: Element spacing ``d_V``, wavelengths.
+    """
+
+    pattern: str = "horizontal"
+    downtilt_deg: float = 0.0
+    vertical_elements: int = 1
+    vertical_spacing_wl: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
     """A dropped network: cells and the UEs each serves.
 
@@ -113,6 +166,9 @@ class Layout:
             shape [n_cell], metres; ``inf`` = none.
         min_distance_m: Minimum 2-D BS–UE distance of the drops, metres.
         bs_antenna_gain_dbi: Maximum BS antenna gain, dBi.
+        wrap_offset_m: Translations of the wrap-around images of the site grid, shape
+            [n_wrap, 2], metres, row 0 = (0, 0); empty = no wrap-around.
+        antenna: The BS antenna's vertical model (see :class:`BsAntenna`).
     """
 
     bs_position_m: FloatArray
@@ -125,6 +181,8 @@ class Layout:
     cell_radius_m: FloatArray = field(default_factory=lambda: np.zeros(0))
     min_distance_m: float = 0.0
     bs_antenna_gain_dbi: float = 0.0
+    wrap_offset_m: FloatArray = field(default_factory=lambda: np.zeros((0, 2)))
+    antenna: BsAntenna = field(default_factory=lambda: BsAntenna())
 
     @property
     def n_cell(self) -> int:
@@ -181,6 +239,57 @@ def hex_site_positions_m(n_sites: int, isd_m: float) -> FloatArray:
     angle = np.mod(np.arctan2(xy[:, 1], xy[:, 0]), 2.0 * np.pi)
     order = np.lexsort((np.round(angle, 9), ring))
     out: FloatArray = xy[order]
+    return out
+
+
+def hex_wrap_offsets_m(n_sites: int, isd_m: float) -> FloatArray:
+    """Translations that tile the plane with copies of a 7- or 19-site hexagonal cluster.
+
+    A cluster of ``R`` rings (``N = 3R² + 3R + 1`` sites) tiles the plane when shifted by the
+    axial vector ``(R + 1, R)`` and its rotations by multiples of 60° (``|(R+1, R)|² = N``
+    in units of ``isd_m²``: the standard wrap-around of the 19-site calibration layout,
+    TR 38.901 §7.8.1 with ITU-R M.2412 §8.3).
+
+    Args:
+        n_sites: 7 or 19.
+        isd_m: Inter-site distance, metres.
+
+    Returns:
+        Offsets, shape [7, 2], metres; row 0 is (0, 0), rows 1..6 the six neighbouring copies.
+    """
+    rings = {7: 1, 19: 2}.get(n_sites)
+    if rings is None:
+        raise ValueError(f"wrap-around needs n_sites 7 or 19, got {n_sites}")
+    q, r = rings + 1, rings
+    axial = [(0, 0)]
+    for _ in range(6):
+        axial.append((q, r))
+        q, r = -r, q + r  # 60° rotation in axial coordinates
+    a = np.array(axial, dtype=np.float64)
+    out: FloatArray = isd_m * np.stack([a[:, 0] + a[:, 1] / 2.0, a[:, 1] * np.sqrt(3.0) / 2.0], 1)
+    return out
+
+
+def ue_to_bs_xy_m(
+    bs_position_m: FloatArray, ue_position_m: FloatArray, wrap_offset_m: FloatArray
+) -> FloatArray:
+    """Horizontal vector from every BS (its nearest wrap-around image) to every UE.
+
+    Args:
+        bs_position_m: BS positions, shape [n_cell, 2 or 3], metres.
+        ue_position_m: UE positions, shape [..., 2 or 3], metres.
+        wrap_offset_m: Image translations, shape [n_wrap, 2], metres (empty: no wrap-around).
+
+    Returns:
+        ``ue − bs_image``, shape [..., n_cell, 2], metres, with the image of each BS that is
+        closest to the UE in the horizontal plane.
+    """
+    d = ue_position_m[..., None, :2] - bs_position_m[:, :2]  # [..., n_cell, 2]
+    if wrap_offset_m.shape[0] <= 1:
+        return d
+    cand = d[..., None, :] - wrap_offset_m  # [..., n_cell, n_wrap, 2]
+    best = np.argmin(np.einsum("...i,...i->...", cand, cand), axis=-1)
+    out: FloatArray = np.take_along_axis(cand, best[..., None, None], axis=-2)[..., 0, :]
     return out
 
 
@@ -324,6 +433,17 @@ def build_layout(config: TopologyConfig, rng: np.random.Generator) -> Layout:
         cell_radius_m=radius,
         min_distance_m=config.min_distance_m,
         bs_antenna_gain_dbi=config.bs_antenna_gain_dbi,
+        wrap_offset_m=(
+            hex_wrap_offsets_m(config.n_sites, config.isd_m)
+            if config.wrap_around
+            else np.zeros((0, 2))
+        ),
+        antenna=BsAntenna(
+            pattern=config.bs_antenna_pattern,
+            downtilt_deg=config.bs_downtilt_deg,
+            vertical_elements=config.bs_vertical_elements,
+            vertical_spacing_wl=config.bs_vertical_spacing_wl,
+        ),
     )
     n_ue = config.ues_per_cell
     xy = sample_in_cells(frame, n_ue, rng)
@@ -335,7 +455,7 @@ def build_layout(config: TopologyConfig, rng: np.random.Generator) -> Layout:
 
 
 def distances_2d_m(layout: Layout, ue_position_m: FloatArray) -> FloatArray:
-    """Horizontal distance from every cell's BS to every UE.
+    """Horizontal distance from every cell's BS (nearest image with wrap-around) to every UE.
 
     Args:
         layout: The network layout.
@@ -344,19 +464,112 @@ def distances_2d_m(layout: Layout, ue_position_m: FloatArray) -> FloatArray:
     Returns:
         Distances, shape [n_cell (serving cell of the UE), n_ue, n_cell (transmitting cell)], m.
     """
-    d = ue_position_m[:, :, None, :2] - layout.bs_position_m[None, None, :, :2]
+    d = ue_to_bs_xy_m(layout.bs_position_m, ue_position_m, layout.wrap_offset_m)
     out: FloatArray = np.hypot(d[..., 0], d[..., 1])
+    return out
+
+
+def element_pattern_db(theta_deg: FloatArray, phi_deg: FloatArray) -> FloatArray:
+    """Relative power pattern ``A(θ'', φ'')`` of the BS element, TR 38.901 Table 7.3-1.
+
+    ``A = −min(−(A_V + A_H), 30)`` with ``A_V = −min(12 ((θ − 90°) / 65°)², 30)`` and
+    ``A_H = −min(12 (φ / 65°)², 30)``; add ``G_E,max`` (8 dBi) for the gain.
+
+    Args:
+        theta_deg: Zenith angle in the element's frame, degrees (90° = horizon), any shape.
+        phi_deg: Azimuth from the boresight, degrees in [−180, 180], broadcastable.
+
+    Returns:
+        Attenuation relative to the maximum, dB (≤ 0), the broadcast shape.
+    """
+    # TR 38.901 Table 7.3-1 (vertical cut A_E,V, horizontal cut A_E,H, 3-D pattern)
+    a_v = -np.minimum(12.0 * ((np.asarray(theta_deg) - 90.0) / 65.0) ** 2, 30.0)
+    a_h = -np.minimum(12.0 * (np.asarray(phi_deg) / SECTOR_BEAMWIDTH_DEG) ** 2, 30.0)
+    out: FloatArray = -np.minimum(-(a_v + a_h), SECTOR_MAX_ATTENUATION_DB)
+    return out
+
+
+def vertical_array_gain_db(
+    theta_deg: FloatArray, n_elements: int, spacing_wl: float, tilt_deg: float
+) -> FloatArray:
+    """Gain of a vertical column of ``M`` elements fed by one TXRU with electrical downtilt.
+
+    ``10 log10 |Σ_m w_m v_m|²`` with ``v_m = exp(j2π m d_V cos θ)`` and
+    ``w_m = M^(−1/2) exp(−j2π m d_V cos θ_etilt)``, ``θ_etilt = 90° + tilt`` (TR 36.897
+    §5.2.2, the TXRU virtualisation used by the TR 38.901 §7.8.1 calibration array).
+
+    Args:
+        theta_deg: Zenith angle towards the UE, degrees (90° = horizon), any shape.
+        n_elements: Elements ``M`` in the column.
+        spacing_wl: Element spacing ``d_V``, wavelengths.
+        tilt_deg: Electrical downtilt below the horizon, degrees.
+
+    Returns:
+        Array gain, dB (at most ``10 log10 M``), the shape of ``theta_deg``.
+    """
+    theta = np.deg2rad(np.asarray(theta_deg, dtype=np.float64))
+    if n_elements == 1:
+        return np.zeros(theta.shape)
+    m = np.arange(n_elements)
+    psi = 2.0 * np.pi * spacing_wl * (np.cos(theta) - np.cos(np.deg2rad(90.0 + tilt_deg)))
+    af = np.exp(1j * psi[..., None] * m).sum(axis=-1) / np.sqrt(n_elements)
+    out: FloatArray = 10.0 * np.log10(np.maximum(np.abs(af) ** 2, 1e-30))
+    return out
+
+
+def bs_gain_db(
+    layout: Layout,
+    ue_position_m: FloatArray,
+    *,
+    max_gain_dbi: float | None = None,
+) -> FloatArray:
+    """BS antenna gain from every cell towards every UE (any leading UE shape).
+
+    Args:
+        layout: The network layout (boresights, heights, wrap-around, antenna model).
+        ue_position_m: UE positions, shape [..., 2 or 3], metres (3 columns for the ``"3d"``
+            pattern, which needs the UE height).
+        max_gain_dbi: Maximum element gain ``G_E,max``, dBi (default
+            ``layout.bs_antenna_gain_dbi``).
+
+    Returns:
+        Gain, dB, shape [..., n_cell].
+    """
+    g_max = layout.bs_antenna_gain_dbi if max_gain_dbi is None else max_gain_dbi
+    d = ue_to_bs_xy_m(layout.bs_position_m, ue_position_m, layout.wrap_offset_m)
+    az = np.arctan2(d[..., 1], d[..., 0])  # [..., n_cell]
+    b = layout.boresight_rad
+    omni = np.isnan(b)
+    phi_deg = np.where(omni, 0.0, np.rad2deg(np.angle(np.exp(1j * (az - np.nan_to_num(b))))))
+    ant = layout.antenna
+    if ant.pattern != "3d":
+        # TR 38.901 Table 7.3-1 (horizontal radiation pattern A_E,H)
+        att = np.minimum(12.0 * (phi_deg / SECTOR_BEAMWIDTH_DEG) ** 2, SECTOR_MAX_ATTENUATION_DB)
+        out: FloatArray = g_max - att
+        return out
+    if ue_position_m.shape[-1] < 3:
+        raise ValueError("the '3d' antenna pattern needs UE positions with a height column")
+    dz = layout.bs_position_m[:, 2] - ue_position_m[..., 2:3]  # [..., n_cell]
+    # Zenith angle of the LOS direction at the BS (90° = horizon, > 90° = below it).
+    theta_deg = 90.0 + np.rad2deg(np.arctan2(dz, np.hypot(d[..., 0], d[..., 1])))
+    elem = element_pattern_db(theta_deg, phi_deg)
+    arr = vertical_array_gain_db(
+        theta_deg, ant.vertical_elements, ant.vertical_spacing_wl, ant.downtilt_deg
+    )
+    out = g_max + elem + arr
     return out
 
 
 def antenna_gain_db(
     layout: Layout, ue_position_m: FloatArray, *, max_gain_dbi: float | None = None
 ) -> FloatArray:
-    """BS antenna gain towards every UE (horizontal cut of the TR 38.901 element pattern).
+    """BS antenna gain towards every UE (TR 38.901 Table 7.3-1).
 
-    ``A(φ) = G_max − min(12 (φ / 65°)², 30 dB)`` with ``φ`` the azimuth from the boresight
-    (TR 38.901 Table 7.3-1, θ = 90° cut: no vertical pattern, no downtilt). Omnidirectional cells
-    (NaN boresight) have ``G_max`` in every direction.
+    Default model: the horizontal cut ``A(φ) = G_max − min(12 (φ / 65°)², 30 dB)`` with ``φ``
+    the azimuth from the boresight (θ = 90° cut: no vertical pattern, no downtilt).
+    Omnidirectional cells (NaN boresight) have ``G_max`` in every azimuth. With the ``"3d"``
+    antenna of the layout, see :func:`bs_gain_db`. With wrap-around, angles are taken from
+    the nearest image of each BS.
 
     Args:
         layout: The network layout.
@@ -366,25 +579,23 @@ def antenna_gain_db(
     Returns:
         Gain, dB, shape [n_cell (serving cell of the UE), n_ue, n_cell (transmitting cell)].
     """
-    g_max = layout.bs_antenna_gain_dbi if max_gain_dbi is None else max_gain_dbi
-    d = ue_position_m[:, :, None, :2] - layout.bs_position_m[None, None, :, :2]
-    az = np.arctan2(d[..., 1], d[..., 0])  # [n_cell, n_ue, n_cell]
-    b = layout.boresight_rad[None, None, :]
-    phi_deg = np.rad2deg(np.angle(np.exp(1j * (az - np.nan_to_num(b)))))
-    # TR 38.901 Table 7.3-1 (horizontal radiation pattern A_E,H)
-    att = np.minimum(12.0 * (phi_deg / SECTOR_BEAMWIDTH_DEG) ** 2, SECTOR_MAX_ATTENUATION_DB)
-    out: FloatArray = g_max - np.where(np.isnan(b), 0.0, att)
-    return out
+    return bs_gain_db(layout, ue_position_m, max_gain_dbi=max_gain_dbi)
 
 
 __all__ = [
     "SECTOR_BORESIGHTS_DEG",
+    "BsAntenna",
     "Layout",
     "TopologyConfig",
     "antenna_gain_db",
+    "bs_gain_db",
     "build_layout",
     "distances_2d_m",
+    "element_pattern_db",
     "hex_site_positions_m",
+    "hex_wrap_offsets_m",
     "in_cell",
     "sample_in_cells",
+    "ue_to_bs_xy_m",
+    "vertical_array_gain_db",
 ]

@@ -106,6 +106,16 @@ YAML: list[tuple[str, str, list[str]]] = [
     ("surrogate", 'name: "\\ud800"\nduration_s: 0.01\n', ["bad.yaml", "surrogate"]),
     ("seed_too_big", BASE + "seed: 4294967296\n", ["seed", "4294967295"]),
     (
+        "wrap_around_needs_statistical_channel",
+        BASE + "topology: {kind: hex, n_sites: 7, wrap_around: true}\nchannel: {backend: sionna}\n",
+        ["topology.wrap_around", "channel.backend", "statistical"],
+    ),
+    (
+        "wrap_around_needs_a_hex_grid",
+        BASE + "topology: {wrap_around: true}\n",
+        ["wrap_around", "n_sites 7 or 19"],
+    ),
+    (
         "serving_seed_too_big",
         SERVING + "seed: 4294967296\nworkload: {trace: trace.csv}\n",
         ["seed"],
