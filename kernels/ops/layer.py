@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import torch
 from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
@@ -205,21 +205,31 @@ def _torch_runner(
 
 
 # ---------------------------------------------------------------------------- transformers
+def _one_layer_cache(
+    model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype
+) -> tuple[Any, Any, int, int, int]:
+    """A one-layer config of ``model`` and a ``DynamicCache`` holding the shape's cached tokens.
+
+    Returns ``(config, cache, batch, new tokens per sequence, cached tokens)``.
+    """
+    b = shape.batch_size
+    n = 1 if _is_decode(shape) else shape.n_tokens
+    c = shape.context_len
+    config = hf.llama_config(dataclasses.replace(model, n_layers=1), max_context=c + n)
+    cache = hf.new_cache(config)
+    if c:  # the cached tokens' K/V (values do not matter)
+        kv_shape = (b, model.n_kv_heads, c, model.head_dim)
+        cache.update(randn(kv_shape, device, dtype), randn(kv_shape, device, dtype), 0)
+    return config, cache, b, n, c
+
+
 def _transformers_runner(
     model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype
 ) -> Callable[[], object]:
     classes = hf.classes()
     decode = _is_decode(shape)
-    b = shape.batch_size
-    n = 1 if decode else shape.n_tokens
-    c = shape.context_len
-    config = hf.llama_config(model, max_context=c + n)
-    config.num_hidden_layers = 1  # the cache holds this one layer
+    config, cache, b, n, c = _one_layer_cache(model, shape, device, dtype)
     layer = classes.layer_cls(config, layer_idx=0).to(device=device, dtype=dtype).eval()
-    cache = hf.new_cache(config)
-    if c:  # the cached tokens' K/V (values do not matter)
-        kv_shape = (b, model.n_kv_heads, c, model.head_dim)
-        cache.update(randn(kv_shape, device, dtype), randn(kv_shape, device, dtype), 0)
     x = randn((b, n, model.hidden_size), device, dtype)  # [B, n, d]
     position_ids = torch.arange(c, c + n, device=device).expand(b, n)  # [B, n]
     rotary = classes.rotary_cls(config=config).to(device)
@@ -246,17 +256,8 @@ def _transformers_runner(
 def _transformers_pass_runner(
     model: ModelSpec, shape: Shape, device: torch.device, dtype: torch.dtype
 ) -> Callable[[], object]:
-    classes = hf.classes()
-    decode = _is_decode(shape)
-    b = shape.batch_size
-    n = 1 if decode else shape.n_tokens
-    c = shape.context_len
-    config = hf.llama_config(dataclasses.replace(model, n_layers=1), max_context=c + n)
-    net = classes.model_cls(config).to(device=device, dtype=dtype).eval()
-    cache = hf.new_cache(config)
-    if c:
-        kv_shape = (b, model.n_kv_heads, c, model.head_dim)
-        cache.update(randn(kv_shape, device, dtype), randn(kv_shape, device, dtype), 0)
+    config, cache, b, n, _ = _one_layer_cache(model, shape, device, dtype)
+    net = hf.classes().model_cls(config).to(device=device, dtype=dtype).eval()
     ids = torch.randint(0, model.vocab_size, (b, n), device=device)  # [B, n]
     kwargs = {"input_ids": ids, "use_cache": True, hf.cache_kwarg(net.forward): cache}
     kwargs |= hf.last_logits_kwarg(net.forward)

@@ -163,18 +163,8 @@ def fit_framework_overhead(
     Raises:
         ValueError: No rows, or a non-positive layer time.
     """
-    if len(layers) == 0:
-        raise ValueError(f"framework overhead: no {LAYER_OP} rows to fit")
-    t = layers["time_median_s"].to_numpy(dtype=np.float64)  # [R] s
-    if not np.all(np.isfinite(t)) or (t <= 0).any():
-        raise ValueError(f"framework overhead: {LAYER_OP} times must be finite and > 0")
-    lin = np.empty((len(layers), len(FEATURES)), np.float64)  # [R, 3]
-    ops = np.empty(len(layers), np.float64)  # [R] s
-    rows = layers[["n_tokens", "batch_size", "context_len"]].to_numpy(dtype=np.int64)
-    for i, (n, b, c) in enumerate(rows):
-        shape = layer_shape(int(n), int(b), int(c))
-        ops[i] = layer_ops_s(*shape)
-        lin[i] = (1.0, float(n), float(kv_tokens(*shape)))
+    t, shapes, ops = _measured(layers, LAYER_OP, layer_ops_s)
+    lin = np.array([(1.0, float(sum(s[0]) + len(s[2])), float(kv_tokens(*s))) for s in shapes])
     knots = _knots(lin[:, 2])
     feats = np.hstack([lin, np.maximum(lin[:, 2:3] - knots[None, :], 0.0)])  # [R, 3 + J]
     coef, err = _nnls_relative(feats, ops, t)
@@ -206,20 +196,33 @@ def fit_pass_overhead(
     Raises:
         ValueError: No rows, or a non-positive pass time.
     """
-    if len(passes) == 0:
-        raise ValueError(f"framework overhead: no {PASS_OP} rows to fit")
-    t = passes["time_median_s"].to_numpy(dtype=np.float64)  # [R] s
-    if not np.all(np.isfinite(t)) or (t <= 0).any():
-        raise ValueError(f"framework overhead: {PASS_OP} times must be finite and > 0")
-    feats = np.empty((len(passes), len(PASS_FEATURES)), np.float64)  # [R, 3]
-    parts = np.empty(len(passes), np.float64)  # [R] s
-    rows = passes[["n_tokens", "batch_size", "context_len"]].to_numpy(dtype=np.int64)
-    for i, (n, b, c) in enumerate(rows):
-        shape = layer_shape(int(n), int(b), int(c))
-        parts[i] = pass_parts_s(*shape)
-        feats[i] = (1.0, float(len(shape[0]) + len(shape[2])), float(n))
+    t, shapes, parts = _measured(passes, PASS_OP, pass_parts_s)
+    feats = np.array(
+        [(1.0, float(len(s[0]) + len(s[2])), float(sum(s[0]) + len(s[2]))) for s in shapes]
+    )  # [R, 3]: 1, sequences, new tokens
     coef, err = _nnls_relative(feats, parts, t)
     return (float(coef[0]), float(coef[1]), float(coef[2])), float(np.median(err)), float(err.max())
+
+
+Iteration = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _measured(
+    rows: pd.DataFrame, op: str, modelled_s: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+) -> tuple[FloatArray, list[Iteration], FloatArray]:
+    """Checked times ``[R]`` (s), each row as an iteration, and the modelled part ``[R]`` (s).
+
+    Raises:
+        ValueError: No rows, or a time that is not finite and > 0.
+    """
+    if len(rows) == 0:
+        raise ValueError(f"framework overhead: no {op} rows to fit")
+    t = rows["time_median_s"].to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(t)) or (t <= 0).any():
+        raise ValueError(f"framework overhead: {op} times must be finite and > 0")
+    cols = rows[["n_tokens", "batch_size", "context_len"]].to_numpy(dtype=np.int64)
+    shapes = [layer_shape(int(n), int(b), int(c)) for n, b, c in cols]
+    return t, shapes, np.array([modelled_s(*s) for s in shapes], dtype=np.float64)
 
 
 def _nnls_relative(
