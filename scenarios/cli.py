@@ -43,6 +43,7 @@ from edgetwin.scenarios.argtypes import (
     seed_int,
 )
 from edgetwin.scenarios.errors import ScenarioError
+from edgetwin.sim.compute.hardware import hardware_name
 
 PROG = "edgetwin"
 
@@ -444,7 +445,7 @@ def _run_serving(
     console = _console()
     s = config.serving
     console.print(
-        f"{config.name} · {s.model} on {s.hardware} x{s.replicas} · "
+        f"{config.name} · {s.model} on {hardware_name(s.hardware)} x{s.replicas} · "
         f"cost model {summary['cost_model']['kind']} · seed {config.seed}"
     )
     console.print(table)

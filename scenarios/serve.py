@@ -54,6 +54,12 @@ from edgetwin.sim.compute.cost_model import (
     RooflineCostModel,
     TransformerDims,
 )
+from edgetwin.sim.compute.hardware import (
+    HARDWARE_PRESETS,
+    HardwareSpec,
+    hardware_name,
+    resolve_hardware,
+)
 from edgetwin.sim.compute.router import Router
 from edgetwin.sim.compute.server import LLMServer, ServerConfig
 from edgetwin.sim.rng import RandomStreams
@@ -80,7 +86,6 @@ __all__ = [
     "MODEL_DIMS",
     "PUBLIC_PROFILES",
     "SHIPPED_PROFILES",
-    "Hardware",
     "ServingRun",
     "build_cost_model",
     "default_kv_blocks",
@@ -90,31 +95,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Hardware:
-    """Vendor peak numbers of one accelerator.
-
-    Attributes:
-        peak_flops: Dense bf16 FLOP/s (fp32 accumulate), vendor datasheet.
-        mem_bandwidth_bytes_per_s: Peak memory bandwidth.
-        memory_bytes: Device memory (for the default KV-cache size).
-    """
-
-    peak_flops: float
-    mem_bandwidth_bytes_per_s: float
-    memory_bytes: float
-
-
-_GIB = 1024.0**3
-
-#: Peak numbers (datasheets): A100-SXM4-80GB 312 TFLOP/s bf16, 2.0 TB/s; H100-SXM5 989 TFLOP/s
-#: bf16 dense, 3.35 TB/s; RTX 4090 165 TFLOP/s dense bf16 with fp32 accumulate, 1.0 TB/s.
-#: ``cpu`` has no entry: it is supported with measured profiles only.
-HARDWARE: Final[dict[str, Hardware]] = {
-    "a100": Hardware(312e12, 2.0e12, 80 * _GIB),
-    "h100": Hardware(989e12, 3.35e12, 80 * _GIB),
-    "rtx4090": Hardware(165e12, 1.0e12, 24 * _GIB),
-}
+#: Built-in hardware by id (``sim/compute/hardware.py``: vendor figures, each cited); a scenario
+#: may declare any other as a ``hardware:`` block. ``cpu`` has no entry: it is supported with
+#: measured profiles only.
+HARDWARE: Final[dict[str, HardwareSpec]] = HARDWARE_PRESETS
 
 #: Fraction of peak FLOP/s a roofline GEMM attains (typical prefill MFU of vLLM is 50-70 %).
 FLOPS_EFFICIENCY: Final[float] = 0.6
@@ -156,8 +140,10 @@ def _param_count(m: TransformerDims) -> float:
     return m.layers * per_layer + 2.0 * m.vocab * m.hidden  # embedding + untied LM head
 
 
-def default_kv_blocks(model: str, hardware: str, block_size: int) -> int:
+def default_kv_blocks(model: str, hardware: str | HardwareSpec, block_size: int) -> int:
     """KV blocks that fit next to the weights: ``(0.9·memory − weights) / block bytes``.
+
+    ``hardware`` is a preset id or a declared :class:`HardwareSpec`.
 
     Activation memory is not reserved (vLLM reserves its profiled peak, a few % more).
 
@@ -169,19 +155,20 @@ def default_kv_blocks(model: str, hardware: str, block_size: int) -> int:
             f"no dimensions for model {model!r} to size the KV cache (known: "
             f"{sorted(MODEL_DIMS)}); give --kv-blocks"
         )
-    if hardware not in HARDWARE:
+    spec = resolve_hardware(hardware)
+    if spec is None:
         raise ValueError(
-            f"no memory size for hardware {hardware!r} (known: {sorted(HARDWARE)}); "
-            "give --kv-blocks"
+            f"no memory size for hardware {hardware!r} (presets: {', '.join(sorted(HARDWARE))}; "
+            "or declare it in a hardware: block); give --kv-blocks"
         )
     if block_size < 1:
         raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
     dims = MODEL_DIMS[model]
-    free = GPU_MEMORY_UTILIZATION * HARDWARE[hardware].memory_bytes
+    free = GPU_MEMORY_UTILIZATION * spec.memory_bytes
     free -= _param_count(dims) * dims.dtype_bytes
     n = int(free // (block_size * dims.kv_bytes_per_token()))
     if n < 1:
-        raise ValueError(f"model {model!r} does not fit on {hardware!r}: no room for a KV cache")
+        raise ValueError(f"model {model!r} does not fit on {spec.name!r}: no room for a KV cache")
     return n
 
 
@@ -196,13 +183,14 @@ def _table_loaders() -> tuple[Any, Any] | None:
 
 
 def build_cost_model(
-    model: str, hardware: str, profiles: str | Path | None
+    model: str, hardware: str | HardwareSpec, profiles: str | Path | None
 ) -> tuple[CostModel, dict[str, Any]]:
     """The iteration cost model and a description of it (for ``summary.json``).
 
     Args:
         model: Model id (e.g. ``"llama-3.1-8b"``).
-        hardware: Hardware id (``a100``, ``h100``, ``rtx4090``; ``cpu`` needs ``profiles``).
+        hardware: Hardware id (a preset of :data:`HARDWARE`, or any id with profiles, e.g.
+            ``cpu``) or a declared :class:`HardwareSpec` (profiles are looked up under its name).
         profiles: Profile folder of any detected format (an EdgeTwin ``<hardware>/<model>/``
             tree, an LLMServingSim ``perf/<GPU>/<org>/<model>/<dtype>/`` folder, a Vidur
             ``profiling/compute/<gpu>/<org>/<model>/`` folder, or an ancestor of one; only it
@@ -219,6 +207,7 @@ def build_cost_model(
             line saying what it holds and what was expected).
         FileNotFoundError: A missing profile folder.
     """
+    name = hardware_name(hardware)
     if profiles is not None:
         public = str(profiles) == PUBLIC_PROFILES
         folder = shipped_profiles_dir() if str(profiles) == SHIPPED_PROFILES else Path(profiles)
@@ -233,10 +222,10 @@ def build_cost_model(
             load_cost_model, load_profile_folder = loaders
             used: dict[str, Any]
             if public:
-                cost = load_cost_model(None, model=model, hardware=hardware)
+                cost = load_cost_model(None, model=model, hardware=name)
                 used = {"format": "public", "tables": sorted(getattr(cost, "tables", {}))}
             else:
-                cost, used = load_profile_folder(folder, model=model, hardware=hardware)
+                cost, used = load_profile_folder(folder, model=model, hardware=name)
             return cost, {"kind": "table", "profiles": str(profiles), **used}
         sys.stderr.write(
             "edgetwin: warning: the table cost model (edgetwin.sim.compute.table_cost) is not "
@@ -244,21 +233,21 @@ def build_cost_model(
         )
     if model not in MODEL_DIMS:
         raise ValueError(f"unknown model {model!r}; known: {sorted(MODEL_DIMS)}")
-    if hardware not in HARDWARE:
+    hw = resolve_hardware(hardware)
+    if hw is None:
         extra = " ('cpu' is supported with measured profiles only: give --profiles)"
         raise ValueError(
-            f"no roofline numbers for hardware {hardware!r}; known: {sorted(HARDWARE)}"
-            + (extra if hardware == "cpu" else "")
+            f"no roofline numbers for hardware {name!r}; presets: {', '.join(sorted(HARDWARE))} "
+            "(or declare it in a hardware: block)" + (extra if name == "cpu" else "")
         )
-    hw = HARDWARE[hardware]
     cost = RooflineCostModel(
         MODEL_DIMS[model],
-        peak_flops=hw.peak_flops * FLOPS_EFFICIENCY,
+        peak_flops=hw.dense_flops * FLOPS_EFFICIENCY,
         mem_bandwidth_bytes_per_s=hw.mem_bandwidth_bytes_per_s * BANDWIDTH_EFFICIENCY,
     )
     info = {
         "kind": "roofline",
-        "peak_flops": hw.peak_flops,
+        "peak_flops": hw.dense_flops,
         "mem_bandwidth_bytes_per_s": hw.mem_bandwidth_bytes_per_s,
         "flops_efficiency": FLOPS_EFFICIENCY,
         "bandwidth_efficiency": BANDWIDTH_EFFICIENCY,
@@ -266,6 +255,12 @@ def build_cost_model(
     if profiles is not None:
         info["note"] = "table cost model unavailable; profiles ignored"
     return cost, info
+
+
+def _hardware_record(hardware: str | HardwareSpec) -> dict[str, Any] | None:
+    """The declared or preset numbers of the run's hardware (None for a bare id, e.g. cpu)."""
+    spec = resolve_hardware(hardware)
+    return None if spec is None else spec.model_dump(mode="json")
 
 
 # ----------------------------------------------------------------------------------------
@@ -646,7 +641,8 @@ def run_serving(
             "description": cfg.description,
             "seed": cfg.seed,
             "model": cfg.serving.model,
-            "hardware": cfg.serving.hardware,
+            "hardware": hardware_name(cfg.serving.hardware),
+            "hardware_spec": _hardware_record(cfg.serving.hardware),
             "replicas": cfg.serving.replicas,
             "router": cfg.serving.router,
             "scheduler": run.scheduler or "fcfs (built-in)",

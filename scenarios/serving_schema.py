@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edgetwin.sim.compute.hardware import HardwareSpec, resolve_hardware
 from edgetwin.sim.configbase import StrictConfig, check_path_name
 from edgetwin.sim.rng import MAX_SEED
 
@@ -59,9 +60,24 @@ class ServingSpec(_Frozen):
     model: str = Field(
         "llama-3.1-8b", min_length=1, description="Model id, e.g. llama-3.1-8b, llama-2-7b."
     )
-    hardware: str = Field(
-        "rtx4090", min_length=1, description="Hardware id: a100, h100, rtx4090, cpu."
+    hardware: str | HardwareSpec = Field(
+        "rtx4090",
+        description="A preset id (a100, h100, h200, l40s, rtx4090, rtx-pro-6000, a6000, "
+        "rtx3090), any id with profiles (e.g. cpu), or a declared block {name, memory_bytes, "
+        "mem_bandwidth_bytes_per_s, peak_flops: {bf16: ...}, interconnect_bandwidth_bytes_per_s, "
+        "interconnect_latency_s, power_w, source}.",
     )
+
+    @field_validator("hardware", mode="before")
+    @classmethod
+    def _hardware_id_or_block(cls, value: Any) -> Any:
+        """A block is validated here, so its error names the block's field (not the union)."""
+        if isinstance(value, Mapping):
+            return resolve_hardware(value)
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("hardware must be a non-empty id or a hardware block")
+        return value
+
     profiles: str | None = Field(
         None,
         min_length=1,

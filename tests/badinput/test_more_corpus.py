@@ -138,6 +138,18 @@ YAML: list[tuple[str, str, list[str]]] = [
         ["profiles"],
     ),
     ("serving_empty_trace", "serving: {}\nworkload: {trace: ''}\n", ["workload.trace"]),
+    (
+        "serving_hardware_block_without_bf16",
+        "serving:\n  hardware: {name: x, memory_bytes: 1e10, mem_bandwidth_bytes_per_s: 1e12, "
+        "peak_flops: {fp32: 1e12}}\nworkload: {trace: trace.csv}\n",
+        ["serving.hardware", "bf16", "fp16"],
+    ),
+    (
+        "serving_hardware_block_negative_bandwidth",
+        "serving:\n  hardware: {name: x, memory_bytes: 1e10, mem_bandwidth_bytes_per_s: -1, "
+        "peak_flops: {bf16: 1e12}}\nworkload: {trace: trace.csv}\n",
+        ["serving.hardware", "mem_bandwidth_bytes_per_s"],
+    ),
 ]
 
 
