@@ -107,6 +107,8 @@ class LLMServer:
         cost_model: Iteration time of a batch.
         name: Component name.
         on_complete: Called with each request when its last token is generated.
+        on_token: Called with a request each time one of its tokens is sampled (after its
+            ``n_generated`` and ``last_token_s`` are updated): where tokens are streamed.
         scheduler: Policy of family ``"serve"`` ordering the waiting queue (see the module
             docstring); ``None`` keeps plain FCFS.
         request_log: Where each request's outcome goes (finished and rejected ones at once,
@@ -126,12 +128,14 @@ class LLMServer:
         scheduler: Policy[Any, Any] | None = None,
         request_log: RequestLog | None = None,
         replica: int = 0,
+        on_token: Callable[[Request], None] | None = None,
     ) -> None:
         self.env = env
         self.config = config
         self.cost_model = cost_model
         self.name = name
         self.on_complete = on_complete
+        self.on_token = on_token
         self.kv = BlockManager(config.block_size, config.n_blocks)
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
@@ -373,6 +377,8 @@ class LLMServer:
                     r.last_token_s = now
                     if r.n_generated == 1:
                         r.first_token_s = now
+                    if self.on_token is not None:
+                        self.on_token(r)
                     if r.n_generated >= r.output_tokens:
                         r.completion_s = now
                         kv.free(r.id)
