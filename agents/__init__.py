@@ -91,6 +91,21 @@ register_policy(
     description="Oracle: fewest output tokens left first (SRPT, Schrage 1968).",
 )
 
+# --- offloading: where a request runs (local / edge / cloud) ------------------------------------
+_OFFLOAD = "edgetwin.agents.baselines.offload"
+for _tier in ("local", "edge", "cloud"):
+    register_policy(
+        f"offload/{_tier}",
+        f"{_OFFLOAD}:Fixed",
+        kwargs={"tier": _tier},
+        description=f"Every request runs {'on the UE' if _tier == 'local' else 'at the ' + _tier}.",
+    )
+register_policy(
+    "offload/min_latency",
+    f"{_OFFLOAD}:MinLatency",
+    description="The tier with the least estimated up + queue + compute + down time.",
+)
+
 # --- trained agents (torch; imported only when built) -------------------------------------------
 _RL = "edgetwin.agents.rl.torch_policy:TorchPolicy"
 register_policy(

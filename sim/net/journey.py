@@ -51,6 +51,10 @@ class Carrier(Protocol):
         """Put ``msg`` on the hop now; the event fires with ``msg`` on delivery (or loss)."""
         ...
 
+    def estimate_s(self, bits: int) -> float:
+        """Expected delivery time of ``bits`` sent now (s), for offloading decisions."""
+        ...
+
 
 class IdealLink:
     """A hop with no delay and no limit (an ideal radio, a co-located server)."""
@@ -64,6 +68,10 @@ class IdealLink:
         now = float(self.env.now)
         msg.hops.append(Hop(self.name, now, now, now, now))
         return self.env.timeout(0.0, value=msg)
+
+    def estimate_s(self, bits: int) -> float:
+        """No delay."""
+        return 0.0
 
 
 class JourneyConfig(StrictConfig):
@@ -193,6 +201,18 @@ class Journeys:
         )
         if rec.received_tokens == rec.request.output_tokens and rec.status == "in_flight":
             rec.status = "finished"
+
+    def estimate_s(self, request: Request) -> tuple[float, float]:
+        """Expected (uplink, downlink) times of ``request`` sent now (s).
+
+        Its prompt up every hop, then its first token chunk down every hop; the server's time
+        is not included.
+        """
+        cfg = self.config
+        up = _bits(request.prompt_tokens * cfg.bytes_per_token + cfg.request_overhead_bytes)
+        n = min(cfg.token_chunk, request.output_tokens)
+        down = _bits(n * cfg.bytes_per_token + cfg.chunk_overhead_bytes)
+        return sum(h.estimate_s(up) for h in self.up), sum(h.estimate_s(down) for h in self.down)
 
     # ------------------------------------------------------------------ results
     def table(self) -> pd.DataFrame:

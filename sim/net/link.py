@@ -59,6 +59,17 @@ class JitterConfig(StrictConfig):
             return float(rng.exponential(self.scale_s))
         return abs(float(rng.normal(0.0, self.scale_s)))
 
+    @property
+    def mean_s(self) -> float:
+        """Mean of the distribution (s); half-normal: ``σ √(2/π)`` (Leone et al. 1961)."""
+        if self.kind == "none":
+            return 0.0
+        if self.kind == "uniform":
+            return self.scale_s / 2.0
+        if self.kind == "exponential":
+            return self.scale_s
+        return self.scale_s * math.sqrt(2.0 / math.pi)
+
 
 class LinkConfig(StrictConfig):
     """One direction of a wired link.
@@ -148,6 +159,12 @@ class WiredLink:
         self.levels.record(now, (self._occupancy,))
         self.env.timeout(hop.t_tx_end_s - now).callbacks.append(self._left)
         return self.env.timeout(arrival - now, value=msg)
+
+    def estimate_s(self, bits: int) -> float:
+        """Expected delivery time of ``bits`` sent now: backlog, serialization, mean delay (s)."""
+        cfg = self.config
+        backlog = max(self._busy_until_s - float(self.env.now), 0.0)
+        return backlog + bits / cfg.bandwidth_bps + cfg.latency_s + cfg.jitter.mean_s
 
     def _left(self, _event: simpy.Event) -> None:
         """The last bit of the oldest message in the transmitter went out."""
