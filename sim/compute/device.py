@@ -111,6 +111,7 @@ class Device:
         self.config = config
         self.cost_model = cost_model
         self.jobs: list[LocalJob] = []
+        self._done: dict[int, simpy.Event] = {}
         self._queue: simpy.Store = simpy.Store(env)
         self.busy_s = 0.0
         self.active_energy_j = 0.0
@@ -120,11 +121,17 @@ class Device:
         """Start the device's serving loop."""
         self.env.process(self._loop())
 
-    def submit(self, job: LocalJob) -> None:
-        """Queue ``job`` now (its ``arrival_s`` is set to the current time)."""
+    def submit(self, job: LocalJob) -> simpy.Event:
+        """Queue ``job`` now (its ``arrival_s`` is set to the current time).
+
+        Returns:
+            An event fired with the job when it ends (finished, or stopped: see its status).
+        """
         job.arrival_s = float(self.env.now)
         self.jobs.append(job)
+        done = self._done[id(job)] = self.env.event()
         self._queue.put(job)
+        return done
 
     def finalize(self, now_s: float) -> None:
         """Nothing to close: the records are complete at any time."""
@@ -159,6 +166,7 @@ class Device:
             job.start_s = float(self.env.now)
             if not self.fits(job):
                 job.status, job.finish_s = "out_of_memory", job.start_s
+                self._done.pop(id(job)).succeed(job)
                 continue
             steps = self.step_times_s(job)
             # the battery (minus idle drain up to now) buys this many steps
@@ -177,6 +185,7 @@ class Device:
                     job.first_token_s = float(self.env.now)
             job.finish_s = float(self.env.now)
             job.status = "finished" if affordable == len(steps) else "battery_empty"
+            self._done.pop(id(job)).succeed(job)
 
     # ---------------------------------------------------------------- results
     def results(self) -> RunResult:

@@ -133,11 +133,18 @@ class Offloader:
         return total
 
     # ------------------------------------------------------------------ routing
-    def submit(self, request: Request, ue: str = "ue") -> None:
-        """Decide where ``request`` (created now by ``ue``) runs, and send it there."""
-        self.env.process(self._route(request, ue))
+    def submit(self, request: Request, ue: str = "ue") -> simpy.Event:
+        """Decide where ``request`` (created now by ``ue``) runs, and send it there.
 
-    def _route(self, request: Request, ue: str) -> simpy.events.ProcessGenerator:
+        Returns:
+            An event fired when the request ends where it was sent (the device's job or the
+            tier's journey: every token received, or stopped on the way).
+        """
+        done = self.env.event()
+        self.env.process(self._route(request, ue, done))
+        return done
+
+    def _route(self, request: Request, ue: str, done: simpy.Event) -> simpy.events.ProcessGenerator:
         obs = self.observe(request)
         action = yield from self.dp.ask(obs)
         k = int(action)
@@ -162,11 +169,13 @@ class Offloader:
             job = LocalJob(
                 request.id, float(self.env.now), request.prompt_tokens, request.output_tokens
             )
-            self.device.submit(job)
+            ended = self.device.submit(job)
         else:
             tier = self.remote[TIERS[k]]
             assert tier is not None
-            tier.journeys.send(request, ue)
+            ended = tier.journeys.send(request, ue)
+        yield ended
+        done.succeed(request)
 
     def results(self) -> RunResult:
         """``offload`` decisions (one row per request) and the share of each tier."""

@@ -104,6 +104,7 @@ class _Record:
     last_token_server_s: float = math.nan
     status: str = "in_flight"
     up: Message | None = None
+    done: simpy.Event | None = None
 
 
 class Journeys:
@@ -145,16 +146,23 @@ class Journeys:
         """Nothing to close: unfinished journeys keep ``in_flight``."""
 
     # ------------------------------------------------------------------ uplink
-    def send(self, request: Request, ue: str = "ue") -> None:
-        """The UE ``ue`` sends ``request`` now."""
+    def send(self, request: Request, ue: str = "ue") -> simpy.Event:
+        """The UE ``ue`` sends ``request`` now.
+
+        Returns:
+            An event fired with the request when its journey ends: every token received, or
+            lost / rejected on the way (its status says which).
+        """
         if request.id in self.records:
             raise ValueError(f"{self.name}: request id {request.id} sent twice")
         cfg = self.config
-        rec = _Record(request, float(self.env.now), ue)
+        rec = _Record(request, float(self.env.now), ue, done=self.env.event())
         self.records[request.id] = rec
         n_bytes = request.prompt_tokens * cfg.bytes_per_token + cfg.request_overhead_bytes
         rec.up = Message(_bits(n_bytes), ue, "server", rec.created_s, "prompt", request)
         self.env.process(self._uplink(rec))
+        assert rec.done is not None
+        return rec.done
 
     def _uplink(self, rec: _Record) -> simpy.events.ProcessGenerator:
         msg = rec.up
@@ -163,10 +171,12 @@ class Journeys:
             yield hop.send(msg)
             if msg.lost:
                 rec.status = f"lost uplink ({msg.lost})"
+                _end(rec)
                 return
         rec.request.arrival_s = float(self.env.now)
         if not self.submit_to_server(rec.request):
             rec.status = "rejected"
+            _end(rec)
 
     # ------------------------------------------------------------------ downlink
     def on_token(self, request: Request) -> None:
@@ -190,6 +200,7 @@ class Journeys:
             yield hop.send(msg)
             if msg.lost:
                 rec.status = f"lost downlink ({msg.lost})"
+                _end(rec)
                 return
         now = float(self.env.now)
         if rec.received_tokens == 0:
@@ -201,6 +212,7 @@ class Journeys:
         )
         if rec.received_tokens == rec.request.output_tokens and rec.status == "in_flight":
             rec.status = "finished"
+            _end(rec)
 
     def estimate_s(self, request: Request) -> tuple[float, float]:
         """Expected (uplink, downlink) times of ``request`` sent now (s).
@@ -265,6 +277,12 @@ class Journeys:
                 float(np.quantile(x, 0.9)) if len(x) else math.nan
             )
         return RunResult(tables={"journeys": df}, summary=summary)
+
+
+def _end(rec: _Record) -> None:
+    """Fire the journey's end event once."""
+    if rec.done is not None and not rec.done.triggered:
+        rec.done.succeed(rec.request)
 
 
 def _bits(n_bytes: float) -> int:
