@@ -1,4 +1,4 @@
-"""The ``edgetwin`` command line: ``run``, ``compare``, ``serve``, ``train``, ``kernels``, ``list``.
+"""The ``edgetwin`` command line: run, compare, sweep, serve, train, kernels, list.
 
 Examples::
 
@@ -6,6 +6,7 @@ Examples::
     edgetwin run nr_cell --policy prb=pf --policy power=equal --seed 3 --set cell.bandwidth_hz=40e6
     edgetwin compare scenarios/nr_cell.yaml --policies prb=pf,prb=rr,prb=maxrate --seeds 5
     edgetwin compare nr_cell --policies prb=pf+power=equal,prb=pf+power=waterfilling
+    edgetwin sweep nr_cell --grid cell.bandwidth_hz=20e6,40e6 --policies prb=pf,prb=rr --seeds 4
     edgetwin serve --trace azure-conv --model llama-3.1-8b --hardware rtx4090 --out results/x
     edgetwin run scenarios/serving/azure_conv_serving.yaml
     edgetwin train ppo --control prb --steps 50000 --out runs/ppo/model.pt
@@ -145,6 +146,65 @@ def _add_progress(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_sweep(sub: Any) -> None:
+    swp = sub.add_parser(
+        "sweep",
+        help="run policy sets over a grid of scenario values and seeds (resumable)",
+        description="Run every grid point x policy set x seed (common random numbers: one seed "
+        "gives every set the same channels and arrivals). Each run is stored under DIR/runs/ "
+        "by a hash of its resolved config, so a sweep started again runs only what is missing. "
+        "Writes results.parquet (one row per run x metric), summary.csv (mean and 95 % CI), "
+        "paired.csv (differences to --baseline, paired by seed) and plots/.",
+    )
+    _add_common(swp)
+    for action in swp._actions:  # a sweep folder is resumed, not replaced
+        if action.dest == "out":
+            action.help = "sweep folder: new, empty, or an earlier sweep's (then resumed)"
+    swp.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a grid axis: a dotted scenario field and its values, e.g. --grid "
+        "cell.bandwidth_hz=20e6,40e6 (repeatable; the first axis is the plots' x axis)",
+    )
+    swp.add_argument(
+        "--sweep",
+        metavar="FILE",
+        help="YAML sweep file with grid:, policies:, seeds:, baseline: (flags add to it)",
+    )
+    swp.add_argument(
+        "--policies",
+        metavar="SETS",
+        help="comma-separated policy sets, as for compare, e.g. B0=prb=pf+power=equal,RR=prb=rr",
+    )
+    seeds = swp.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seeds",
+        type=_seed_count,
+        metavar="N",
+        help=f"N seeds from the scenario's seed (default 3, at most {MAX_SEEDS})",
+    )
+    seeds.add_argument("--seed-list", type=_seed_list, metavar="S,S,...", help="explicit seeds")
+    swp.add_argument(
+        "--baseline", metavar="NAME", help="policy set of the paired differences (default: first)"
+    )
+    swp.add_argument(
+        "--backend",
+        default="local",
+        metavar="NAME",
+        help="local (a process pool, default) or ray (not available yet)",
+    )
+    swp.add_argument("--address", metavar="ADDR", help="Ray cluster address (--backend ray)")
+    swp.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help=f"worker processes of the local backend (default 2, at most {MAX_WORKERS})",
+    )
+    swp.set_defaults(func=_cmd_sweep)
+
+
 def _add_serve(sub: Any) -> None:
     srv = sub.add_parser(
         "serve",
@@ -256,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp_.set_defaults(func=_cmd_compare)
 
+    _add_sweep(sub)
     _add_serve(sub)
 
     # The train parser imports no torch; its handlers import the trainers when they run.
@@ -588,6 +649,94 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     wall = float(runs["wall_s"].sum()) if "wall_s" in runs else float("nan")
     console.print(f"{len(runs)} runs, simulation wall time {wall:.2f} s; results: {out}")
     _print_notes(console, notes)
+    return 0
+
+
+def _sweep_inputs(args: argparse.Namespace) -> tuple[dict[str, list[Any]], Any, Any, Any]:
+    """Grid, policy sets, seeds and baseline from ``--sweep FILE`` and the flags.
+
+    Raises:
+        ScenarioError: One thing given both in the file and by a flag, or missing in both.
+    """
+    from edgetwin.scenarios.run import parse_named_policy_sets
+    from edgetwin.scenarios.sweep import parse_grid_option
+    from edgetwin.scenarios.sweep_schema import SweepFile, load_sweep_file
+
+    spec = load_sweep_file(args.sweep) if args.sweep else SweepFile()
+    grid: dict[str, list[Any]] = dict(spec.grid)
+    for text in args.grid:
+        key, values = parse_grid_option(text)
+        if key in grid:
+            where = "the --sweep file and --grid" if key in spec.grid else "--grid twice"
+            raise ScenarioError(f"grid axis {key} is given by {where}; give it once")
+        grid[key] = values
+    if args.policies is not None and spec.policies:
+        raise ScenarioError("policy sets are given by the --sweep file and --policies; give once")
+    if args.policies is not None:
+        _check_policy_sets(args.policies)
+        names, sets = parse_named_policy_sets(args.policies)
+        policy_sets: list[tuple[str | None, Any]] = list(zip(names, sets, strict=True))
+    elif spec.policies:
+        policy_sets = []
+        for name, value in spec.policies.items():
+            if isinstance(value, str):
+                _check_policy_sets(value)
+                _, (given, *rest) = parse_named_policy_sets(value)
+                if rest:
+                    raise ScenarioError(f"sweep file: policies.{name} holds more than one set")
+            else:
+                given = dict(value)
+            policy_sets.append((name, given))
+    else:
+        raise ScenarioError(
+            "no policy sets: give --policies, e.g. B0=prb=pf+power=equal,RR=prb=rr "
+            "(or policies: in the --sweep file)"
+        )
+    given_seeds = args.seeds is not None or args.seed_list is not None
+    if given_seeds and spec.seeds is not None:
+        raise ScenarioError("seeds are given by the --sweep file and a flag; give them once")
+    if args.baseline is not None and spec.baseline is not None:
+        raise ScenarioError("the baseline is given by the --sweep file and --baseline; give once")
+    seeds = args.seed_list if args.seed_list is not None else args.seeds
+    seeds = spec.seeds if seeds is None else seeds
+    return grid, policy_sets, seeds, args.baseline or spec.baseline
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from edgetwin.scenarios.run import default_out_dir
+    from edgetwin.scenarios.sweep import make_backend, plan_sweep, sweep
+
+    backend = make_backend(args.backend, args.workers, args.address)  # ray: fail at once
+    grid, policy_sets, seeds, baseline = _sweep_inputs(args)
+    config = _load(args)
+    if seeds is None:
+        seeds = 3
+    if isinstance(seeds, int):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ScenarioError(f"seeds: expected a count in 1..{MAX_SEEDS}, got {seeds}")
+        seeds = list(range(config.seed, config.seed + seeds))
+    plan = plan_sweep(config, grid, policy_sets, seeds, baseline)
+    out = _out(args)
+    if out is None:
+        out = default_out_dir(config, "sweep")
+    notes: list[str] = []
+    tidy = sweep(
+        plan,
+        out,
+        backend,
+        progress=_progress(args, config),
+        plots=False if args.no_plots else None,
+        notify=notes.append,
+    )
+    console = _console()
+    _print_notes(console, notes)
+    axes = " x ".join(f"{a} ({len(v)})" for a, v in zip(plan.axes, plan.values, strict=True))
+    console.print(
+        f"{config.name} · {config.duration_s:g} s · {axes} · {len(plan.sets)} policy sets · "
+        f"{len(plan.seeds)} seeds = {len(plan.runs)} runs, {tidy['metric'].nunique()} metrics"
+    )
+    base = f"; paired differences against {plan.baseline}" if len(plan.sets) > 1 else ""
+    console.print(f"results: {out} (results.parquet, summary.csv{base})")
     return 0
 
 

@@ -212,3 +212,68 @@ def plot_comparison(
             summary, order, metrics, out_dir / "metrics_ci.png", f"{title} mean ± 95 % CI".strip()
         ),
     ]
+
+
+def metric_vs_axis(
+    summary: pd.DataFrame,
+    axes: Sequence[str],
+    order: Sequence[str],
+    metric: str,
+    path: Path,
+    title: str = "",
+) -> Path:
+    """A sweep's metric against its first grid axis: one line per policy set, 95 % CI bands.
+
+    One panel per combination of the other grid axes (their values in the panel title).
+
+    Args:
+        summary: Long sweep summary: the grid-axis columns, ``policy_set``, ``metric``,
+            ``mean``, ``ci95_half_width``.
+        axes: Grid-axis columns, the first one on the x axis.
+        order: Policy sets in legend order.
+        metric: The metric to draw.
+        path: PNG file to write.
+        title: Figure title.
+    """
+    s = summary[summary["metric"] == metric]
+    x_axis, others = axes[0], list(axes[1:])
+    panels = list(s.groupby(others, sort=False)) if others else [((), s)]
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig = _figure(3.8 * cols, 2.8 * rows + 0.5)
+    grid = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    x_values = list(dict.fromkeys(s[x_axis]))
+    numeric = all(isinstance(v, int | float | np.number) for v in x_values)
+    for ax, (values, panel) in zip(grid, panels, strict=False):
+        for label in order:
+            line = panel[panel["policy_set"] == label]
+            if line.empty:
+                continue
+            # Categorical axis values (strings) sit at 0, 1, 2, ... in sweep order.
+            x = (
+                line[x_axis].to_numpy(dtype=np.float64)
+                if numeric
+                else np.array([x_values.index(v) for v in line[x_axis]], dtype=np.float64)
+            )
+            mean = line["mean"].to_numpy(dtype=np.float64)
+            half = line["ci95_half_width"].fillna(0.0).to_numpy(dtype=np.float64)
+            (drawn,) = ax.plot(x, mean, marker="o", label=label)
+            ax.fill_between(x, mean - half, mean + half, color=drawn.get_color(), alpha=0.2)
+        if not numeric:
+            ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
+        ax.set_xlabel(x_axis)
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        values = values if isinstance(values, tuple) else (values,)
+        ax.set_title(
+            ", ".join(
+                f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in zip(others, values, strict=True)
+            ),
+            fontsize="small",
+        )
+        ax.grid(alpha=0.3)
+    grid[0].legend(fontsize="small")
+    for ax in grid[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(title or f"{metric}: mean ± 95 % CI over seeds")
+    return _save(fig, path)
