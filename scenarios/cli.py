@@ -178,14 +178,7 @@ def _add_sweep(sub: Any) -> None:
         metavar="SETS",
         help="comma-separated policy sets, as for compare, e.g. B0=prb=pf+power=equal,RR=prb=rr",
     )
-    seeds = swp.add_mutually_exclusive_group()
-    seeds.add_argument(
-        "--seeds",
-        type=_seed_count,
-        metavar="N",
-        help=f"N seeds from the scenario's seed (default 3, at most {MAX_SEEDS})",
-    )
-    seeds.add_argument("--seed-list", type=_seed_list, metavar="S,S,...", help="explicit seeds")
+    _add_seed_options(swp)
     swp.add_argument(
         "--baseline", metavar="NAME", help="policy set of the paired differences (default: first)"
     )
@@ -266,6 +259,18 @@ def _add_serve(sub: Any) -> None:
     srv.set_defaults(func=_cmd_serve)
 
 
+def _add_seed_options(parser: argparse.ArgumentParser) -> None:
+    """``--seeds N`` or ``--seed-list S,S,...`` (compare and sweep)."""
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seeds",
+        type=_seed_count,
+        metavar="N",
+        help=f"N seeds from the scenario's seed (default 3, at most {MAX_SEEDS})",
+    )
+    seeds.add_argument("--seed-list", type=_seed_list, metavar="S,S,...", help="explicit seeds")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgetwin`` argument parser."""
     parser = CliParser(
@@ -300,14 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         "keyword arguments as ID:key=value[:key=value] in named sets, e.g. "
         "A=prb=pf:beta=0.9,B=prb=pf:beta=0.99",
     )
-    seeds = cmp_.add_mutually_exclusive_group()
-    seeds.add_argument(
-        "--seeds",
-        type=_seed_count,
-        metavar="N",
-        help=f"N seeds from the scenario's seed (default 3, at most {MAX_SEEDS})",
-    )
-    seeds.add_argument("--seed-list", type=_seed_list, metavar="S,S,...", help="explicit seeds")
+    _add_seed_options(cmp_)
     cmp_.add_argument(
         "--workers",
         type=_workers,
