@@ -259,6 +259,16 @@ def _add_serve(sub: Any) -> None:
     srv.set_defaults(func=_cmd_serve)
 
 
+def _seed_range(config: Any, seeds: int | Sequence[int] | None) -> list[int]:
+    """Explicit seeds as given, or N (default 3) seeds counted from the scenario's seed."""
+    if seeds is not None and not isinstance(seeds, int):
+        return list(seeds)
+    n = 3 if seeds is None else seeds
+    if not 1 <= n <= MAX_SEEDS:
+        raise ScenarioError(f"seeds: expected a count in 1..{MAX_SEEDS}, got {n}")
+    return list(range(config.seed, config.seed + n))
+
+
 def _add_seed_options(parser: argparse.ArgumentParser) -> None:
     """``--seeds N`` or ``--seed-list S,S,...`` (compare and sweep)."""
     seeds = parser.add_mutually_exclusive_group()
@@ -602,10 +612,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     _check_policy_sets(args.policies)
     names, sets = parse_named_policy_sets(args.policies)
     config = _load(args)
-    if args.seed_list is not None:
-        seeds = args.seed_list
-    else:
-        seeds = list(range(config.seed, config.seed + (args.seeds or 3)))
+    seeds = _seed_range(config, args.seed_list if args.seed_list is not None else args.seeds)
     out = _out(args)
     if out is None:
         out = default_out_dir(config, "compare")
@@ -707,12 +714,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     backend = make_backend(args.backend, args.workers, args.address)  # ray: fail at once
     grid, policy_sets, seeds, baseline = _sweep_inputs(args)
     config = _load(args)
-    if seeds is None:
-        seeds = 3
-    if isinstance(seeds, int):
-        if not 1 <= seeds <= MAX_SEEDS:
-            raise ScenarioError(f"seeds: expected a count in 1..{MAX_SEEDS}, got {seeds}")
-        seeds = list(range(config.seed, config.seed + seeds))
+    seeds = _seed_range(config, seeds)
     plan = plan_sweep(config, grid, policy_sets, seeds, baseline)
     out = _out(args)
     if out is None:

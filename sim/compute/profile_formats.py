@@ -241,9 +241,7 @@ def _llmservingsim(d: Path, tps: tuple[int, ...]) -> ProfileSource:
     tp1 = d / "tp1"
     read = [d / "meta.yaml"] + [tp1 / f for f in LLMSERVINGSIM_NEEDED if (tp1 / f).is_file()]
     notes += [f"tp1/{f} {why}" for f, why in LLMSERVINGSIM_UNUSED.items() if (tp1 / f).is_file()]
-    if any(t != 1 for t in tps):
-        other = ", ".join(f"tp{t}" for t in tps if t != 1)
-        notes.append(f"{other} not imported: tensor parallelism is not modelled yet")
+    notes += _tp_notes(tps, "")
     return ProfileSource(
         format="llmservingsim",
         folder=d,
@@ -256,6 +254,14 @@ def _llmservingsim(d: Path, tps: tuple[int, ...]) -> ProfileSource:
         files=tuple(sorted(read)),
         notes=tuple(notes),
     )
+
+
+def _tp_notes(tps: tuple[int, ...], what: str) -> list[str]:
+    """The note naming the tensor-parallel degrees > 1 that are not imported (or none)."""
+    other = ", ".join(f"tp{t}" for t in tps if t != 1)
+    if not other:
+        return []
+    return [f"{other}{what} not imported: tensor parallelism is not modelled yet"]
 
 
 def _is_vidur_csv(path: Path) -> bool:
@@ -277,9 +283,7 @@ def _vidur(d: Path, files: set[str]) -> ProfileSource:
     tps: tuple[int, ...] = ()
     if read:
         tps = _vidur_tp_degrees(d / "mlp.csv")
-        if any(t != 1 for t in tps):
-            other = ", ".join(f"tp{t}" for t in tps if t != 1)
-            notes.append(f"{other} rows not imported: tensor parallelism is not modelled yet")
+        notes += _tp_notes(tps, " rows")
     return ProfileSource(
         format="vidur",
         folder=d,
