@@ -333,10 +333,13 @@ def test_cli_prints_the_table_and_writes_the_csv(hf, tiny_registered, profiles, 
     df = pd.read_csv(out)
     assert len(df) == 7
     assert list(df.columns[: len(val.COLUMNS)]) == list(val.COLUMNS)
+    # The CSV keeps 6 significant digits (relative rounding up to 5e-6 per value), so the
+    # error recomputed from the rounded columns can differ by ~1e-3 percentage points.
     np.testing.assert_allclose(
         df["error_pct"],
         100 * (df["predicted_ms"] - df["measured_ms"]) / df["measured_ms"],
         rtol=1e-4,
+        atol=1e-2,
     )
     for r, printed in zip(df.itertuples(), rows, strict=True):
         assert float(printed.split()[3]) == pytest.approx(r.measured_ms, abs=1e-3)
