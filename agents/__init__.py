@@ -56,6 +56,24 @@ register_policy(
     description="Max rate (max C/I): each PRB to the UE with the best achievable rate.",
 )
 
+# --- uplink PRB schedulers: the downlink classes on the ``ul_prb`` observation ---------------
+register_policy(
+    "ul_prb/rr",
+    f"{_PRB}:RoundRobin",
+    description="Uplink round robin: PRBs dealt cyclically over UEs the gNB can schedule.",
+)
+register_policy(
+    "ul_prb/pf",
+    f"{_PRB}:ProportionalFair",
+    kwargs={"beta": 0.98},
+    description="Uplink proportional fair r/T on the SRS-based rates (Jalali et al. 2000).",
+)
+register_policy(
+    "ul_prb/maxrate",
+    f"{_PRB}:MaxRate",
+    description="Uplink max rate: each PRB to the schedulable UE with the best estimated rate.",
+)
+
 # --- power allocators --------------------------------------------------------------------------
 register_policy(
     "power/equal",

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from edgetwin.agents.registry import check_policy_kwargs
 from edgetwin.scenarios.schema import (
     DEFAULT_POLICIES,
@@ -26,6 +28,7 @@ from edgetwin.sim.radio.cell import CellGroup
 
 if TYPE_CHECKING:
     from edgetwin.agents.protocol import Policy
+    from edgetwin.sim.radio.uplink import UplinkCellGroup
 
 #: Decision families a scenario has, in wiring order.
 FAMILIES: tuple[str, ...] = tuple(DEFAULT_POLICIES)
@@ -66,12 +69,18 @@ def policy_plan(
     detach = set(detach)
     _check_families(policies, "policies")
     _check_families(detach, "detach")
+    absent = sorted(f for f in set(policies) | detach if f not in config.families)
+    if absent:
+        raise ValueError(
+            f"scenario {config.name!r} has no {', '.join(absent)} decision; its families: "
+            f"{', '.join(config.families)}"
+        )
     both = sorted(f for f in detach & set(policies) if policies[f] is not None)
     if both:
         raise ValueError(f"families both given a policy and detached: {', '.join(both)}")
     configured = config.policies.as_dict()
     plan: dict[str, PolicyLike] = {}
-    for family in FAMILIES:
+    for family in config.families:
         if family in detach:
             plan[family] = None
             continue
@@ -148,6 +157,9 @@ def build(
     for family, policy in attached.items():
         if policy is not None:
             policy.reset(seed=int(sim.streams.fresh(f"policy.{family}").integers(2**31)))
+    background = None
+    if config.workload is not None:  # the first UEs of each cell carry only LLM messages
+        background = np.arange(config.topology.ues_per_cell) >= config.workload.llm_ues_per_cell
     cells = CellGroup(
         sim,
         cell=config.cell,
@@ -157,6 +169,164 @@ def build(
         traffic=config.traffic,
         prb_policy=attached["prb"],
         power_policy=attached["power"],
+        traffic_ue_mask=background,
     )
     sim.add(cells)
+    ul_cells = None
+    if config.uplink is not None:
+        from edgetwin.sim.radio.uplink import UplinkCellGroup
+
+        ul_cells = UplinkCellGroup(
+            sim, dl=cells, config=config.uplink, ul_prb_policy=attached.get("ul_prb")
+        )
+        sim.add(ul_cells)
+    if config.is_edge_cloud:
+        _wire_edge_cloud(sim, config, cells, ul_cells, attached)
     return sim
+
+
+def _wire_edge_cloud(
+    sim: Simulation,
+    config: ScenarioConfig,
+    cells: CellGroup,
+    ul_cells: UplinkCellGroup | None,
+    attached: Mapping[str, Policy[Any, Any] | None],
+) -> None:
+    """Devices, edge and cloud servers, wired links, radio hops, offloader and sessions."""
+    from edgetwin.scenarios.edge_cloud_schema import NetworkConfig
+    from edgetwin.sim.compute.offload import Offloader, Tier
+    from edgetwin.sim.compute.router import Router
+    from edgetwin.sim.compute.server import LLMServer
+    from edgetwin.sim.net.journey import Carrier, IdealLink, Journeys
+    from edgetwin.sim.net.link import WiredLink
+    from edgetwin.sim.net.radio_hop import RadioHop
+    from edgetwin.sim.system import EdgeCloudSystem, SloTargets
+
+    assert config.nodes is not None
+    assert config.workload is not None
+    env, nodes, wl = sim.env, config.nodes, config.workload
+    net = config.network or NetworkConfig()
+    ue_where = {
+        f"c{c}u{u}": (c, u) for c in range(cells.n_cell) for u in range(wl.llm_ues_per_cell)
+    }
+    downlink: Any = IdealLink(env, "nr_dl")
+    uplink: Any = IdealLink(env, "nr_ul")
+    if net.radio == "nr":
+        downlink = RadioHop(env, "nr_dl", cells, ue_where, "down")
+    if net.radio == "nr" and ul_cells is not None:
+        uplink = RadioHop(env, "nr_ul", ul_cells, ue_where, "up",
+                          access_delay_s=ul_cells.access_delay_s())  # fmt: skip
+    servers: dict[str, list[LLMServer]] = {}
+    journeys: dict[str, Journeys] = {}
+    links: list[Any] = []
+    tiers: dict[str, Tier] = {}
+    for tier, spec, link_cfg in (
+        ("edge", nodes.edge, net.backhaul),
+        ("cloud", nodes.cloud, net.wan),
+    ):
+        if spec is None:
+            continue
+        replicas = _servers(env, tier, spec)
+        router = Router(replicas, spec.router, rng=sim.streams.get(f"routing.{tier}"), name=tier)
+        up: Carrier
+        down: Carrier
+        if link_cfg is None:
+            up, down = IdealLink(env, f"{tier}_up"), IdealLink(env, f"{tier}_down")
+        else:
+            up = WiredLink(env, f"{tier}_up", link_cfg, sim.streams.get(f"link.{tier}_up"))
+            down = WiredLink(env, f"{tier}_down", link_cfg, sim.streams.get(f"link.{tier}_down"))
+            links += [up, down]
+        path = Journeys(env, tier, router.submit, [uplink, up], [down, downlink], net.journey)
+        for server in replicas:
+            server.on_token = path.on_token
+        servers[tier], journeys[tier] = replicas, path
+        tiers[tier] = Tier(path, tuple(replicas))
+    devices = _devices(env, nodes.device, list(ue_where)) if nodes.device is not None else {}
+    offloader = Offloader(
+        env,
+        "offload",
+        device=devices or None,
+        edge=tiers.get("edge"),
+        cloud=tiers.get("cloud"),
+        policy=attached.get("offload"),
+    )
+    sim.add_decision_point("offload", offloader.dp)
+    system = EdgeCloudSystem(
+        source=_request_source(sim, wl, list(ue_where), offloader.submit),
+        offloader=offloader,
+        devices=devices,
+        servers=servers,
+        journeys=journeys,
+        links=links,
+        ue_where=ue_where,
+        slo=SloTargets(wl.ttft_slo_s, wl.tpot_slo_s),
+        radio_hop_names=(uplink.name, downlink.name),
+    )
+    sim.add(system)
+
+
+def _request_source(sim: Simulation, wl: Any, ues: list[str], send: Any) -> Any:
+    """Chat sessions per UE, or a trace's requests dealt to the UEs in turn."""
+    from edgetwin.sim.workload.sessions import ChatSessions
+
+    if wl.trace is None:
+        return ChatSessions(sim.env, "sessions", ues, wl.sessions, sim.streams, send)
+    from edgetwin.scenarios.serve import load_workload
+    from edgetwin.sim.workload.request import Request
+    from edgetwin.sim.workload.source import WorkloadSource
+
+    work = load_workload(wl.trace, sim.streams)
+    requests = [
+        Request(i, float(t), int(p), int(o))
+        for i, (t, p, o) in enumerate(
+            zip(work["arrival_s"], work["prompt_tokens"], work["output_tokens"], strict=True)
+        )
+    ]
+    n = len(ues)
+    return WorkloadSource(sim.env, requests, lambda r: send(r, ues[r.id % n]), name="trace")
+
+
+def _servers(env: Any, tier: str, spec: Any) -> list[Any]:
+    """The replicas of one tier, timed by the spec's cost model (profiles or roofline)."""
+    from edgetwin.scenarios.serve import build_cost_model, server_config
+    from edgetwin.sim.compute.server import LLMServer
+
+    cost, _info = build_cost_model(spec.model, spec.hardware, spec.profiles)
+    cfg = server_config(spec)
+    return [LLMServer(env, cfg, cost, name=f"{tier}{i}") for i in range(spec.replicas)]
+
+
+def _devices(env: Any, spec: Any, ues: list[str]) -> dict[str, Any]:
+    """One device per LLM UE, all running ``spec.model`` on ``spec.hardware``."""
+    from edgetwin.scenarios.serve import MODEL_DIMS, build_cost_model, param_count
+    from edgetwin.sim.compute.device import Device, DeviceConfig
+    from edgetwin.sim.compute.device_roofline import EDGE_DEVICES, EDGE_MODELS, jetson_cost_model
+
+    cost: Any
+    if spec.hardware in EDGE_DEVICES:
+        if spec.model not in EDGE_MODELS:
+            raise ValueError(
+                f"nodes.device.model {spec.model!r} has no Jetson roofline; allowed: "
+                f"{', '.join(sorted(EDGE_MODELS))}"
+            )
+        m = EDGE_MODELS[spec.model]
+        cost = jetson_cost_model(spec.hardware, spec.model)
+        weights, kv = m.streamed_params * 2.0, m.kv_bytes_per_token()
+    else:
+        if spec.model not in MODEL_DIMS:
+            raise ValueError(
+                f"nodes.device.model {spec.model!r} is unknown; allowed: "
+                f"{', '.join(sorted(MODEL_DIMS))}"
+            )
+        dims = MODEL_DIMS[spec.model]
+        cost, _info = build_cost_model(spec.model, spec.hardware, spec.profiles)
+        weights, kv = param_count(dims) * dims.dtype_bytes, dims.kv_bytes_per_token()
+    cfg = DeviceConfig(
+        memory_bytes=spec.memory_bytes,
+        weights_bytes=weights,
+        kv_bytes_per_token=kv,
+        active_power_w=spec.active_power_w,
+        idle_power_w=spec.idle_power_w,
+        battery_j=spec.battery_j,
+    )
+    return {ue: Device(env, ue, cfg, cost) for ue in ues}

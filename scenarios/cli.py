@@ -425,7 +425,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         notify=notes.append,
     )
     s = result.summary
-    policies = ", ".join(f"{f}={p.label}" for f, p in config.policies.as_dict().items())
+    refs = config.policies.as_dict()
+    policies = ", ".join(f"{f}={refs[f].label}" for f in config.families)
     table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -146,7 +146,76 @@ def plot_run(
                 tables["slot"], horizon_s, out_dir / "mcs_bler_over_time.png", n_bins, title
             )
         )
+    if "requests" in tables and "tier" in tables["requests"]:
+        out += edge_cloud_plots(tables, out_dir, title)
     return out
+
+
+#: Breakdown terms of an edge-cloud request (``sim/system.py``), with legend labels.
+_BREAKDOWN_LABELS: dict[str, str] = {
+    "t_uplink_s": "NR uplink",
+    "t_network_up_s": "network up",
+    "t_queue_s": "queue",
+    "t_prefill_s": "prefill",
+    "t_decode_s": "decode",
+    "t_network_down_s": "network down",
+    "t_downlink_s": "NR downlink",
+}
+
+
+def edge_cloud_plots(tables: Mapping[str, pd.DataFrame], out_dir: Path, title: str) -> list[Path]:
+    """TTFT CDF per tier, latency breakdown per tier, TTFT against the UE's downlink SINR."""
+    req = tables["requests"]
+    fin = req[req["status"] == "finished"]
+    tiers = [t for t in ("local", "edge", "cloud") if (fin["tier"] == t).any()]
+    paths = []
+
+    fig = _figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    for tier in tiers:
+        x, y = _ecdf(fin.loc[fin["tier"] == tier, "ttft_ue_s"])
+        if x.size:
+            ax.step(np.r_[x[0], x], np.r_[0.0, y], where="post", label=f"{tier} ({x.size})")
+    ax.set_xscale("log")
+    ax.set_xlabel("TTFT at the UE [s]")
+    ax.set_ylabel("CDF")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_title(f"TTFT per tier {title}".strip(), fontsize="small")
+    ax.grid(alpha=0.3)
+    if tiers:
+        ax.legend(fontsize="small")
+    paths.append(_save(fig, out_dir / "ttft_cdf_per_tier.png"))
+
+    fig = _figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    bottom = np.zeros(len(tiers))
+    for col, label in _BREAKDOWN_LABELS.items():
+        means = np.array([fin.loc[fin["tier"] == t, col].mean() for t in tiers])
+        means = np.nan_to_num(means)
+        ax.bar(tiers, means, bottom=bottom, label=label)
+        bottom += means
+    ax.set_ylabel("mean end-to-end latency at the UE [s]")
+    ax.set_title(f"Latency breakdown {title}".strip(), fontsize="small")
+    ax.legend(fontsize="x-small")
+    paths.append(_save(fig, out_dir / "latency_breakdown.png"))
+
+    if "ue" in tables and len(fin):
+        ue = tables["ue"].rename(columns={"ue": "ue_index"})[["cell", "ue_index", "mean_sinr_db"]]
+        joined = fin.merge(ue, on=["cell", "ue_index"], how="left")
+        fig = _figure(6.0, 4.0)
+        ax = fig.add_subplot()
+        for tier in tiers:
+            sub = joined[joined["tier"] == tier]
+            ax.scatter(sub["mean_sinr_db"], sub["ttft_ue_s"], s=8, alpha=0.6, label=tier)
+        ax.set_yscale("log")
+        ax.set_xlabel("UE's mean downlink SINR [dB]")
+        ax.set_ylabel("TTFT at the UE [s]")
+        ax.set_title(f"TTFT against SINR {title}".strip(), fontsize="small")
+        ax.grid(alpha=0.3)
+        if tiers:
+            ax.legend(fontsize="small")
+        paths.append(_save(fig, out_dir / "ttft_vs_sinr.png"))
+    return paths
 
 
 def metrics_with_ci(

@@ -76,6 +76,18 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "bler",
     "mean_mcs",
     "prb_utilization",
+    # edge-cloud scenarios: measured at the UE (sim/system.py)
+    "ttft_ue_p50_s",
+    "ttft_ue_p90_s",
+    "tpot_ue_mean_s",
+    "e2e_ue_p90_s",
+    "slo_attainment",
+    "goodput_rps",
+    "share_local",
+    "share_edge",
+    "share_cloud",
+    "utilization_edge",
+    "utilization_cloud",
 )
 
 #: Summary entries that describe the run rather than measure the policy.

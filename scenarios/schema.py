@@ -13,9 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from edgetwin.scenarios.edge_cloud_schema import NetworkConfig, NodesConfig, UeWorkloadConfig
 from edgetwin.sim.configbase import StrictConfig, check_path_name
 from edgetwin.sim.radio.channel import ChannelConfig
-from edgetwin.sim.radio.config import CellConfig
+from edgetwin.sim.radio.config import CellConfig, UplinkConfig
 from edgetwin.sim.radio.geometry import TopologyConfig
 from edgetwin.sim.radio.mobility import MobilityConfig
 from edgetwin.sim.radio.numerology import slot_duration_s
@@ -23,7 +24,12 @@ from edgetwin.sim.radio.traffic import FullBufferTraffic, TrafficConfig
 from edgetwin.sim.rng import MAX_SEED
 
 #: Decision families a scenario attaches policies to, with their default policy ids.
-DEFAULT_POLICIES: dict[str, str] = {"prb": "prb/pf", "power": "power/equal"}
+DEFAULT_POLICIES: dict[str, str] = {
+    "prb": "prb/pf",
+    "power": "power/equal",
+    "ul_prb": "ul_prb/pf",
+    "offload": "offload/min_latency",
+}
 
 
 def _registered_ids(family: str) -> list[str]:
@@ -179,11 +185,24 @@ class PoliciesConfig(BaseModel):
         "(ids 'power/...').",
     )
 
-    @field_validator("prb", "power", mode="before")
+    ul_prb: PolicyRef | None = Field(
+        None,
+        description="Uplink PRB scheduler, e.g. 'pf', 'rr', 'maxrate' (ids 'ul_prb/...'; "
+        "scenarios with an uplink only).",
+    )
+    offload: PolicyRef | None = Field(
+        None,
+        description="Where each LLM request runs: 'local', 'edge', 'cloud', 'min_latency' "
+        "(ids 'offload/...'; edge-cloud scenarios only; null: offload/min_latency).",
+    )
+
+    @field_validator("prb", "power", "ul_prb", "offload", mode="before")
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
         family = str(info.field_name)
         value = _as_policy_ref(value)
+        if value is None:
+            return value
         if isinstance(value, dict) and isinstance(value.get("id"), str):
             value = {**value, "id": check_policy_id(value["id"], family)}
         elif isinstance(value, PolicyRef):
@@ -191,8 +210,11 @@ class PoliciesConfig(BaseModel):
         return value
 
     def as_dict(self) -> dict[str, PolicyRef]:
-        """Family → policy reference."""
-        return {name: getattr(self, name) for name in type(self).model_fields}
+        """Family → policy reference (a family left null gets its default)."""
+        return {
+            name: getattr(self, name) or PolicyRef(id=DEFAULT_POLICIES[name])
+            for name in type(self).model_fields
+        }
 
 
 class OutputConfig(StrictConfig):
@@ -248,7 +270,22 @@ class ScenarioConfig(StrictConfig):
     )
     traffic: TrafficConfig = Field(
         default_factory=FullBufferTraffic,
-        description="Downlink traffic: {kind: full_buffer} or {kind: poisson, ...}.",
+        description="Downlink traffic: {kind: full_buffer} or {kind: poisson, ...} (with a "
+        "workload section: the background users' traffic).",
+    )
+    uplink: UplinkConfig | None = Field(
+        None,
+        description="The NR uplink (PUSCH, SR/BSR, UL power control); an edge-cloud scenario "
+        "over the NR radio gets the defaults when it leaves this out.",
+    )
+    nodes: NodesConfig | None = Field(
+        None, description="Where LLM requests run: device, edge, cloud (edge-cloud scenarios)."
+    )
+    network: NetworkConfig | None = Field(
+        None, description="Wired hops behind the gNB and message sizes (edge-cloud scenarios)."
+    )
+    workload: UeWorkloadConfig | None = Field(
+        None, description="UEs sending LLM requests in chat sessions (edge-cloud scenarios)."
     )
     policies: PoliciesConfig = Field(
         default_factory=PoliciesConfig, description="Policy per decision family (prb, power)."
@@ -291,6 +328,60 @@ class ScenarioConfig(StrictConfig):
                 f"{self.channel.backend!r}, which does not model them)"
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prompts_ride_the_uplink(cls, raw: Any) -> Any:
+        """Requests over the NR radio cross its uplink: default it in when it is left out."""
+        if not isinstance(raw, dict) or raw.get("nodes") is None or raw.get("uplink") is not None:
+            return raw
+        network = raw.get("network")
+        radio = network.get("radio", "nr") if isinstance(network, dict) else "nr"
+        return {**raw, "uplink": {}} if radio == "nr" else raw
+
+    @model_validator(mode="after")
+    def _edge_cloud_sections(self) -> ScenarioConfig:
+        """``nodes`` and ``workload`` come together; LLM UEs are a subset of each cell's UEs."""
+        if (self.nodes is None) != (self.workload is None):
+            given, missing = ("nodes", "workload") if self.nodes else ("workload", "nodes")
+            raise ValueError(
+                f"{given} needs a {missing} section too (an edge-cloud scenario has both: "
+                "where requests run, and who sends them)"
+            )
+        named = {
+            f for f in type(self.policies).model_fields if getattr(self.policies, f) is not None
+        }
+        extra = sorted(named - set(self.families))
+        if extra:
+            raise ValueError(
+                f"policies.{extra[0]} is set but this scenario has no {extra[0]} decision "
+                f"(its families: {', '.join(self.families)})"
+            )
+        if self.network is not None and self.nodes is None:
+            raise ValueError("network applies to edge-cloud scenarios only: add nodes and workload")
+        if self.workload is not None:
+            n_ue = self.topology.ues_per_cell
+            if self.workload.llm_ues_per_cell > n_ue:
+                raise ValueError(
+                    f"workload.llm_ues_per_cell={self.workload.llm_ues_per_cell} exceeds "
+                    f"topology.ues_per_cell={n_ue}; allowed: 1..{n_ue}"
+                )
+        return self
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Decision families this scenario has (a policy is attached to each)."""
+        present = {"prb", "power"}
+        if self.uplink is not None:
+            present.add("ul_prb")
+        if self.nodes is not None:
+            present.add("offload")
+        return tuple(f for f in DEFAULT_POLICIES if f in present)
+
+    @property
+    def is_edge_cloud(self) -> bool:
+        """True when the scenario carries LLM requests over the radio (nodes + workload)."""
+        return self.nodes is not None
 
     @field_validator("name")
     @classmethod

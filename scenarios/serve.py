@@ -47,7 +47,7 @@ from edgetwin.scenarios.run import (
     git_commit,
     versions,
 )
-from edgetwin.scenarios.serving_schema import ServingScenarioConfig, WorkloadSpec
+from edgetwin.scenarios.serving_schema import ServingScenarioConfig, ServingSpec, WorkloadSpec
 from edgetwin.sim.compute.cost_model import (
     MODEL_DIMS,
     CostModel,
@@ -134,7 +134,7 @@ def shipped_profiles_dir() -> Path:
 # ----------------------------------------------------------------------------------------
 # Cost model and KV cache size
 # ----------------------------------------------------------------------------------------
-def _param_count(m: TransformerDims) -> float:
+def param_count(m: TransformerDims) -> float:
     q, kv = m.heads * m.head_dim, m.kv_heads * m.head_dim
     per_layer = m.hidden * (q + 2 * kv) + q * m.hidden + 3 * m.hidden * m.intermediate
     return m.layers * per_layer + 2.0 * m.vocab * m.hidden  # embedding + untied LM head
@@ -165,7 +165,7 @@ def default_kv_blocks(model: str, hardware: str | HardwareSpec, block_size: int)
         raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
     dims = MODEL_DIMS[model]
     free = GPU_MEMORY_UTILIZATION * spec.memory_bytes
-    free -= _param_count(dims) * dims.dtype_bytes
+    free -= param_count(dims) * dims.dtype_bytes
     n = int(free // (block_size * dims.kv_bytes_per_token()))
     if n < 1:
         raise ValueError(f"model {model!r} does not fit on {spec.name!r}: no room for a KV cache")
@@ -255,6 +255,26 @@ def build_cost_model(
     if profiles is not None:
         info["note"] = "table cost model unavailable; profiles ignored"
     return cost, info
+
+
+def server_config(spec: ServingSpec) -> ServerConfig:
+    """The engine configuration of every replica of ``spec`` (``kv_blocks`` resolved).
+
+    Per-iteration level rows are off: only the exact KV mean/max are reported, so memory stays
+    flat in the number of requests.
+    """
+    kv_blocks = spec.kv_blocks or default_kv_blocks(spec.model, spec.hardware, spec.block_size)
+    return ServerConfig(
+        max_num_seqs=spec.max_num_seqs,
+        max_num_batched_tokens=spec.max_num_batched_tokens,
+        block_size=spec.block_size,
+        n_blocks=kv_blocks,
+        chunked_prefill=spec.chunked_prefill,
+        overhead_s=spec.overhead_s,
+        ttft_slo_s=spec.ttft_slo_s,
+        tpot_slo_s=spec.tpot_slo_s,
+        level_rows="none",
+    )
 
 
 def _hardware_record(hardware: str | HardwareSpec) -> dict[str, Any] | None:
@@ -481,17 +501,7 @@ def simulate(
     n_total = len(log)
 
     env = simpy.Environment()
-    server_cfg = ServerConfig(
-        max_num_seqs=s.max_num_seqs,
-        max_num_batched_tokens=s.max_num_batched_tokens,
-        block_size=s.block_size,
-        n_blocks=kv_blocks,
-        chunked_prefill=s.chunked_prefill,
-        overhead_s=s.overhead_s,
-        ttft_slo_s=s.ttft_slo_s,
-        tpot_slo_s=s.tpot_slo_s,
-        level_rows="none",  # only the exact KV mean/max are reported: memory flat in requests
-    )
+    server_cfg = server_config(s)
     all_done = env.event()
     n_done = [0]
 

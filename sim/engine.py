@@ -108,15 +108,26 @@ class Simulation:
     def results(self) -> RunResult:
         """All components' tables and summaries, plus the run's seed and wall time.
 
-        With one component its table and summary names are kept as they are; with several, each
-        is prefixed by ``"<component name>."``.
+        Table and summary names are kept as each component reports them (components name their
+        outputs distinctly: the uplink's ``ul_ue``, the system's ``requests``); a name that two
+        components report is prefixed by ``"<component name>."`` in both, never overwritten.
         """
         if not self._finished:
             raise RuntimeError("results() is available once run() has reached the horizon")
         out = RunResult(summary={"seed": self.seed, "horizon_s": self.horizon_s})
-        single = len(self.components) == 1
-        for name, comp in self.components.items():
-            out.merge(comp.results(), prefix="" if single else f"{name}.")
+        parts = {name: comp.results() for name, comp in self.components.items()}
+        seen_tables: dict[str, int] = {}
+        seen_keys: dict[str, int] = {}
+        for res in parts.values():
+            for k in res.tables:
+                seen_tables[k] = seen_tables.get(k, 0) + 1
+            for k in res.summary:
+                seen_keys[k] = seen_keys.get(k, 0) + 1
+        for name, res in parts.items():
+            for k, v in res.tables.items():
+                out.tables[k if seen_tables[k] == 1 else f"{name}.{k}"] = v
+            for k, v in res.summary.items():
+                out.summary[k if seen_keys[k] == 1 else f"{name}.{k}"] = v
         out.summary["wall_s"] = self.wall_s
         return out
 

@@ -21,6 +21,7 @@ their sum (``offload/min_latency``) is a heuristic, not an oracle.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -56,7 +57,8 @@ class Offloader:
     Args:
         env: The SimPy environment.
         name: Component name.
-        device: The UE's own compute (``local``), or None.
+        device: The UEs' own compute (``local``): one :class:`Device` shared by every UE, a
+            mapping UE name → its :class:`Device`, or None.
         edge: The edge tier, or None.
         cloud: The cloud tier, or None.
         policy: Inline ``offload`` policy; None leaves the DecisionPoint external.
@@ -70,7 +72,7 @@ class Offloader:
         env: simpy.Environment,
         name: str,
         *,
-        device: Device | None = None,
+        device: Device | Mapping[str, Device] | None = None,
         edge: Tier | None = None,
         cloud: Tier | None = None,
         policy: Any = None,
@@ -79,7 +81,8 @@ class Offloader:
             raise ValueError(f"{name}: an offloader needs at least one of device, edge, cloud")
         self.env = env
         self.name = name
-        self.device = device
+        self._devices: Mapping[str, Device] = device if isinstance(device, Mapping) else {}
+        self._shared_device = device if isinstance(device, Device) else None
         self.remote = {"edge": edge, "cloud": cloud}
         self.dp: DecisionPoint[dict[str, Any], int] = DecisionPoint(env, OFFLOAD_FAMILY, policy)
         self.decisions: list[dict[str, Any]] = []
@@ -91,8 +94,8 @@ class Offloader:
         """Nothing to close."""
 
     # ------------------------------------------------------------------ observation
-    def observe(self, request: Request) -> dict[str, Any]:
-        """What each tier would cost ``request`` now (see the module docstring)."""
+    def observe(self, request: Request, ue: str | None = None) -> dict[str, Any]:
+        """What each tier would cost ``request`` of ``ue`` now (see the module docstring)."""
         n = len(TIERS)
         obs: dict[str, Any] = {
             "tier": TIERS,
@@ -107,30 +110,33 @@ class Offloader:
         job = LocalJob(
             request.id, float(self.env.now), request.prompt_tokens, request.output_tokens
         )
-        if self.device is not None and self.device.fits(job):
+        device = self.device_of(ue)
+        if device is not None and device.fits(job):
             obs["available"][0] = True
-            obs["est_queue_s"][0] = self._device_backlog_s()
-            obs["est_compute_s"][0] = float(self.device.step_times_s(job).sum())
+            obs["est_queue_s"][0] = _device_backlog_s(device)
+            obs["est_compute_s"][0] = float(device.step_times_s(job).sum())
         for k, key in enumerate(("edge", "cloud"), start=1):
             tier = self.remote[key]
             if tier is None:
                 continue
             obs["available"][k] = True
-            obs["est_up_s"][k], obs["est_down_s"][k] = tier.journeys.estimate_s(request)
+            obs["est_up_s"][k], obs["est_down_s"][k] = tier.journeys.estimate_s(request, ue)
             server = min(tier.servers, key=lambda s: len(s.waiting) + len(s.running))
             obs["est_queue_s"][k], obs["est_compute_s"][k] = _server_estimate(server, request)
         return obs
 
-    def _device_backlog_s(self) -> float:
-        """Compute time of the jobs queued on the device, plus the one it is on (s)."""
-        dev = self.device
-        assert dev is not None
-        pending = [j for j in dev.jobs if math.isnan(j.finish_s)]
-        total = 0.0
-        for j in pending:
-            steps = dev.step_times_s(j)
-            total += float(steps[j.n_generated :].sum())
-        return total
+    def device_of(self, ue: str | None) -> Device | None:
+        """The device that runs ``ue``'s local requests (None: it has none)."""
+        if self._shared_device is not None:
+            return self._shared_device
+        return self._devices.get(ue) if ue is not None else None
+
+    @property
+    def devices(self) -> list[Device]:
+        """Every device of the tier ``local``, once each."""
+        if self._shared_device is not None:
+            return [self._shared_device]
+        return list(self._devices.values())
 
     # ------------------------------------------------------------------ routing
     def submit(self, request: Request, ue: str = "ue") -> simpy.Event:
@@ -145,7 +151,7 @@ class Offloader:
         return done
 
     def _route(self, request: Request, ue: str, done: simpy.Event) -> simpy.events.ProcessGenerator:
-        obs = self.observe(request)
+        obs = self.observe(request, ue)
         action = yield from self.dp.ask(obs)
         k = int(action)
         if not (0 <= k < len(TIERS)) or not obs["available"][k]:
@@ -165,11 +171,12 @@ class Offloader:
             }
         )
         if k == 0:
-            assert self.device is not None
+            device = self.device_of(ue)
+            assert device is not None
             job = LocalJob(
                 request.id, float(self.env.now), request.prompt_tokens, request.output_tokens
             )
-            ended = self.device.submit(job)
+            ended = device.submit(job)
         else:
             tier = self.remote[TIERS[k]]
             assert tier is not None
@@ -185,6 +192,15 @@ class Offloader:
             for t in TIERS
         }
         return RunResult(tables={"offload": df}, summary={"offload_decisions": len(df), **share})
+
+
+def _device_backlog_s(device: Device) -> float:
+    """Compute time of the jobs queued on ``device``, plus the one it is on (s)."""
+    total = 0.0
+    for j in device.jobs:
+        if math.isnan(j.finish_s):
+            total += float(device.step_times_s(j)[j.n_generated :].sum())
+    return total
 
 
 def _server_estimate(server: LLMServer, request: Request) -> tuple[float, float]:

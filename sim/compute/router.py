@@ -69,11 +69,11 @@ class Router:
             return min(range(n), key=load.__getitem__)
         return min(range(n), key=lambda i: (self.servers[i].kv.usage, load[i]))
 
-    def submit(self, req: Request) -> None:
-        """Route ``req`` to a replica now."""
+    def submit(self, req: Request) -> bool:
+        """Route ``req`` to a replica now; returns whether the replica accepted it."""
         k = self.choose()
         self.n_routed[k] += 1
-        self.servers[k].submit(req)
+        return self.servers[k].submit(req)
 
     def start(self) -> None:
         """No process of its own: routing happens inside ``submit``."""

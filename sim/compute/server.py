@@ -147,6 +147,7 @@ class LLMServer:
         self.n_rejected = 0
         self.n_iterations = 0
         self.n_preemptions = 0
+        self.busy_s = 0.0  # time spent in iterations (utilization = busy_s / elapsed)
         self._wakeup: simpy.Event = env.event()
         self._idle = False
         self._end_s = _NAN
@@ -363,6 +364,7 @@ class LLMServer:
                 np.array([r.n_computed for r in pre], dtype=np.int64),
                 np.array([r.n_computed + 1 for r in dec], dtype=np.int64),
             )
+            self.busy_s += dt + overhead_s
             yield env.timeout(dt + overhead_s)
             now = env.now
             # --- advance: computed tokens, sampled tokens, completions
@@ -479,6 +481,7 @@ class LLMServer:
             "n_waiting": len(self.waiting),
             "n_iterations": self.n_iterations,
             "n_preemptions": self.n_preemptions,
+            "utilization": min(1.0, self.busy_s / duration_s) if duration_s > 0 else _NAN,
             "throughput_rps": n_fin / duration_s if duration_s > 0 else _NAN,
             "throughput_tokens_per_s": (
                 float(req["generated_tokens"].sum()) / duration_s if duration_s > 0 else _NAN

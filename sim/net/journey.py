@@ -19,7 +19,7 @@ Every timestamp is kept, so each request's end-to-end time splits exactly (the t
 
 A hop is anything with ``name`` and ``send(message) -> simpy.Event`` (fired with the message on
 delivery; a lost message has a hop with ``lost`` set): a :class:`~edgetwin.sim.net.link.WiredLink`,
-an :class:`IdealLink`, and the NR radio hop once the uplink joins the cell.
+an :class:`IdealLink`, and the NR radio :class:`~edgetwin.sim.net.radio_hop.RadioHop`.
 """
 
 from __future__ import annotations
@@ -51,8 +51,11 @@ class Carrier(Protocol):
         """Put ``msg`` on the hop now; the event fires with ``msg`` on delivery (or loss)."""
         ...
 
-    def estimate_s(self, bits: int) -> float:
-        """Expected delivery time of ``bits`` sent now (s), for offloading decisions."""
+    def estimate_s(self, bits: int, ue: str | None = None) -> float:
+        """Expected delivery time of ``bits`` sent now (s), for offloading decisions.
+
+        ``ue`` is the UE at the message's end; hops whose delay depends on it (the radio) use it.
+        """
         ...
 
 
@@ -69,7 +72,7 @@ class IdealLink:
         msg.hops.append(Hop(self.name, now, now, now, now))
         return self.env.timeout(0.0, value=msg)
 
-    def estimate_s(self, bits: int) -> float:
+    def estimate_s(self, bits: int, ue: str | None = None) -> float:
         """No delay."""
         return 0.0
 
@@ -104,6 +107,7 @@ class _Record:
     last_token_server_s: float = math.nan
     status: str = "in_flight"
     up: Message | None = None
+    last_down: Message | None = None  # the chunk with the last token
     done: simpy.Event | None = None
 
 
@@ -193,6 +197,8 @@ class Journeys:
             cfg = self.config
             n_bytes = n * cfg.bytes_per_token + cfg.chunk_overhead_bytes
             msg = Message(_bits(n_bytes), "server", rec.ue, float(self.env.now), "tokens", n)
+            if last:
+                rec.last_down = msg
             self.env.process(self._downlink(rec, msg))
 
     def _downlink(self, rec: _Record, msg: Message) -> simpy.events.ProcessGenerator:
@@ -214,8 +220,8 @@ class Journeys:
             rec.status = "finished"
             _end(rec)
 
-    def estimate_s(self, request: Request) -> tuple[float, float]:
-        """Expected (uplink, downlink) times of ``request`` sent now (s).
+    def estimate_s(self, request: Request, ue: str | None = None) -> tuple[float, float]:
+        """Expected (uplink, downlink) times of ``request`` sent now by ``ue`` (s).
 
         Its prompt up every hop, then its first token chunk down every hop; the server's time
         is not included.
@@ -224,7 +230,10 @@ class Journeys:
         up = _bits(request.prompt_tokens * cfg.bytes_per_token + cfg.request_overhead_bytes)
         n = min(cfg.token_chunk, request.output_tokens)
         down = _bits(n * cfg.bytes_per_token + cfg.chunk_overhead_bytes)
-        return sum(h.estimate_s(up) for h in self.up), sum(h.estimate_s(down) for h in self.down)
+        return (
+            sum(h.estimate_s(up, ue) for h in self.up),
+            sum(h.estimate_s(down, ue) for h in self.down),
+        )
 
     # ------------------------------------------------------------------ results
     def table(self) -> pd.DataFrame:
@@ -256,6 +265,9 @@ class Journeys:
             if rec.up is not None:  # per-hop time of the prompt
                 for hop in rec.up.hops:
                     row[f"t_up_{hop.link}_s"] = hop.t_delivered_s - hop.t_enqueued_s
+            if rec.last_down is not None:  # per-hop time of the last token's chunk: t_down
+                for hop in rec.last_down.hops:
+                    row[f"t_down_{hop.link}_s"] = hop.t_delivered_s - hop.t_enqueued_s
             rows.append(row)
         df = pd.DataFrame(rows)
         if len(df):

@@ -160,7 +160,7 @@ class WiredLink:
         self.env.timeout(hop.t_tx_end_s - now).callbacks.append(self._left)
         return self.env.timeout(arrival - now, value=msg)
 
-    def estimate_s(self, bits: int) -> float:
+    def estimate_s(self, bits: int, ue: str | None = None) -> float:
         """Expected delivery time of ``bits`` sent now: backlog, serialization, mean delay (s)."""
         cfg = self.config
         backlog = max(self._busy_until_s - float(self.env.now), 0.0)

@@ -24,7 +24,7 @@ closed form, so results are identical with ``idle_skip`` on or off
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +48,7 @@ from edgetwin.sim.radio.numerology import (
     slot_duration_s,
 )
 from edgetwin.sim.radio.olla import olla_step_down_db
+from edgetwin.sim.radio.tdd import SlotPattern, TddConfig
 from edgetwin.sim.radio.traffic import FullBufferTraffic, PoissonTraffic, TrafficSource
 from edgetwin.sim.types import BoolArray, FloatArray, IntArray
 from edgetwin.sim.units import dbm_to_w, thermal_noise_w
@@ -89,6 +90,9 @@ class CellGroup:
         mobility: UE movement.
         channel: Channel backend and propagation scenario.
         traffic: Downlink traffic model.
+        traffic_ue_mask: UEs that carry ``traffic``, bool broadcastable to [n_cell, n_ue];
+            default all (the
+            others carry only what :meth:`enqueue` puts in their buffers).
         prb_policy: Inline PRB scheduler; ``None`` leaves the decision point detached.
         power_policy: Inline power allocator; ``None`` leaves the decision point detached.
         name: Component name.
@@ -105,6 +109,7 @@ class CellGroup:
         traffic: FullBufferTraffic | PoissonTraffic,
         prb_policy: Policy[Any, Any] | None,
         power_policy: Policy[Any, Any] | None,
+        traffic_ue_mask: BoolArray | None = None,
         name: str = "radio",
     ) -> None:
         self.name = name
@@ -123,6 +128,19 @@ class CellGroup:
         self.n_prb = n_prb_for_bandwidth(cell.bandwidth_hz, mu, frequency_range=fr)
         self.prb_hz = prb_bandwidth_hz(mu)
         self.noise_w = thermal_noise_w(self.prb_hz, cell.ue_noise_figure_db)
+        # TDD: PDSCH only in slots with at least n_symbols DL symbols (D slots; an S slot only
+        # when its DL part holds the whole PDSCH, as the link tables assume n_symbols).
+        self.pattern = SlotPattern.from_config(cell.tdd or TddConfig(duplex="fdd"), mu)
+        self._dl_phase = self.pattern.dl_symbols >= cell.n_symbols
+        if not self._dl_phase.any():
+            raise ValueError(
+                f"cell.tdd pattern {cell.tdd.pattern if cell.tdd else ''!r} has no slot with "
+                f"cell.n_symbols={cell.n_symbols} downlink symbols; lower n_symbols or add 'D' "
+                "slots"
+            )
+        #: Called as ``listener(k)`` after every slot that transmitted (the radio hop reads the
+        #: delivered bits there).
+        self.slot_listeners: list[Callable[[int], None]] = []
         if channel.batch_slots < la.cqi_delay_slots + la.cqi_period_slots:
             raise ValueError(
                 f"channel.batch_slots ({channel.batch_slots}) must be >= "
@@ -157,6 +175,7 @@ class CellGroup:
             self.slot_s,
             channel.batch_slots,
             streams.get("traffic"),
+            ue_mask=traffic_ue_mask,
         )
         self._harq_rng = streams.get("harq")
         self._harq_batch = channel.batch_slots
@@ -271,10 +290,13 @@ class CellGroup:
             arrivals = self.traffic.arrivals(k)
             if arrivals is not None:
                 self.buffer_bits += arrivals
-            if self.buffer_bits.any():
+            has_data = self.buffer_bits.any()
+            if has_data and self._dl_phase[k % self._dl_phase.size]:
                 yield from self._slot(k)
                 k += 1
-            elif skip:
+            elif has_data or not skip:
+                k += 1  # an uplink slot of the TDD pattern, or idle slots not skipped
+            else:
                 # Nothing to send anywhere: sleep to the next arrival (or an enqueue()).
                 k_next = self.traffic.next_arrival_slot(k + 1, n_total)
                 t_next = self.clock.time_of(k_next)
@@ -290,13 +312,16 @@ class CellGroup:
                     return
                 yield self.env.timeout(self.clock.time_of(k) - self.env.now)
                 continue
-            else:
-                k += 1
             if k < n_total:
                 yield self.env.timeout(self.clock.time_of(k) - self.env.now)
 
     # ------------------------------------------------------------------------------------
-    def _channel_at(self, k: int) -> tuple[ChannelBatch, int]:
+    def channel_at(self, k: int) -> tuple[ChannelBatch, int]:
+        """Channel batch holding slot ``k``, and ``k``'s index in it.
+
+        The uplink shares it (TDD reciprocity). ``k`` may reach back ``batch_slots`` slots from
+        the newest slot asked for.
+        """
         b = self._batch
         if b is None or k >= b.first_slot + b.n_slot:
             while b is None or k >= b.first_slot + b.n_slot:
@@ -367,7 +392,7 @@ class CellGroup:
         if m == self._report_slot:
             return
         self._report_slot = m
-        batch, j = self._channel_at(m)
+        batch, j = self.channel_at(m)
         # CSI-RS measurement at equal power per PRB; interference from the cells' power in m-1.
         interference = self._interference_w(batch, self._power_at(m - 1))
         sinr_lin = batch.gain[j] * self._p_eq / (self.noise_w + interference)
@@ -454,7 +479,7 @@ class CellGroup:
             self._p_ring_slot[j] = k
 
             # --- transmission (compiled kernel) ------------------------------------------
-            batch, jb = self._channel_at(k)
+            batch, jb = self.channel_at(k)
             interference, row_of = self._served_interference_w(batch, alloc, used, power_w)
             harq = cfg.harq
             la = cfg.link_adaptation
@@ -478,11 +503,35 @@ class CellGroup:
         self.last_rate_bps = delivered / self.slot_s
         self.avg_rate_bps = beta * self.avg_rate_bps + (1.0 - beta) * self.last_rate_bps
         self.n_active_slots += 1
+        for listener in self.slot_listeners:
+            listener(k)
 
     @property
     def peak_rate_bps(self) -> float:
         """Peak cell rate: every PRB at the MCS table's highest spectral efficiency, bit/s."""
         return float(self.n_prb * self._rate_per_se * self.tables.se_at_target.max())
+
+    def rate_estimate_bps(self, cell: int, ue: int) -> float:
+        """Rate a UE could expect now, bit/s (for offloading estimates, not for scheduling).
+
+        The full-band rate of its latest CSI report at the BLER target (OLLA back-off
+        applied), shared equally with the other UEs of its cell that have data now, averaged
+        over the TDD pattern's PDSCH slots.
+        """
+        k = self.clock.next_slot(self.env.now)
+        if k >= self.n_slot_total:
+            return 0.0
+        self._csi(k)
+        est_db = self._report_db[cell, ue] - self.olla_offset_db[cell, ue]  # [n_prb]
+        se = self.tables.se_at_target[self.tables.sinr_index(est_db)]
+        others = int(np.count_nonzero(self.buffer_bits[cell])) - int(self.buffer_bits[cell, ue] > 0)
+        # averaged over the TDD pattern: only its PDSCH slots carry the rate
+        return float(se.sum() * self._rate_per_se * self._dl_phase.mean()) / (1 + others)
+
+    @property
+    def delivered_bits(self) -> FloatArray:
+        """Cumulative acknowledged bits per UE, [n_cell, n_ue] (the radio hop reads it)."""
+        return self.m_ue[..., sk.M_BITS]
 
     # Views of the packed metric sums (tests and results read them by name).
     @property

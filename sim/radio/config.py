@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from edgetwin.sim.configbase import StrictConfig
+from edgetwin.sim.radio.tdd import TddConfig, check_tdd_numerology
+from edgetwin.sim.radio.ul_grant import UlGrantConfig
+from edgetwin.sim.radio.uplink_power import UplinkPowerConfig
 
 
 class HarqConfig(StrictConfig):
@@ -68,10 +71,93 @@ class CellConfig(StrictConfig):
         0.98, gt=0, lt=1, description="Smoothing of the observed per-UE throughput (obs/metrics)."
     )
     idle_skip: bool = Field(True, description="Skip idle slots with an exact catch-up.")
+    tdd: TddConfig | None = Field(
+        None,
+        description="Duplexing: a TDD slot pattern shared with the uplink (e.g. {pattern: "
+        "DDDSU}); null or {duplex: fdd}: every slot carries downlink (paired spectrum).",
+    )
 
     @model_validator(mode="after")
     def _check_bandwidth(self) -> CellConfig:
         from edgetwin.sim.radio.numerology import n_prb_for_bandwidth
 
         n_prb_for_bandwidth(self.bandwidth_hz, self.numerology)  # raises naming allowed values
+        if self.tdd is not None:
+            check_tdd_numerology(self.tdd, self.numerology, field="cell.tdd.pattern")
+        return self
+
+
+#: Link-adaptation fields of the downlink's CSI that an uplink (SRS-based) does not use.
+_CQI_FIELDS = ("cqi_delay_slots", "cqi_period_slots", "cqi_quantization")
+
+
+class UplinkConfig(StrictConfig):
+    """The NR uplink (PUSCH) of a cell group; carrier, numerology and TDD come from the DL."""
+
+    grant: UlGrantConfig = Field(
+        default_factory=UlGrantConfig, description="SR, K2, BSR and configured-grant timing."
+    )
+    power: UplinkPowerConfig = Field(
+        default_factory=UplinkPowerConfig, description="PUSCH power control (TS 38.213 §7.1.1)."
+    )
+    gnb_noise_figure_db: float = Field(
+        5.0, ge=0, le=30, description="gNB receiver noise figure (TR 36.814 Annex A.2: 5 dB)."
+    )
+    n_symbols: int = Field(
+        14, ge=1, le=14, description="PUSCH symbols per slot (≤ grant.pusch_min_symbols)."
+    )
+    dmrs_re_per_prb: int = Field(12, ge=0, le=72, description="DM-RS REs per PRB per slot.")
+    mcs_table: Literal[1, 2, 3] = Field(
+        1, description="TS 38.214 Table 5.1.3.1-1/2/3 (PUSCH without transform precoding)."
+    )
+    harq: HarqConfig = Field(
+        default_factory=HarqConfig,
+        description="UL HARQ; rtt_slots: from a PUSCH to the earliest PUSCH of its retransmission.",
+    )
+    link_adaptation: LinkAdaptationConfig = Field(
+        default_factory=LinkAdaptationConfig,
+        description="BLER target and OLLA (its cqi_* fields do not apply: see srs_*).",
+    )
+    srs_period_slots: Literal[1, 2, 4, 5, 8, 10, 16, 20, 32, 40, 64, 80, 160, 320] = Field(
+        10, description="Period of the SRS the gNB estimates the UL channel from (TS 38.331)."
+    )
+    srs_delay_slots: int = Field(
+        2, ge=0, le=1000, description="Slots from an SRS to the first grant that uses it."
+    )
+    sr_grant_prb: int = Field(
+        4, ge=1, le=275, description="PRBs of the grant answering an SR (buffer still unknown)."
+    )
+    configured_grant_prb: int = Field(
+        4, ge=1, le=275, description="PRBs of a configured-grant occasion (if configured)."
+    )
+    cap_grant_to_buffer: bool = Field(
+        True, description="Trim a UE's PRBs to those its gNB-known buffer needs (+1 PRB)."
+    )
+    avg_beta: float = Field(
+        0.98, gt=0, lt=1, description="Smoothing of the observed per-UE throughput (obs/metrics)."
+    )
+    idle_skip: bool = Field(True, description="Skip idle slots with an exact catch-up.")
+
+    @model_validator(mode="after")
+    def _check(self) -> UplinkConfig:
+        if self.n_symbols > self.grant.pusch_min_symbols:
+            raise ValueError(
+                f"n_symbols={self.n_symbols} exceeds grant.pusch_min_symbols="
+                f"{self.grant.pusch_min_symbols}: every PUSCH slot must hold the whole PUSCH"
+            )
+        if self.dmrs_re_per_prb >= 12 * self.n_symbols:
+            raise ValueError(
+                f"dmrs_re_per_prb={self.dmrs_re_per_prb} leaves no data RE in {self.n_symbols} "
+                "symbols (12 REs per symbol)"
+            )
+        if self.power.delta_mcs:
+            raise ValueError("power.delta_mcs=true (Δ_TF) is not supported by the uplink yet")
+        # compared with the defaults (not "given") so that a dumped config validates again
+        default = LinkAdaptationConfig()
+        given = [f for f in _CQI_FIELDS if getattr(self.link_adaptation, f) != getattr(default, f)]
+        if given:
+            raise ValueError(
+                f"link_adaptation.{', '.join(given)} do not apply to the uplink; use "
+                "srs_period_slots / srs_delay_slots"
+            )
         return self

@@ -44,6 +44,10 @@ class TrafficSource:
         slot_s: Slot duration in seconds.
         batch_slots: Slots generated per batch.
         rng: The ``"traffic"`` random stream.
+        ue_mask: UEs that carry this traffic, bool broadcastable to [n_cell, n_ue] (e.g. a
+            row [1, n_ue] for every cell); default all. The others
+            (e.g. UEs whose downlink carries only LLM messages) start empty and get no
+            arrivals; the random draws are the same either way (common random numbers).
     """
 
     #: Bits a full-buffer UE starts with; large enough never to run out (1e15 bits last
@@ -58,8 +62,19 @@ class TrafficSource:
         slot_s: float,
         batch_slots: int,
         rng: np.random.Generator,
+        ue_mask: BoolArray | None = None,
     ) -> None:
         self.config = config
+        self._mask: FloatArray | None = None
+        if ue_mask is not None:
+            try:
+                mask = np.broadcast_to(np.asarray(ue_mask, dtype=bool), (n_cell, n_ue))
+            except ValueError:
+                raise ValueError(
+                    f"ue_mask of shape {np.shape(ue_mask)} does not broadcast to "
+                    f"[n_cell, n_ue] = {(n_cell, n_ue)}"
+                ) from None
+            self._mask = None if mask.all() else mask.astype(np.float64)
         self.full_buffer = isinstance(config, FullBufferTraffic)
         self._shape = (n_cell, n_ue)
         self._slot_s = slot_s
@@ -68,10 +83,12 @@ class TrafficSource:
         self._first = 0
         self._bits: FloatArray = np.zeros((0, n_cell, n_ue))
         self._any: BoolArray = np.zeros(0, dtype=bool)
+        self._empty_from = 0  # slots in [_empty_from, _first) are known to have no arrivals
 
     def initial_buffer_bits(self) -> FloatArray:
         """Buffer at t = 0, shape [n_cell, n_ue], bits."""
-        return np.full(self._shape, self.FULL_BUFFER_BITS if self.full_buffer else 0.0)
+        bits = np.full(self._shape, self.FULL_BUFFER_BITS if self.full_buffer else 0.0)
+        return bits if self._mask is None else bits * self._mask
 
     def _next_batch(self) -> None:
         self._first += self._bits.shape[0]
@@ -84,6 +101,8 @@ class TrafficSource:
             lam = self.config.packet_rate_hz * self._slot_s
             counts = self._rng.poisson(lam, size=(n, *self._shape))
             self._bits = counts.astype(np.float64) * float(self.config.packet_bits)
+            if self._mask is not None:
+                self._bits *= self._mask
         self._any = np.asarray(self._bits.reshape(n, -1).any(axis=1), dtype=bool)
 
     def _ensure(self, k: int) -> None:
@@ -96,6 +115,9 @@ class TrafficSource:
 
     def arrivals(self, k: int) -> FloatArray | None:
         """Bits arriving in slot ``k``, shape [n_cell, n_ue], or ``None`` if nothing arrives."""
+        if self._empty_from <= k < self._first:
+            # a look-ahead (next_arrival_slot) passed this slot's batch: it had no arrivals
+            return None
         self._ensure(k)
         j = k - self._first
         return self._bits[j] if self._any[j] else None
@@ -104,6 +126,9 @@ class TrafficSource:
         """First slot ≥ ``k`` with an arrival, or ``limit`` if there is none before it."""
         if self.full_buffer:
             return limit
+        if self._empty_from <= k < self._first:
+            k = self._first  # known empty (an earlier look-ahead passed them)
+        start = k
         while k < limit:
             self._ensure(k)
             j = k - self._first
@@ -111,4 +136,7 @@ class TrafficSource:
             if hits.size:
                 return min(k + int(hits[0]), limit)
             k = self._first + self._bits.shape[0]
+            # Slots start..k-1 have no arrivals: a process woken early (an external enqueue)
+            # may still ask for them after the batch that holds them is gone.
+            self._empty_from = start
         return limit

@@ -44,6 +44,7 @@ class FakeCells:
         traffic,
         prb_policy,
         power_policy,
+        traffic_ue_mask=None,
         name="radio",
     ):
         self.name = name

@@ -45,7 +45,7 @@ def _waits(
         WorkloadSource(sim.env, make_requests(arr, fixed_lengths(n, 1), outputs), server.submit)
     )
     sim.run()
-    req = sim.results().tables["server.requests"]
+    req = sim.results().tables["requests"]
     assert req["completion_s"].notna().all()
     assert (req["generated_tokens"] == req["output_tokens"]).all()
     return req.sort_values("arrival_s")["queueing_s"].to_numpy()
