@@ -217,37 +217,44 @@ def _wire_edge_cloud(
         uplink = RadioHop(env, "nr_ul", ul_cells, ue_where, "up",
                           access_delay_s=ul_cells.access_delay_s())  # fmt: skip
     servers: dict[str, list[LLMServer]] = {}
-    journeys: dict[str, Journeys] = {}
+    journeys: list[tuple[str, Journeys]] = []
     links: list[Any] = []
-    tiers: dict[str, Tier] = {}
-    for tier, spec, link_cfg in (
-        ("edge", nodes.edge, net.backhaul),
-        ("cloud", nodes.cloud, net.wan),
-    ):
-        if spec is None:
+    tier_of_ue: dict[str, dict[str, Tier]] = {}
+    # An edge server (its replicas and backhaul) at every site serves that site's UEs; the
+    # cloud region serves every UE over one WAN.
+    site_of_ue = {ue: int(cells.layout.site_of_cell[c]) for ue, (c, _u) in ue_where.items()}
+    n_site = max(site_of_ue.values()) + 1
+    groups = [
+        ("edge", f"edge{s}" if n_site > 1 else "edge", nodes.edge, net.backhaul,
+         [ue for ue, site in site_of_ue.items() if site == s])
+        for s in range(n_site)
+    ] + [("cloud", "cloud", nodes.cloud, net.wan, list(ue_where))]  # fmt: skip
+    for tier, name, spec, link_cfg, ues in groups:
+        if spec is None or not ues:
             continue
-        replicas = _servers(env, tier, spec)
-        router = Router(replicas, spec.router, rng=sim.streams.get(f"routing.{tier}"), name=tier)
+        replicas = _servers(env, name, spec)
+        router = Router(replicas, spec.router, rng=sim.streams.get(f"routing.{name}"), name=name)
         up: Carrier
         down: Carrier
         if link_cfg is None:
-            up, down = IdealLink(env, f"{tier}_up"), IdealLink(env, f"{tier}_down")
+            up, down = IdealLink(env, f"{name}_up"), IdealLink(env, f"{name}_down")
         else:
-            up = WiredLink(env, f"{tier}_up", link_cfg, sim.streams.get(f"link.{tier}_up"))
-            down = WiredLink(env, f"{tier}_down", link_cfg, sim.streams.get(f"link.{tier}_down"))
+            up = WiredLink(env, f"{name}_up", link_cfg, sim.streams.get(f"link.{name}_up"))
+            down = WiredLink(env, f"{name}_down", link_cfg, sim.streams.get(f"link.{name}_down"))
             links += [up, down]
-        path = Journeys(env, tier, router.submit, [uplink, up], [down, downlink], net.journey)
+        path = Journeys(env, name, router.submit, [uplink, up], [down, downlink], net.journey)
         for server in replicas:
             server.on_token = path.on_token
-        servers[tier], journeys[tier] = replicas, path
-        tiers[tier] = Tier(path, tuple(replicas))
+        servers.setdefault(tier, []).extend(replicas)
+        journeys.append((tier, path))
+        tier_of_ue.setdefault(tier, {}).update(dict.fromkeys(ues, Tier(path, tuple(replicas))))
     devices = _devices(env, nodes.device, list(ue_where)) if nodes.device is not None else {}
     offloader = Offloader(
         env,
         "offload",
         device=devices or None,
-        edge=tiers.get("edge"),
-        cloud=tiers.get("cloud"),
+        edge=tier_of_ue.get("edge"),
+        cloud=tier_of_ue.get("cloud"),
         policy=attached.get("offload"),
     )
     sim.add_decision_point("offload", offloader.dp)
@@ -261,6 +268,8 @@ def _wire_edge_cloud(
         ue_where=ue_where,
         slo=SloTargets(wl.ttft_slo_s, wl.tpot_slo_s),
         radio_hop_names=(uplink.name, downlink.name),
+        uplink=ul_cells if net.radio == "nr" else None,
+        tx_power_efficiency=nodes.device.tx_power_efficiency if nodes.device else 0.3,
     )
     sim.add(system)
 

@@ -52,6 +52,7 @@ _ROW_COLUMNS: tuple[str, ...] = (
     "id",
     "ue",
     "tier",
+    "node",
     "status",
     "prompt_tokens",
     "output_tokens",
@@ -61,6 +62,7 @@ _ROW_COLUMNS: tuple[str, ...] = (
     "last_token_ue_s",
     *BREAKDOWN,
     "device_energy_j",
+    "tx_energy_j",
 )
 
 
@@ -81,11 +83,13 @@ class EdgeCloudSystem:
         offloader: The ``offload`` decision and routing.
         devices: UE name → its device (empty without a ``local`` tier).
         servers: Tier (``edge``, ``cloud``) → its replicas.
-        journeys: Tier → its paths.
+        journeys: (tier, paths) pairs: one per site for the edge, one for the cloud.
         links: Every wired link (each direction one).
         ue_where: UE name → (cell, UE index in the cell).
         slo: SLO targets for attainment and goodput.
         radio_hop_names: Names of the uplink / downlink radio hops (``""``: no such hop).
+        uplink: The NR uplink cell group (None: no radio uplink), for the UEs' transmit energy.
+        tx_power_efficiency: RF output power / DC power of a UE's transmitter.
         name: Component name.
     """
 
@@ -93,11 +97,13 @@ class EdgeCloudSystem:
     offloader: Offloader
     devices: Mapping[str, Device]
     servers: Mapping[str, Sequence[LLMServer]]
-    journeys: Mapping[str, Journeys]
+    journeys: Sequence[tuple[str, Journeys]]
     links: Sequence[WiredLink]
     ue_where: Mapping[str, tuple[int, int]]
     slo: SloTargets
     radio_hop_names: tuple[str, str] = ("", "")
+    uplink: Any = None
+    tx_power_efficiency: float = 1.0
     name: str = "system"
     _t_end_s: float = field(default=math.nan)
 
@@ -122,14 +128,15 @@ class EdgeCloudSystem:
     # ------------------------------------------------------------------ results
     def request_table(self) -> pd.DataFrame:
         """One row per request sent, wherever it ran (see the module docstring)."""
-        parts = [self._remote_rows(tier, j) for tier, j in self.journeys.items()]
+        parts = [self._remote_rows(tier, j) for tier, j in self.journeys]
         parts.append(self._local_rows())
         parts = [p for p in parts if len(p)]
         if parts:
             df = pd.concat(parts, ignore_index=True).sort_values("id", kind="stable")
         else:
             df = pd.DataFrame({c: pd.Series(dtype="float64") for c in _ROW_COLUMNS})
-            df = df.astype({"id": "int64", "ue": "object", "tier": "object", "status": "object"})
+            df = df.astype({c: "object" for c in ("ue", "tier", "node", "status")})
+            df = df.astype({"id": "int64"})
         where = [self.ue_where[u] for u in df["ue"]]
         df.insert(2, "cell", np.array([w[0] for w in where], dtype=np.int64))
         df.insert(3, "ue_index", np.array([w[1] for w in where], dtype=np.int64))
@@ -152,6 +159,7 @@ class EdgeCloudSystem:
                 "id": df["id"],
                 "ue": df["ue"],
                 "tier": tier,
+                "node": journeys.name,
                 "status": df["status"],
                 "prompt_tokens": df["prompt_tokens"],
                 "output_tokens": df["output_tokens"],
@@ -167,8 +175,27 @@ class EdgeCloudSystem:
                 "t_network_down_s": df["t_down_s"] - t_downlink,
                 "t_downlink_s": t_downlink.where(df["t_down_s"].notna()),
                 "device_energy_j": 0.0,
+                "tx_energy_j": self._tx_energy_j(df, journeys),
             }
         )
+
+    def _tx_energy_j(self, df: pd.DataFrame, journeys: Journeys) -> Any:
+        """UE transmit (DC) energy of each prompt, J: its share of the UE's PUSCH energy.
+
+        The UE's radiated PUSCH energy over the run, in proportion to the prompt's bits among
+        the bits the UE delivered, divided by the transmitter's efficiency.
+        """
+        if self.uplink is None:
+            return 0.0
+        cfg = journeys.config
+        bits = 8.0 * (df["prompt_tokens"] * cfg.bytes_per_token + cfg.request_overhead_bytes)
+        where = [self.ue_where[u] for u in df["ue"]]
+        cells = np.array([w[0] for w in where], dtype=np.int64)
+        ues = np.array([w[1] for w in where], dtype=np.int64)
+        energy = self.uplink.m_energy_j[cells, ues]
+        sent = np.maximum(self.uplink.delivered_bits[cells, ues], 1.0)
+        share = np.minimum(bits.to_numpy() / sent, 1.0)
+        return energy * share / self.tx_power_efficiency
 
     def _local_rows(self) -> pd.DataFrame:
         rows = []
@@ -180,6 +207,7 @@ class EdgeCloudSystem:
                         "id": j.id,
                         "ue": ue,
                         "tier": "local",
+                        "node": ue,
                         "status": j.status,
                         "prompt_tokens": j.prompt_tokens,
                         "output_tokens": j.output_tokens,
@@ -195,6 +223,7 @@ class EdgeCloudSystem:
                         "t_network_down_s": 0.0,
                         "t_downlink_s": 0.0,
                         "device_energy_j": j.energy_j,
+                        "tx_energy_j": 0.0,
                     }
                 )
         return pd.DataFrame(rows)
@@ -227,6 +256,7 @@ class EdgeCloudSystem:
             summary["device_energy_j"] = float(
                 sum(d.active_energy_j for d in self.devices.values())
             )
+        summary["tx_energy_j"] = float(req["tx_energy_j"].sum()) if len(req) else 0.0
         tables: dict[str, pd.DataFrame] = {"requests": req}
         tables["offload"] = self.offloader.results().tables["offload"]
         if self.links:

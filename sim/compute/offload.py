@@ -59,8 +59,9 @@ class Offloader:
         name: Component name.
         device: The UEs' own compute (``local``): one :class:`Device` shared by every UE, a
             mapping UE name → its :class:`Device`, or None.
-        edge: The edge tier, or None.
-        cloud: The cloud tier, or None.
+        edge: The edge tier: one :class:`Tier` for every UE, a mapping UE name → its tier (e.g.
+            the edge server of its site), or None.
+        cloud: The cloud tier, the same way.
         policy: Inline ``offload`` policy; None leaves the DecisionPoint external.
 
     Raises:
@@ -73,8 +74,8 @@ class Offloader:
         name: str,
         *,
         device: Device | Mapping[str, Device] | None = None,
-        edge: Tier | None = None,
-        cloud: Tier | None = None,
+        edge: Tier | Mapping[str, Tier] | None = None,
+        cloud: Tier | Mapping[str, Tier] | None = None,
         policy: Any = None,
     ) -> None:
         if device is None and edge is None and cloud is None:
@@ -83,7 +84,7 @@ class Offloader:
         self.name = name
         self._devices: Mapping[str, Device] = device if isinstance(device, Mapping) else {}
         self._shared_device = device if isinstance(device, Device) else None
-        self.remote = {"edge": edge, "cloud": cloud}
+        self.remote: dict[str, Tier | Mapping[str, Tier] | None] = {"edge": edge, "cloud": cloud}
         self.dp: DecisionPoint[dict[str, Any], int] = DecisionPoint(env, OFFLOAD_FAMILY, policy)
         self.decisions: list[dict[str, Any]] = []
 
@@ -116,7 +117,7 @@ class Offloader:
             obs["est_queue_s"][0] = _device_backlog_s(device)
             obs["est_compute_s"][0] = float(device.step_times_s(job).sum())
         for k, key in enumerate(("edge", "cloud"), start=1):
-            tier = self.remote[key]
+            tier = self.tier_of(key, ue)
             if tier is None:
                 continue
             obs["available"][k] = True
@@ -130,6 +131,13 @@ class Offloader:
         if self._shared_device is not None:
             return self._shared_device
         return self._devices.get(ue) if ue is not None else None
+
+    def tier_of(self, key: str, ue: str | None) -> Tier | None:
+        """The ``edge`` or ``cloud`` tier that serves ``ue`` (None: it has none)."""
+        tier = self.remote[key]
+        if tier is None or isinstance(tier, Tier):
+            return tier
+        return tier.get(ue) if ue is not None else None
 
     @property
     def devices(self) -> list[Device]:
@@ -178,7 +186,7 @@ class Offloader:
             )
             ended = device.submit(job)
         else:
-            tier = self.remote[TIERS[k]]
+            tier = self.tier_of(TIERS[k], ue)
             assert tier is not None
             ended = tier.journeys.send(request, ue)
         yield ended

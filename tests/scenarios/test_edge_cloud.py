@@ -111,7 +111,7 @@ def test_every_request_ends_at_most_once_and_every_message_is_accounted(nr_run: 
     # a closed loop: a UE has at most one request not finished (the one at the horizon)
     open_per_ue = req[req["status"] != "finished"].groupby("ue").size()
     assert (open_per_ue <= 1).all()
-    hop = system.journeys["cloud"].down[-1]
+    hop = dict(system.journeys)["cloud"].down[-1]
     assert hop.n_sent == hop.n_delivered + hop.in_flight
     # the downlink delivered at least the bits of the finished requests' token messages
     cells = nr_run.components["radio"]
@@ -158,3 +158,14 @@ def test_a_policy_for_a_family_the_scenario_lacks_is_refused() -> None:
         del raw[key]
     with pytest.raises(ValueError, match="has no offload decision"):
         build(validate_scenario(raw), {"offload": "edge"})
+
+
+def test_prompts_cost_the_ue_transmit_energy_of_their_share_of_the_uplink(nr_run: Any) -> None:
+    req = nr_run.results().tables["requests"]
+    remote = req[(req["tier"] != "local") & req["t_uplink_s"].notna()]
+    assert (remote["tx_energy_j"] > 0).all()
+    assert (req.loc[req["tier"] == "local", "tx_energy_j"] == 0).all()
+    ul = nr_run.components["uplink"]
+    efficiency = nr_run.components["system"].tx_power_efficiency
+    # the prompts' shares never exceed what the UEs radiated, at the transmitter's efficiency
+    assert remote["tx_energy_j"].sum() <= ul.m_energy_j.sum() / efficiency * (1 + 1e-9)
