@@ -133,6 +133,11 @@ class UplinkConfig(StrictConfig):
     cap_grant_to_buffer: bool = Field(
         True, description="Trim a UE's PRBs to those its gNB-known buffer needs (+1 PRB)."
     )
+    cap_grant_to_power_headroom: bool = Field(
+        True,
+        description="Trim a power-limited UE's PRBs to those its P_CMAX can fill at the open-loop "
+        "power per PRB (power headroom, TS 38.321 §5.4.6).",
+    )
     avg_beta: float = Field(
         0.98, gt=0, lt=1, description="Smoothing of the observed per-UE throughput (obs/metrics)."
     )

@@ -126,9 +126,9 @@ class TrafficSource:
         """First slot ≥ ``k`` with an arrival, or ``limit`` if there is none before it."""
         if self.full_buffer:
             return limit
+        start = k  # the caller never asks for a slot before this one again
         if self._empty_from <= k < self._first:
             k = self._first  # known empty (an earlier look-ahead passed them)
-        start = k
         while k < limit:
             self._ensure(k)
             j = k - self._first

@@ -402,6 +402,21 @@ class UplinkCellGroup:
         nprb = np.take_along_axis(self.h_int[..., sk.HI_NPRB], h, axis=2)[..., 0]
         return np.asarray(np.where(due.any(axis=2), nprb, 0))
 
+    def _power_limited_prb(self, pl_db: FloatArray) -> IntArray:
+        """Most PRBs a UE can fill at its open-loop power per PRB, [C, U] (at least 1).
+
+        The largest M_RB with P0 + 10·log10(2^μ·M_RB) + α·PL ≤ P_CMAX (TS 38.213 §7.1.1): more
+        PRBs would spread P_CMAX thinner than the target received power per PRB. The gNB knows
+        it from the UE's power headroom report (TS 38.321 §5.4.6).
+
+        Args:
+            pl_db: Pathloss per UE, dB [n_cell, n_ue].
+        """
+        p = self.config.power
+        headroom_db = p.p_cmax_dbm - p.p0_dbm - p.alpha * pl_db
+        m = np.floor(10.0 ** (headroom_db / 10.0) / 2**self.mu)
+        return np.asarray(np.clip(m, 1, self.n_prb), dtype=np.int64)
+
     def _cap(self, alloc: IntArray, need: IntArray) -> IntArray:
         """Keep each UE's lowest ``need`` PRBs of ``alloc`` [C, P]; need [C, U] (−1: no cap)."""
         C, U, P = self.n_cell, self.n_ue, self.n_prb
@@ -481,10 +496,15 @@ class UplinkCellGroup:
             else:
                 action = yield from self.ul_dp.ask(obs)
             act = self._check_action(action, policy_ok)
+            need = np.full((C, U), -1, dtype=np.int64)
             if cfg.cap_grant_to_buffer:
                 bits_per_prb = rate_bps.mean(axis=2) * self.slot_s  # [C, U]
                 with np.errstate(divide="ignore", invalid="ignore"):
                     need = np.where(bits_per_prb > 0, np.ceil(gnb_new / bits_per_prb) + 1, -1)
+            if cfg.cap_grant_to_power_headroom:
+                m_max = self._power_limited_prb(pl_db)
+                need = np.where(need >= 0, np.minimum(need, m_max), m_max)
+            if cfg.cap_grant_to_buffer or cfg.cap_grant_to_power_headroom:
                 need = np.where(has_retx, self._retx_prb(k), need).astype(np.int64)
                 act = self._cap(act, need)
             alloc = np.where(reserved, alloc, act)

@@ -36,3 +36,19 @@ def test_full_buffer_never_arrives_and_is_finite():
     assert src.arrivals(5) is None
     assert np.isfinite(src.initial_buffer_bits()).all()
     assert src.next_arrival_slot(0, 100) == 100
+
+
+def test_an_external_wakeup_may_ask_for_slots_a_look_ahead_passed() -> None:
+    # The cell sleeps to the next arrival (a look-ahead over many batches); an enqueue wakes it
+    # earlier, and it then asks for slots of batches the look-ahead already dropped: those
+    # slots had no arrivals, and the arrivals after them are unchanged.
+    sparse = PoissonTraffic(packet_rate_hz=0.5, packet_bits=100)
+    ref = TrafficSource(sparse, 1, 2, 1e-3, 50, np.random.default_rng(7))
+    first = ref.next_arrival_slot(0, 10**5)
+    assert first > 200  # several batches ahead
+    src = TrafficSource(sparse, 1, 2, 1e-3, 50, np.random.default_rng(7))
+    assert src.next_arrival_slot(1, 10**5) == first
+    for k in (60, 61, 130):  # woken by an enqueue: slots inside dropped batches
+        assert src.arrivals(k) is None
+    assert src.next_arrival_slot(131, 10**5) == first  # the look-ahead resumes where it was
+    np.testing.assert_array_equal(src.arrivals(first), ref.arrivals(first))

@@ -105,7 +105,9 @@ def test_single_message_delivered_at_the_slot_the_timeline_predicts():
     # * PUSCH 19 carries the 16-bit BSR (TS 38.321 §6.1.3.1) and 9464 message bits; the BSR is
     #   known from slot 20: DCI 20 + K2 4 → PUSCH 24 (9480 bits); the last 1056 bits go in 29.
     bits = 20_000
-    cfg = UplinkConfig(power=LOUD, sr_grant_prb=11, cap_grant_to_buffer=False)
+    cfg = UplinkConfig(
+        power=LOUD, sr_grant_prb=11, cap_grant_to_buffer=False, cap_grant_to_power_headroom=False
+    )
     sim, _, ul = build(uplink=cfg)
     log = record(ul)
     enqueue_at(sim, ul, 10.5 * ul.slot_s, 0, 0, bits)
@@ -144,7 +146,7 @@ def test_message_fitting_the_sr_grant_cancels_the_bsr():
 
 def test_grant_is_capped_to_the_known_buffer():
     # After the BSR, PF would give every PRB; the last grant needs only a few.
-    cfg = UplinkConfig(power=LOUD, sr_grant_prb=2)
+    cfg = UplinkConfig(power=LOUD, sr_grant_prb=2, cap_grant_to_power_headroom=False)
     sim, _, ul = build(uplink=cfg)
     log = record(ul)
     enqueue_at(sim, ul, 0.0, 0, 0, 12_000)
@@ -175,6 +177,28 @@ def test_pusch_power_is_the_open_loop_formula(p0_dbm, alpha):
         assert p_dbm[0, 0] == pytest.approx(want, abs=1e-9)
     res = sim.results().tables["ul_ue"].iloc[0]
     assert res["energy_j"] > 0
+
+
+@pytest.mark.parametrize("headroom_cap", [True, False])
+def test_a_power_limited_ue_gets_only_the_prbs_its_headroom_fills(headroom_cap):
+    # TS 38.213 §7.1.1: with P0 + 10·log10(2^μ·M) + α·PL > P_CMAX the power per PRB falls
+    # below target; the gNB (told by the power headroom report, TS 38.321 §5.4.6) grants at
+    # most M_max = ⌊10^((P_CMAX − P0 − α·PL)/10) / 2^μ⌋ PRBs to dynamic grants.
+    power = UplinkPowerConfig(p0_dbm=-60.0, alpha=1.0)
+    cfg = UplinkConfig(power=power, sr_grant_prb=1, cap_grant_to_power_headroom=headroom_cap)
+    sim, dl, ul = build(uplink=cfg)
+    log = record(ul)
+    enqueue_at(sim, ul, 0.0, 0, 0, 60_000)
+    sim.run()
+    pl_db = -10.0 * np.log10(dl.channel_at(0)[0].large_scale_gain[0, 0, 0])
+    m_max = max(1, int(np.floor(10 ** ((23.0 + 60.0 - pl_db) / 10.0) / 2)))
+    assert m_max < ul.n_prb  # the case is power limited
+    dynamic = [(alloc[0] == 0).sum() for _, _, alloc, _, _ in log[1:]]  # after the SR grant
+    assert dynamic
+    if headroom_cap:
+        assert max(dynamic) <= m_max
+    else:
+        assert max(dynamic) > m_max
 
 
 # ----------------------------------------------------------------------------------------
@@ -273,7 +297,10 @@ def test_same_seed_identical_and_idle_skip_exact():
 # ----------------------------------------------------------------------------------------
 def test_detached_ul_prb_decision_point_is_driven_externally():
     bits = 20_000
-    sim, _, ul = build(uplink=UplinkConfig(power=LOUD, sr_grant_prb=11), policy=None)
+    sim, _, ul = build(
+        uplink=UplinkConfig(power=LOUD, sr_grant_prb=11, cap_grant_to_power_headroom=False),
+        policy=None,
+    )
     enqueue_at(sim, ul, 10.5 * ul.slot_s, 0, 0, bits)
     seen = []
     while (req := sim.run_until_decision("ul_prb")) is not None:
