@@ -177,7 +177,11 @@ def build(
         from edgetwin.sim.radio.uplink import UplinkCellGroup
 
         ul_cells = UplinkCellGroup(
-            sim, dl=cells, config=config.uplink, ul_prb_policy=attached.get("ul_prb")
+            sim,
+            dl=cells,
+            config=config.uplink,
+            ul_prb_policy=attached.get("ul_prb"),
+            traffic_ue_mask=background,
         )
         sim.add(ul_cells)
     if config.is_edge_cloud:

@@ -179,6 +179,8 @@ class CellGroup:
         )
         self._harq_rng = streams.get("harq")
         self._harq_batch = channel.batch_slots
+        #: Slots per channel batch (how far back ``channel_at`` can reach).
+        self.batch_slots = channel.batch_slots
 
         # --- link tables -----------------------------------------------------------------
         self.tables: LinkTables = build_link_tables(

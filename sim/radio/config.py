@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.radio.tdd import TddConfig, check_tdd_numerology
+from edgetwin.sim.radio.traffic import PoissonTraffic
 from edgetwin.sim.radio.ul_grant import UlGrantConfig
 from edgetwin.sim.radio.uplink_power import UplinkPowerConfig
 
@@ -142,6 +143,11 @@ class UplinkConfig(StrictConfig):
         0.98, gt=0, lt=1, description="Smoothing of the observed per-UE throughput (obs/metrics)."
     )
     idle_skip: bool = Field(True, description="Skip idle slots with an exact catch-up.")
+    traffic: PoissonTraffic | None = Field(
+        None,
+        description="Other users' uplink traffic: Poisson packets into the background UEs' "
+        "buffers ({kind: poisson, packet_rate_hz, packet_bits}); null: none.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> UplinkConfig:

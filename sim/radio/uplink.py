@@ -50,6 +50,7 @@ from edgetwin.sim.radio import slot_kernels as sk
 from edgetwin.sim.radio.bler import LinkTables, build_link_tables
 from edgetwin.sim.radio.config import UplinkConfig
 from edgetwin.sim.radio.olla import olla_step_down_db
+from edgetwin.sim.radio.traffic import TrafficSource
 from edgetwin.sim.radio.ul_grant import resolved_k2_slots
 from edgetwin.sim.radio.uplink_grants import (
     BSR_RETX,
@@ -105,6 +106,7 @@ class UplinkCellGroup:
         dl: CellGroup,
         config: UplinkConfig,
         ul_prb_policy: Policy[Any, Any] | None,
+        traffic_ue_mask: BoolArray | None = None,
         name: str = "uplink",
     ) -> None:
         self.name = name
@@ -125,10 +127,18 @@ class UplinkCellGroup:
             np.mean(self.pattern.ul_symbols >= config.grant.pusch_min_symbols)
         )
         self.noise_w = thermal_noise_w(self.prb_hz, config.gnb_noise_figure_db)
+        # Other users' uplink traffic (Poisson packets into the masked UEs' buffers), drawn
+        # from its own stream so that it is the same for every policy.
+        self.traffic: TrafficSource | None = None
+        if config.traffic is not None:
+            self.traffic = TrafficSource(
+                config.traffic, self.n_cell, self.n_ue, self.slot_s, dl.batch_slots,
+                sim.streams.get("traffic.ul"), ue_mask=traffic_ue_mask,
+            )  # fmt: skip
         self.grants = UplinkGrantState(self.n_cell, self.n_ue, self.pattern, config.grant)
         self._lookback = config.srs_delay_slots + config.srs_period_slots
-        batch_slots = getattr(getattr(dl.channel, "config", None), "batch_slots", None)
-        if batch_slots is not None and batch_slots < self._lookback:
+        batch_slots = dl.batch_slots
+        if batch_slots < self._lookback:
             raise ValueError(
                 f"channel.batch_slots ({batch_slots}) must be >= uplink.srs_delay_slots + "
                 f"srs_period_slots ({self._lookback})"
@@ -287,6 +297,8 @@ class UplinkCellGroup:
                 k_next = g.next_event_slot(k + 1)
             else:
                 k_next = n_total
+            if self.traffic is not None and k_next > k + 1:
+                k_next = min(k_next, self.traffic.next_arrival_slot(k + 1, n_total))
             # Sleep to k_next; an enqueue() may bring it forward (to its landing slot).
             while True:
                 if self._pending:
@@ -305,6 +317,10 @@ class UplinkCellGroup:
         while pend and pend[0][0] <= k:
             _, c, u, bits = pend.popleft()
             self.buffer_bits[c, u] += bits
+        if self.traffic is not None:
+            arrivals = self.traffic.arrivals(k)
+            if arrivals is not None:
+                self.buffer_bits += arrivals
         self.grants.trigger(self.buffer_bits - self.retx_bits)
         self.grants.send_sr(k)
 

@@ -12,7 +12,7 @@ from edgetwin.sim.radio.config import CellConfig, HarqConfig, LinkAdaptationConf
 from edgetwin.sim.radio.geometry import TopologyConfig
 from edgetwin.sim.radio.mobility import MobilityConfig
 from edgetwin.sim.radio.tdd import TddConfig
-from edgetwin.sim.radio.traffic import FullBufferTraffic
+from edgetwin.sim.radio.traffic import FullBufferTraffic, PoissonTraffic
 from edgetwin.sim.radio.ul_grant import ul_delivery_timeline
 from edgetwin.sim.radio.uplink import UplinkCellGroup, UplinkConfig
 from edgetwin.sim.radio.uplink_power import UplinkPowerConfig
@@ -35,6 +35,7 @@ def build(
     channel=STATIC,
     uplink=None,
     policy="ul_prb/pf",
+    ul_mask=None,
 ):
     """A DDDSU μ=1 5 MHz carrier (11 PRBs) with an idle downlink and the uplink under test."""
     sim = Simulation(seed=seed, horizon_s=duration_s)
@@ -57,6 +58,7 @@ def build(
         dl=dl,
         config=uplink or UplinkConfig(),
         ul_prb_policy=make_policy(policy) if policy else None,
+        traffic_ue_mask=ul_mask,
     )
     sim.add(dl)
     sim.add(ul)
@@ -290,6 +292,31 @@ def test_same_seed_identical_and_idle_skip_exact():
         pd.testing.assert_frame_equal(r1.tables[name], r0.tables[name])
     keys = [k for k in r1.summary if k.startswith("ul_")]
     assert {k: r1.summary[k] for k in keys} == {k: r0.summary[k] for k in keys}
+
+
+def _background_run(idle_skip=True, with_traffic=True):
+    """Two UEs: UE 0 sends one 40 kbit message, UE 1 carries Poisson background packets."""
+    topo = TopologyConfig(ues_per_cell=2, cell_radius_m=150.0, min_distance_m=50.0)
+    traffic = PoissonTraffic(packet_rate_hz=400.0, packet_bits=8000) if with_traffic else None
+    cfg = UplinkConfig(idle_skip=idle_skip, traffic=traffic)
+    sim, _, ul = build(duration_s=0.3, topology=topo, uplink=cfg, ul_mask=np.array([False, True]))
+    enqueue_at(sim, ul, 0.01, 0, 0, 40_000)
+    done = []
+    ul.slot_listeners.append(
+        lambda k: done.append(k) if not done and ul.delivered_bits[0, 0] >= 40_000 else None
+    )
+    sim.run()
+    return sim.results(), ul, done[0]
+
+
+def test_uplink_background_traffic_stays_on_its_ues_and_delays_the_message():
+    res, ul, k_with = _background_run()
+    _, _, k_alone = _background_run(with_traffic=False)
+    assert ul.delivered_bits[0, 0] == pytest.approx(40_000)  # no background bits on UE 0
+    assert ul.delivered_bits[0, 1] > 40 * 8000  # the background UE is served too
+    assert k_with > k_alone  # the message shares the PRBs with the background
+    res0, *_ = _background_run(idle_skip=False)
+    pd.testing.assert_frame_equal(res.tables["ul_ue"], res0.tables["ul_ue"])
 
 
 # ----------------------------------------------------------------------------------------
