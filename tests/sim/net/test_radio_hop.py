@@ -124,3 +124,40 @@ def test_an_unknown_ue_is_refused_with_the_attached_count() -> None:
     hop = RadioHop(sim.env, "nr_dl", _cells(sim), {"ue": (0, 0)}, "down")
     with pytest.raises(ValueError, match="not attached to this radio"):
         hop.send(Message(8, "server", "someone", 0.0))
+
+
+def test_a_prompt_up_the_nr_uplink_arrives_at_the_end_of_its_last_pusch_slot() -> None:
+    # The uplink hop inherits the uplink process's timeline (tests/sim/radio/test_uplink_cell.py
+    # works it by hand: SR occasion, DCI, K2, PUSCH slots, TBS): the message is delivered at the
+    # end of the PUSCH slot that carries its last bit, ul_delivery_timeline(...).delivery_slot.
+    from edgetwin.sim.radio.config import UplinkConfig
+    from edgetwin.sim.radio.ul_grant import ul_delivery_timeline
+    from edgetwin.sim.radio.uplink import UplinkCellGroup
+    from edgetwin.sim.radio.uplink_power import UplinkPowerConfig
+
+    sim = Simulation(seed=0, horizon_s=0.05)
+    cells = _cells(sim)
+    cfg = UplinkConfig(
+        power=UplinkPowerConfig(p0_dbm=-60.0, alpha=1.0),
+        sr_grant_prb=51,
+        cap_grant_to_buffer=False,
+        cap_grant_to_power_headroom=False,
+    )
+    ul = UplinkCellGroup(sim, dl=cells, config=cfg, ul_prb_policy=make_policy("ul_prb/pf"))
+    sim.add(ul)
+    hop = RadioHop(sim.env, "nr_ul", ul, {"ue": (0, 0)}, "up")
+    bits = 100_000
+    got: list[float] = []
+
+    def send():
+        yield sim.env.timeout(3.2 * SLOT_S)  # lands in slot 4
+        yield hop.send(Message(bits, "ue", "server", sim.env.now))
+        got.append(sim.env.now)
+
+    sim.env.process(send())
+    sim.run()
+    ue = sim.results().tables["ul_ue"].iloc[0]
+    assert (ue["n_nack"], ue["mean_mcs"]) == (0, 28)  # clean first transmissions at MCS 28
+    tbs = int(ul.tables.tbs_bits[51, 28])
+    tl = ul_delivery_timeline(bits, 4, tbs, ul.pattern, cfg.grant)
+    assert got == [pytest.approx((tl.delivery_slot + 1) * SLOT_S)]
