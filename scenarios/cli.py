@@ -9,6 +9,7 @@ Examples::
     edgetwin sweep nr_cell --grid cell.bandwidth_hz=20e6,40e6 --policies prb=pf,prb=rr --seeds 4
     edgetwin serve --trace azure-conv --model llama-3.1-8b --hardware rtx4090 --out results/x
     edgetwin run scenarios/serving/azure_conv_serving.yaml
+    edgetwin compare scenarios/serving/azure_conv_serving.yaml --policies serve=fcfs,serve=sjf
     edgetwin train ppo --control prb --steps 50000 --out runs/ppo/model.pt
     edgetwin run nr_cell --policy prb=ppo:runs/ppo/model.pt
     edgetwin run nr_cell --policy prb=pf:beta=0.99:initial_rate_bps=1e3
@@ -610,6 +611,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         summarize_comparison,
     )
 
+    raw = _serving_raw(args)
+    if raw is not None:
+        return _cmd_compare_serving(args, raw)
     _check_policy_sets(args.policies)
     names, sets = parse_named_policy_sets(args.policies)
     config = _load(args)
@@ -654,6 +658,81 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     console.print(table)
     wall = float(runs["wall_s"].sum()) if "wall_s" in runs else float("nan")
     console.print(f"{len(runs)} runs, simulation wall time {wall:.2f} s; results: {out}")
+    _print_notes(console, notes)
+    return 0
+
+
+def _cmd_compare_serving(args: argparse.Namespace, raw: dict[str, Any]) -> int:
+    """``compare`` of a serving scenario: request schedulers (``serve=...``) on common seeds."""
+    from rich.table import Table
+
+    from edgetwin.scenarios.load import apply_overrides, parse_overrides
+    from edgetwin.scenarios.run import parse_named_policy_sets
+    from edgetwin.scenarios.serve_compare import SERVING_METRICS, compare_serving
+    from edgetwin.scenarios.serving_schema import validate_serving
+
+    _check_policy_sets(args.policies)
+    names, sets = parse_named_policy_sets(args.policies)
+    overrides = parse_overrides(args.overrides)
+    flags: dict[str, Any] = {}
+    if args.duration is not None:
+        flags["horizon_s"] = args.duration
+    _merge_flags(overrides, flags)
+    config = validate_serving(apply_overrides(raw, overrides), source=repr(args.scenario))
+    seeds = _seed_range(config, args.seed_list if args.seed_list is not None else args.seeds)
+    out = _out(args)
+    if out is None:
+        out = Path(config.output.dir or Path("results") / f"{config.name}_compare")
+    notes: list[str] = []
+    result = compare_serving(
+        config,
+        sets,
+        seeds,
+        out,
+        workers=args.workers,
+        labels=names,
+        progress=_progress(args, config),
+        notify=notes.append,
+    )
+    labels = list(dict.fromkeys(result.runs["policy_set"]))
+    others = labels[1:]
+
+    def cell(mean: float, half: float) -> str:
+        if math.isfinite(half) and half <= 1e-9 * abs(mean):
+            half = 0.0  # rounding noise of identical values
+        return _fmt(mean) + (f" ± {_fmt(half)}" if math.isfinite(half) else "")
+
+    means = {
+        (str(r["policy_set"]), str(r["metric"])): cell(r["mean"], r["ci95_half_width"])
+        for r in result.summary.to_dict("records")
+    }
+    diffs = {
+        (str(r["policy_set"]), str(r["metric"])): cell(r["mean_diff"], r["ci95_half_width"])
+        for r in result.paired.to_dict("records")
+    }
+    table = Table()
+    table.add_column("metric")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for label in others:
+        table.add_column(f"Δ {label}", justify="right")
+    for metric in (m for m in SERVING_METRICS if (labels[0], m) in means):
+        row = [means.get((lbl, metric), "n/a") for lbl in labels]
+        row += [diffs.get((lbl, metric), "n/a") for lbl in others]
+        table.add_row(metric, *row)
+    s = config.serving
+    console = _console()
+    console.print(
+        f"{config.name} · {s.model} on {hardware_name(s.hardware)} x{s.replicas} · seeds "
+        f"{', '.join(map(str, seeds))} · mean ± 95 % CI (times in s)"
+        + (f"; Δ: paired difference to {result.baseline}" if others else "")
+    )
+    console.print(table)
+    wall = float(result.runs["wall_s"].sum())
+    console.print(f"{len(result.runs)} runs, simulation wall time {wall:.2f} s; results: {out}")
+    if config.workload.trace is not None and len(seeds) > 1:
+        varies = "only the routing draws" if s.replicas > 1 and s.router == "random" else "nothing"
+        notes.append(f"note: a trace replays the same requests on every seed ({varies} varies)")
     _print_notes(console, notes)
     return 0
 
