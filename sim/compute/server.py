@@ -41,7 +41,8 @@ import pandas as pd
 import simpy
 from pydantic import Field
 
-from edgetwin.sim.compute.cost_model import CostModel
+from edgetwin.sim.compute.adapter_pool import AdapterPool, LoraServingConfig
+from edgetwin.sim.compute.cost_model import CostModel, TransformerDims
 from edgetwin.sim.compute.kv_cache import BlockManager
 from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.decision import DecisionPoint
@@ -83,6 +84,9 @@ class ServerConfig(StrictConfig):
         "or none; the summary's KV mean/max are exact in every mode.",
     )
     level_bin_s: float = Field(1.0, gt=0, le=86_400, description="Bin width of 'binned' (s).")
+    lora: LoraServingConfig | None = Field(
+        None, description="LoRA adapters served over the base model (None: base model only)."
+    )
 
 
 def _stats(prefix: str, x: np.ndarray) -> dict[str, float]:
@@ -129,6 +133,9 @@ class LLMServer:
         request_log: RequestLog | None = None,
         replica: int = 0,
         on_token: Callable[[Request], None] | None = None,
+        dims: TransformerDims | None = None,
+        lora_cost: Callable[[int, int], float] | None = None,
+        cache_policy: Policy[Any, Any] | None = None,
     ) -> None:
         self.env = env
         self.config = config
@@ -160,6 +167,27 @@ class LLMServer:
             DecisionPoint(env, SCHEDULER_FAMILY, scheduler) if scheduler is not None else None
         )
         self._queue_changed = False
+        # LoRA adapters: residency and loads, requests waiting for their adapter, batch cost
+        self.adapters: AdapterPool | None = None
+        self._lora_wait: dict[int, list[Request]] = {}
+        self._lora_counted: set[int] = set()
+        self._lora_reserved: set[int] = set()  # requeued requests holding their adapter's pin
+        self.lora_cost = lora_cost
+        if config.lora is not None:
+            if dims is None or lora_cost is None:
+                raise ValueError(
+                    f"{name}: serving LoRA adapters needs the base model's dims and a lora_cost"
+                )
+            self.adapters = AdapterPool(
+                env,
+                config.lora,
+                dims,
+                kv=self.kv,
+                kv_block_bytes=config.block_size * dims.kv_bytes_per_token(),
+                on_loaded=self._adapter_loaded,
+                policy=cache_policy,
+                name=name,
+            )
 
     # ------------------------------------------------------------------------------------
     # Interface
@@ -176,6 +204,13 @@ class LLMServer:
         it goes to ``rejected`` (or the request log) and is never served.
         """
         cfg = self.config
+        if req.adapter >= 0:
+            if self.adapters is None:
+                raise ValueError(
+                    f"{self.name}: request {req.id} asks for adapter {req.adapter}, but the "
+                    "server has no LoRA adapters (config.lora)"
+                )
+            self.adapters.check_id(req.adapter)
         longest = req.prompt_tokens + req.output_tokens - 1  # longest (re)prefill
         if self.kv.blocks_for(longest + 1) > cfg.n_blocks or (
             not cfg.chunked_prefill and longest > cfg.max_num_batched_tokens
@@ -201,6 +236,8 @@ class LLMServer:
     def _preempt(self, victim: Request) -> None:
         """Recompute preemption: free the victim's KV, put it at the head of ``waiting``."""
         self.kv.free(victim.id)
+        if victim.adapter >= 0 and self.adapters is not None:
+            self.adapters.release(victim.adapter)
         victim.n_computed = 0
         victim.preemptions += 1
         self.n_preemptions += 1
@@ -256,6 +293,47 @@ class LLMServer:
         items = list(w)
         w.clear()
         w.extend(items[i] for i in action.tolist())
+
+    def _lora_s(self, pre: list[Request], pre_n: list[int], dec: list[Request]) -> float:
+        """LoRA time of an iteration: its adapter tokens and distinct adapters (SGMV)."""
+        n = 0
+        ids = set()
+        for r, k in zip(pre, pre_n, strict=True):
+            if r.adapter >= 0:
+                n += k
+                ids.add(r.adapter)
+        for r in dec:
+            if r.adapter >= 0:
+                n += 1
+                ids.add(r.adapter)
+        assert self.lora_cost is not None
+        return self.lora_cost(n, len(ids)) if n else 0.0
+
+    def _adapter_loaded(self, adapter: int) -> None:
+        """The requests that waited for ``adapter`` go back to the head of the queue, in order."""
+        held = self._lora_wait.pop(adapter, [])
+        assert self.adapters is not None
+        for r in reversed(held):
+            self.waiting.appendleft(r)
+            # reserved for it: the loader must not evict the adapter before it is admitted
+            self.adapters.pin(adapter)
+            self._lora_reserved.add(r.id)
+        if held:
+            self._queue_changed = True
+            if self._idle and not self._wakeup.triggered:
+                self._wakeup.succeed()
+
+    def _adapter_ready(self, r: Request) -> bool:
+        """Whether ``r`` can be admitted now as far as its adapter goes (else it waits)."""
+        pool = self.adapters
+        if r.adapter < 0 or pool is None or pool.resident(r.adapter):
+            return True
+        first = r.id not in self._lora_counted
+        self._lora_counted.add(r.id)
+        pool.admit(r.adapter, count=first)  # queues the load
+        self.waiting.popleft()
+        self._lora_wait.setdefault(r.adapter, []).append(r)
+        return False
 
     def _record(self, now: float, n_tokens: int) -> None:
         self.levels.record(now, (self.kv.n_used, len(self.running), len(self.waiting), n_tokens))
@@ -323,6 +401,8 @@ class LLMServer:
                 self._reorder()
             while waiting and budget > 0 and len(running) < max_seqs:
                 r = waiting[0]
+                if r.adapter >= 0 and not self._adapter_ready(r):
+                    continue  # moved aside until its adapter is loaded
                 need = r.prompt_tokens + r.n_generated
                 if chunked:
                     n = min(need, budget)
@@ -335,12 +415,27 @@ class LLMServer:
                     break
                 waiting.popleft()
                 kv.allocate(r.id, blocks)
+                if r.adapter >= 0 and self.adapters is not None:
+                    if r.id in self._lora_reserved:  # pinned when its load completed
+                        self._lora_reserved.discard(r.id)
+                    else:
+                        first = r.id not in self._lora_counted
+                        self._lora_counted.add(r.id)
+                        self.adapters.admit(r.adapter, count=first)  # resident: pins it
                 running.append(r)
                 pre.append(r)
                 pre_n.append(n)
                 budget -= n
                 if math.isnan(r.first_scheduled_s):
                     r.first_scheduled_s = now
+            if not dec and not pre and not running:
+                # every waiting request went aside for its adapter: sleep until a load ends
+                self._record(now, 0)
+                self._idle = True
+                self._wakeup = env.event()
+                yield self._wakeup
+                self._idle = False
+                continue
             if not dec and not pre:
                 # KV deadlock among partial prefills: preempt from the tail until the oldest
                 # running request can compute a chunk (the pool holds any single request)
@@ -364,6 +459,8 @@ class LLMServer:
                 np.array([r.n_computed for r in pre], dtype=np.int64),
                 np.array([r.n_computed + 1 for r in dec], dtype=np.int64),
             )
+            if self.adapters is not None:
+                dt += self._lora_s(pre, pre_n, dec)
             self.busy_s += dt + overhead_s
             yield env.timeout(dt + overhead_s)
             now = env.now
@@ -384,6 +481,8 @@ class LLMServer:
                     if r.n_generated >= r.output_tokens:
                         r.completion_s = now
                         kv.free(r.id)
+                        if r.adapter >= 0 and self.adapters is not None:
+                            self.adapters.release(r.adapter)
                         done = True
                         if log is not None:
                             log.write(r, self.replica, "finished")
@@ -429,6 +528,7 @@ class LLMServer:
                 "prompt_tokens": np.array([r.prompt_tokens for r in reqs], dtype=np.int64),
                 "output_tokens": np.array([r.output_tokens for r in reqs], dtype=np.int64),
                 "generated_tokens": np.array([r.n_generated for r in reqs], dtype=np.int64),
+                "adapter": np.array([r.adapter for r in reqs], dtype=np.int64),
             }
         )
 
@@ -482,6 +582,7 @@ class LLMServer:
             "n_iterations": self.n_iterations,
             "n_preemptions": self.n_preemptions,
             "utilization": min(1.0, self.busy_s / duration_s) if duration_s > 0 else _NAN,
+            **(self.adapters.summary() if self.adapters is not None else {}),
             "throughput_rps": n_fin / duration_s if duration_s > 0 else _NAN,
             "throughput_tokens_per_s": (
                 float(req["generated_tokens"].sum()) / duration_s if duration_s > 0 else _NAN

@@ -30,6 +30,7 @@ class Request:
         n_generated: Output tokens generated so far.
         n_computed: Tokens whose KV is in the cache (server state; reset by a preemption).
         preemptions: Times it was preempted (recompute: its KV blocks were freed).
+        adapter: LoRA adapter the request runs with (−1: the base model).
     """
 
     id: int
@@ -43,6 +44,7 @@ class Request:
     n_generated: int = 0
     n_computed: int = field(default=0, repr=False)
     preemptions: int = 0
+    adapter: int = -1
 
     def __post_init__(self) -> None:
         if self.prompt_tokens < 1 or self.output_tokens < 1:
