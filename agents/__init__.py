@@ -140,3 +140,98 @@ register_policy(
     requires=("torch",),
     description="Trained power actor from a checkpoint: --policy power=ppo:PATH.",
 )
+
+# --- draft length of speculative decoding across the radio (issue 11) --------------------------
+_DRAFT = "edgetwin.agents.baselines.draft"
+register_policy(
+    "draft/fixed",
+    f"{_DRAFT}:FixedDraft",
+    kwargs={"k": 4},
+    description="Always draft k tokens (capped at k_max).",
+)
+register_policy(
+    "draft/osd",
+    f"{_DRAFT}:OnlineSD",
+    description="argmax_k E[N(α,k)]/(c·k+1), c = draft/target cost (Online SD, 2310.07177).",
+)
+register_policy(
+    "draft/specdecpp",
+    f"{_DRAFT}:SpecDecPP",
+    description="Draft while predicted P(some token rejected) ≤ h (SpecDec++, 2405.19715).",
+)
+register_policy(
+    "draft/flexspec",
+    f"{_DRAFT}:FlexSpec",
+    description="Max expected tokens/s of the round under an energy budget (FlexSpec, 2601.00644).",
+)
+
+# --- LoRA adapter cache (slow timescale: on a miss and at epoch boundaries; issue 10) ----------
+_CACHE = "edgetwin.agents.baselines.cache"
+register_policy(
+    "cache/lru",
+    f"{_CACHE}:LeastRecentlyUsed",
+    description="LRU: keep the K most recently served adapters.",
+)
+register_policy(
+    "cache/lfu",
+    f"{_CACHE}:LeastFrequentlyUsed",
+    description="Perfect LFU: keep the K adapters requested most often since reset.",
+)
+register_policy(
+    "cache/static",
+    f"{_CACHE}:StaticTopK",
+    description="Static top-K by prior popularity (or by the first epoch's counts).",
+)
+register_policy(
+    "cache/random",
+    f"{_CACHE}:RandomReplacement",
+    description="Random replacement: a miss evicts a uniformly chosen resident adapter.",
+)
+register_policy(
+    "cache/oracle",
+    f"{_CACHE}:PopularityOracle",
+    description="Oracle: the K most popular adapters of the next epoch, at each boundary.",
+)
+register_policy(
+    "cache/polar",
+    f"{_CACHE}:Polar",
+    kwargs={"alpha": 1.0},
+    description="POLAR fixed epochs: top-K by demand x UCB utility (Li & Li, arXiv 2604.16583).",
+)
+register_policy(
+    "cache/polar_plus",
+    f"{_CACHE}:PolarPlus",
+    kwargs={"alpha": 1.0, "explore_slots": 1},
+    description="POLAR+: doubling epochs, forced exploration slots (Li & Li, arXiv 2604.16583).",
+)
+
+# --- LoRA adapter routing (fast timescale: per request with a context x; issue 10) -------------
+_ROUTE = "edgetwin.agents.baselines.route"
+register_policy(
+    "route/fixed",
+    f"{_ROUTE}:OwnAdapter",
+    description="Each request to its own task's adapter.",
+)
+register_policy(
+    "route/linucb",
+    f"{_ROUTE}:LinearUCB",
+    kwargs={"alpha": 1.0, "latency_weight_per_s": 0.0},
+    description="Disjoint LinUCB (Li et al. 2010), residency ignored; Sherman-Morrison A^-1.",
+)
+register_policy(
+    "route/cache_aware",
+    f"{_ROUTE}:LinearUCB",
+    kwargs={"alpha": 1.0, "latency_weight_per_s": 1.0},
+    description="POLAR's router: LinUCB score minus lambda x paging time if not resident.",
+)
+register_policy(
+    "route/greedy",
+    f"{_ROUTE}:LinearUCB",
+    kwargs={"alpha": 0.0, "latency_weight_per_s": 0.0},
+    description="Greedy ridge regression per adapter (LinUCB with alpha = 0).",
+)
+register_policy(
+    "route/oracle",
+    f"{_ROUTE}:TrueUtilityOracle",
+    description="Oracle: argmax of the true theta^T x - lambda x paging time.",
+)
