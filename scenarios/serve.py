@@ -270,6 +270,8 @@ def server_config(spec: ServingSpec) -> ServerConfig:
         block_size=spec.block_size,
         n_blocks=kv_blocks,
         chunked_prefill=spec.chunked_prefill,
+        reserve_full_sequence=spec.reserve_full_sequence,
+        prefix_caching=spec.prefix_caching,
         overhead_s=spec.overhead_s,
         ttft_slo_s=spec.ttft_slo_s,
         tpot_slo_s=spec.tpot_slo_s,

@@ -93,6 +93,16 @@ class ServingSpec(_Frozen):
         None, ge=1, le=100_000_000, description="KV blocks per replica; None: from GPU memory."
     )
     chunked_prefill: bool = False
+    reserve_full_sequence: bool = Field(
+        True,
+        description="Admit a waiting request only if its whole sequence's KV blocks are free "
+        "(vLLM scheduler_reserve_full_isl, on by default).",
+    )
+    prefix_caching: bool = Field(
+        True,
+        description="Automatic prefix caching (vLLM v1 default): a preempted request reuses its "
+        "blocks not yet evicted.",
+    )
     overhead_s: float = Field(0.0, ge=0, le=10, description="Added to every iteration (s).")
     ttft_slo_s: float | None = Field(None, gt=0)
     tpot_slo_s: float | None = Field(None, gt=0)

@@ -6,16 +6,21 @@ The scheduler follows vLLM (Kwon et al., SOSP 2023; Yu et al., "Orca", OSDI 2022
   ``prompt_tokens + n_generated``; an iteration computes the missing tokens (the whole prompt,
   a prefill chunk, or the one token of a decode) and, when a sequence is then fully computed,
   samples its next output token. Prefill completion therefore emits the first token.
-* Per iteration (FCFS): every running decode gets one token and, at a block boundary, one more
-  KV block. If the pool is empty, the most recently admitted running request is preempted by
-  recompute (its blocks are freed; it returns to the head of the waiting queue and later
-  re-prefills prompt + generated tokens). Then, with ``chunked_prefill`` (Sarathi-Serve,
-  Agrawal et al., OSDI 2024), running partial prefills and then waiting requests fill the
-  remaining token budget with chunks (a running partial prefill's chunk shrinks to the free
-  KV blocks; should no request at all be schedulable, the tail is preempted until the oldest
-  can advance); without it, waiting requests are admitted only if their whole prompt fits the
-  remaining budget. Admission stops at the first request that does not
-  fit (seqs, tokens or KV blocks): no overtaking.
+* Per iteration, as vLLM v1's scheduler (``vllm/v1/core/sched/scheduler.py``, vLLM 0.19):
+  first the running requests in admission order, each getting what it misses (one token for a
+  decode, a chunk of the remaining ``max_num_batched_tokens`` budget for a partial prefill);
+  when the KV pool cannot hold a request's new tokens, the most recently admitted running
+  request is preempted by recompute (its blocks are freed; it returns to the head of the
+  waiting queue and later re-prefills prompt + generated tokens), repeatedly, and a request
+  that would have to preempt itself ends the pass. Then, only if nothing was preempted in this
+  pass, waiting requests are admitted FCFS: with ``chunked_prefill`` (Sarathi-Serve, Agrawal
+  et al., OSDI 2024) a chunk of the remaining budget, without it only if the whole prompt
+  fits the budget; with ``reserve_full_sequence`` (vLLM ``scheduler_reserve_full_isl``) only if
+  the blocks of the whole current sequence are free. With ``prefix_caching`` (vLLM automatic
+  prefix caching) a preempted request's full blocks stay cached in an LRU free queue
+  (:class:`PrefixCachingBlockManager`) and its re-admission skips those not yet evicted.
+  Admission stops at the first request that does not fit (seqs, tokens or KV blocks): no
+  overtaking.
 * The iteration lasts ``cost_model.iteration_time_s(...) + overhead_s``.
 
 The admission order is FCFS by default. A ``scheduler`` policy (decision family ``"serve"``,
@@ -87,6 +92,115 @@ class ServerConfig(StrictConfig):
     lora: LoraServingConfig | None = Field(
         None, description="LoRA adapters served over the base model (None: base model only)."
     )
+    reserve_full_sequence: bool = Field(
+        True,
+        description="Admit a waiting request only if the KV blocks of its whole current sequence "
+        "(prompt, plus the tokens generated before a preemption) are free, not only its first "
+        "chunk's (vLLM 0.19 scheduler_reserve_full_isl, on by default).",
+    )
+    prefix_caching: bool = Field(
+        True,
+        description="Automatic prefix caching (vLLM enable_prefix_caching, on by default in "
+        "v1): a preempted request's full KV blocks stay cached, evicted LRU, and its recompute "
+        "skips those still there. Prompts sharing prefixes across requests are not modelled "
+        "(no token contents).",
+    )
+
+
+class PrefixCachingBlockManager(BlockManager):
+    """:class:`BlockManager` with vLLM v1's free-block queue for automatic prefix caching.
+
+    vLLM v1 (``vllm/v1/core/block_pool.py``, ``FreeKVCacheBlockQueue``) keeps freed blocks
+    with their content hashes in one LRU queue: a freed request's blocks are appended at the
+    tail in reverse order (its last block first, so that it is evicted first), allocations take
+    blocks from the head (evicting what they held), and a request whose prefix blocks are
+    still cached takes them back out of the queue (``get_computed_blocks`` + ``touch``)
+    instead of recomputing them. Without token contents only a request's *own* earlier blocks
+    can be recognised: a preempted request's full blocks (``free_cached``); blocks of finished
+    requests and partial blocks are anonymous. The queue is kept as segments
+    ``[owner, count]`` (owner -1: anonymous) only while some owner's blocks are cached, so the
+    common case costs what :class:`BlockManager` costs.
+    """
+
+    __slots__ = ("_cached", "_segments")
+
+    def __init__(self, block_size: int, n_blocks: int) -> None:
+        super().__init__(block_size, n_blocks)
+        self._cached: dict[int, int] = {}  # owner -> its full blocks still cached
+        self._segments: deque[list[int]] = deque()  # free queue, head first (while cached)
+
+    def cached_blocks(self, req_id: int) -> int:
+        """Full blocks of ``req_id``'s earlier computation still cached (a prefix of it)."""
+        return self._cached.get(req_id, 0)
+
+    def _append(self, owner: int, n: int) -> None:
+        segs = self._segments
+        if n <= 0:
+            return
+        if owner < 0 and segs and segs[-1][0] < 0:
+            segs[-1][1] += n
+        else:
+            segs.append([owner, n])
+
+    def free_cached(self, req_id: int, n_full: int) -> int:
+        """Free ``req_id``'s blocks, keeping its first ``n_full`` blocks cached; returns all."""
+        free_before = self.n_free
+        n = BlockManager.free(self, req_id)
+        n_full = min(n_full, n)
+        if n_full <= 0:
+            if self._cached:
+                self._append(-1, n)
+            return n
+        if not self._cached:  # start tracking: every free block so far is ahead of it
+            self._segments.clear()
+            self._append(-1, free_before)
+        self._append(-1, n - n_full)  # its partial tail block(s), uncached, evicted first
+        self._segments.append([req_id, n_full])
+        self._cached[req_id] = n_full
+        return n
+
+    def free(self, req_id: int) -> int:
+        """Release every block of ``req_id`` to the tail of the free queue (uncached)."""
+        n = BlockManager.free(self, req_id)
+        if self._cached:
+            self._append(-1, n)
+        return n
+
+    def allocate(self, req_id: int, n_blocks: int) -> None:
+        """Take ``n_blocks`` from the head of the free queue (evicting cached blocks there)."""
+        BlockManager.allocate(self, req_id, n_blocks)
+        if self._cached:
+            self._evict(n_blocks)
+
+    def _evict(self, n_blocks: int) -> None:
+        segs, cached = self._segments, self._cached
+        k = n_blocks
+        while k > 0 and segs:
+            seg = segs[0]
+            take = min(k, seg[1])
+            seg[1] -= take
+            k -= take
+            if seg[0] >= 0:
+                cached[seg[0]] = seg[1]
+            if seg[1] == 0:
+                segs.popleft()
+                if seg[0] >= 0:
+                    del cached[seg[0]]
+        if not cached:
+            segs.clear()
+
+    def claim(self, req_id: int) -> int:
+        """Give ``req_id`` back its cached blocks (out of the free queue); returns how many."""
+        n = self._cached.pop(req_id, 0)
+        if n:
+            for j, seg in enumerate(self._segments):
+                if seg[0] == req_id:
+                    del self._segments[j]
+                    break
+            BlockManager.allocate(self, req_id, n)
+            if not self._cached:
+                self._segments.clear()
+        return n
 
 
 def _stats(prefix: str, x: np.ndarray) -> dict[str, float]:
@@ -143,7 +257,7 @@ class LLMServer:
         self.name = name
         self.on_complete = on_complete
         self.on_token = on_token
-        self.kv = BlockManager(config.block_size, config.n_blocks)
+        self.kv = PrefixCachingBlockManager(config.block_size, config.n_blocks)
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.requests: list[Request] = []
@@ -234,8 +348,15 @@ class LLMServer:
     # Iteration process
     # ------------------------------------------------------------------------------------
     def _preempt(self, victim: Request) -> None:
-        """Recompute preemption: free the victim's KV, put it at the head of ``waiting``."""
-        self.kv.free(victim.id)
+        """Recompute preemption: free the victim's KV, put it at the head of ``waiting``.
+
+        With ``prefix_caching`` its full blocks stay cached (evictable) until reused or evicted
+        (:class:`PrefixCachingBlockManager`), so that its recompute may skip them.
+        """
+        if self.config.prefix_caching:
+            self.kv.free_cached(victim.id, victim.n_computed // self.config.block_size)
+        else:
+            self.kv.free(victim.id)
         if victim.adapter >= 0 and self.adapters is not None:
             self.adapters.release(victim.adapter)
         victim.n_computed = 0
@@ -346,6 +467,8 @@ class LLMServer:
         waiting = self.waiting
         max_seqs = cfg.max_num_seqs
         chunked = cfg.chunked_prefill
+        caching = cfg.prefix_caching
+        reserve_full = cfg.reserve_full_sequence
         cost = self.cost_model.iteration_time_s
         overhead_s = cfg.overhead_s
         scheduled = self.scheduler is not None
@@ -362,59 +485,92 @@ class LLMServer:
             running = self.running
             budget = cfg.max_num_batched_tokens
             dec: list[Request] = []
-            partial: list[Request] = []
             pre: list[Request] = []
             pre_n: list[int] = []
-            # --- decodes first (FCFS over running), preempting from the tail on KV pressure
+            # --- running requests first, in admission order: each decode gets its one token,
+            # each partial prefill (chunked prefill only) a chunk of the remaining budget (vLLM
+            # v1 ``Scheduler.schedule``: "First, schedule the RUNNING requests"; decodes and
+            # partial prefills are not told apart, vllm/v1/core/sched/scheduler.py). When the
+            # KV pool cannot hold a request's new tokens, the most recently admitted running
+            # request is preempted by recompute, repeatedly, until they fit; a request that has
+            # to preempt itself ends the pass (vLLM: ``preempted_req = self.running.pop()``,
+            # ``if preempted_req == request: break``). Before vLLM v1, EdgeTwin shrank a partial
+            # prefill's chunk to the free blocks instead; vLLM never shrinks it.
             # (popping from the tail while iterating is safe: the iterator stops earlier)
+            preempted = False
             for r in running:
-                if r.prompt_tokens + r.n_generated - r.n_computed != 1:
-                    partial.append(r)  # mid-prefill (chunked prefill only)
-                    continue
-                if budget <= 0:
-                    continue
-                if r.n_computed % bs == 0:  # its next token starts a new block
-                    while kv.n_used >= kv.n_blocks:
-                        victim = running.pop()
-                        self._preempt(victim)
-                        if victim is r:
+                left = r.prompt_tokens + r.n_generated - r.n_computed
+                if left == 1:  # a decode (hot path): one more block at a block boundary
+                    if r.n_computed % bs == 0:
+                        lost = False
+                        while kv.n_used >= kv.n_blocks:
+                            victim = running.pop()
+                            self._preempt(victim)
+                            preempted = True
+                            if victim is r:
+                                lost = True
+                                break
+                        if lost:
                             break
-                    if r.n_computed == 0:  # r itself was preempted (it was the last one)
+                        kv.allocate(r.id, 1)
+                    dec.append(r)
+                    budget -= 1
+                    if budget <= 0:
                         break
-                    kv.allocate(r.id, 1)
-                dec.append(r)
-                budget -= 1
-            # --- running partial prefills, then new admissions (chunks or whole prompts)
-            for r in partial:
-                if budget <= 0:
-                    break
-                n = min(r.prompt_tokens + r.n_generated - r.n_computed, budget)
-                room = (kv.held(r.id) + kv.n_free) * bs - r.n_computed  # tokens that fit
-                n = min(n, room)
-                if n <= 0:
                     continue
-                kv.allocate(r.id, kv.extra_blocks(r.id, r.n_computed + n))
+                n = min(left, budget)  # a partial prefill's chunk
+                extra = kv.extra_blocks(r.id, r.n_computed + n)
+                lost = False
+                while extra > kv.n_free:
+                    victim = running.pop()
+                    self._preempt(victim)
+                    preempted = True
+                    if victim is r:
+                        lost = True
+                        break
+                if lost:
+                    break
+                kv.allocate(r.id, extra)
                 pre.append(r)
                 pre_n.append(n)
                 budget -= n
-            if scheduled and self._queue_changed:
+                if budget <= 0:
+                    break
+            # --- then waiting requests, FCFS, unless this pass preempted (vLLM v1: "Next,
+            # schedule the WAITING requests", guarded by ``if not preempted_reqs``)
+            if scheduled and self._queue_changed and not preempted:
                 self._reorder()
-            while waiting and budget > 0 and len(running) < max_seqs:
+            while not preempted and waiting and budget > 0 and len(running) < max_seqs:
                 r = waiting[0]
                 if r.adapter >= 0 and not self._adapter_ready(r):
                     continue  # moved aside until its adapter is loaded
-                need = r.prompt_tokens + r.n_generated
+                seq = r.prompt_tokens + r.n_generated
+                # automatic prefix caching: the full blocks of its own earlier computation
+                # that are still cached (vLLM ``get_computed_blocks``; at most seq - 1 tokens,
+                # the last one is always recomputed to sample from)
+                hit = kv.cached_blocks(r.id) if caching else 0
+                hit_tokens = min(hit * bs, seq - 1)
+                need = seq - hit_tokens
                 if chunked:
                     n = min(need, budget)
                 elif need <= budget:
                     n = need
                 else:
                     break
-                blocks = kv.blocks_for(n)
-                if not kv.can_allocate(blocks):
+                # vLLM 0.19 ``scheduler_reserve_full_isl`` (default on): admit only if the
+                # blocks of the whole current sequence are free (``allocate_slots(...,
+                # full_sequence_must_fit=True)``; cached hits count as free blocks there too,
+                # vllm/v1/core/kv_cache_manager.py); else only the first chunk must fit
+                if reserve_full and kv.blocks_for(seq) > kv.n_free:
+                    break
+                blocks = kv.blocks_for(hit_tokens + n)
+                if blocks > kv.n_free:
                     break
                 waiting.popleft()
-                kv.allocate(r.id, blocks)
+                if hit:
+                    kv.claim(r.id)
+                    r.n_computed = hit_tokens
+                kv.allocate(r.id, kv.extra_blocks(r.id, hit_tokens + n))
                 if r.adapter >= 0 and self.adapters is not None:
                     if r.id in self._lora_reserved:  # pinned when its load completed
                         self._lora_reserved.discard(r.id)
@@ -428,6 +584,8 @@ class LLMServer:
                 budget -= n
                 if math.isnan(r.first_scheduled_s):
                     r.first_scheduled_s = now
+            if not dec and not pre and not running and preempted:
+                continue  # it preempted itself alone: the next pass admits (no time passes)
             if not dec and not pre and not running:
                 # every waiting request went aside for its adapter: sleep until a load ends
                 self._record(now, 0)
