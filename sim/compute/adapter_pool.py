@@ -177,6 +177,7 @@ class AdapterPool:
         self.n_disk_loads = 0
         self.n_hits = np.zeros(config.n_adapters, dtype=np.int64)
         self.n_misses = np.zeros(config.n_adapters, dtype=np.int64)
+        self.last_used = np.full(config.n_adapters, -np.inf)  # s, last admission
         self.load_busy_s = 0.0
         self.dp: DecisionPoint[dict[str, Any], Any] | None = (
             DecisionPoint(env, CACHE_FAMILY, policy) if policy is not None else None
@@ -217,6 +218,7 @@ class AdapterPool:
             self.gpu.move_to_end(adapter)
             self.n_hits[adapter] += int(count)
             self.in_use[adapter] += 1
+            self.last_used[adapter] = float(self.env.now)
             return True
         self.n_misses[adapter] += int(count)
         if not self._queued[adapter]:
@@ -227,9 +229,13 @@ class AdapterPool:
         return False
 
     def pin(self, adapter: int) -> None:
-        """A preempted request of ``adapter`` runs again (its adapter is resident)."""
+        """A request of ``adapter`` holds the resident adapter.
+
+        A preempted request running again, or one whose load just completed.
+        """
         self.gpu.move_to_end(adapter)
         self.in_use[adapter] += 1
+        self.last_used[adapter] = float(self.env.now)
 
     def release(self, adapter: int) -> None:
         """A request of ``adapter`` left the running set (finished or preempted)."""
@@ -309,17 +315,27 @@ class AdapterPool:
     def cache_obs(self) -> dict[str, Any]:
         """Observation of the ``cache`` decision (asked when a load needs a victim).
 
-        Keys: ``resident`` bool [N], ``in_use`` int64 [N] (running requests; such adapters
-        cannot be evicted), ``hits`` / ``misses`` int64 [N] (admissions so far), ``queued``
-        bool [N] (loads waiting), ``capacity`` (max_loras), ``requested`` (the adapter being
-        loaded) and ``now_s``. Action: a score per adapter, float [N]; the evictable resident
-        adapter with the lowest score is evicted.
+        The keys of the ``cache`` family (``agents/baselines/cache.py``) that a server knows:
+        ``resident`` bool [N], ``capacity`` (max_loras), ``requested`` (the adapter being
+        loaded), ``epoch`` (0: the server has no epochs), ``counts`` = ``total_counts`` int64 [N]
+        (requests that named each adapter), ``hits`` / ``misses`` int64 [N], ``last_used``
+        float64 [N] (s, −inf if never), ``load_time_s`` float64 [N]; and its own ``in_use``
+        int64 [N] (running requests: such adapters cannot be evicted), ``queued`` bool [N]
+        (loads waiting), ``now_s``. Future popularity is not known here (``cache/oracle`` is for
+        the standalone loop and the environment). Action: a score per adapter, float [N]; the
+        evictable resident adapter with the lowest score is evicted.
         """
         n = self.config.n_adapters
         resident = np.zeros(n, dtype=bool)
         resident[list(self.gpu)] = True
+        demand = self.n_hits + self.n_misses
         return {
             "resident": resident,
+            "epoch": 0,
+            "counts": demand,
+            "total_counts": demand.copy(),
+            "last_used": self.last_used.copy(),
+            "load_time_s": np.array([self.load_time_s(a) for a in range(n)]),
             "in_use": self.in_use.copy(),
             "hits": self.n_hits.copy(),
             "misses": self.n_misses.copy(),

@@ -166,3 +166,27 @@ def test_bad_adapter_ids_and_configs_are_refused() -> None:
         plain.submit(Request(1, 0.0, 10, 1, adapter=0))
     with pytest.raises(ValueError, match="max_loras=5 exceeds n_adapters=3"):
         LoraServingConfig(n_adapters=3, max_loras=5)
+
+
+@pytest.mark.parametrize("policy", ["cache/lru", "cache/lfu"])
+def test_a_cache_policy_chooses_the_victims_through_the_server(policy) -> None:
+    # The server asks the `cache` decision for a victim; with cache/lfu the most requested
+    # adapter survives a burst of one-off requests that LRU would let evict it.
+    from edgetwin.agents import make_policy
+
+    cfg = LoraServingConfig(n_adapters=6, adapter=SPEC, max_loras=2)
+    env = simpy.Environment()
+    cost = functools.partial(
+        lora_iteration_s, spec=SPEC, dims=DIMS, peak_flops=PEAK, mem_bandwidth_bytes_per_s=BW
+    )
+    server = LLMServer(
+        env, ServerConfig(n_blocks=20_000, lora=cfg), LinearCostModel(a_s=0.01), dims=DIMS,
+        lora_cost=cost, cache_policy=make_policy(policy),
+    )  # fmt: skip
+    server.start()
+    order = [0, 0, 0, 0, 1, 2, 3, 4]  # adapter 0 is popular, then four one-off adapters
+    for i, a in enumerate(order):
+        _submit_at(env, server, 0.5 * i, Request(i, 0.5 * i, 10, 1, adapter=a))
+    env.run(until=10.0)
+    assert server.adapters is not None
+    assert (0 in server.adapters.gpu) == (policy == "cache/lfu")
