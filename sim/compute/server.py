@@ -686,7 +686,11 @@ class LLMServer:
                 "prompt_tokens": np.array([r.prompt_tokens for r in reqs], dtype=np.int64),
                 "output_tokens": np.array([r.output_tokens for r in reqs], dtype=np.int64),
                 "generated_tokens": np.array([r.n_generated for r in reqs], dtype=np.int64),
-                "adapter": np.array([r.adapter for r in reqs], dtype=np.int64),
+                **(
+                    {"adapter": np.array([r.adapter for r in reqs], dtype=np.int64)}
+                    if self.adapters is not None
+                    else {}
+                ),
             }
         )
 
