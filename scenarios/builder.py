@@ -301,12 +301,13 @@ def _request_source(sim: Simulation, wl: Any, ues: list[str], send: Any) -> Any:
 
 def _servers(env: Any, tier: str, spec: Any) -> list[Any]:
     """The replicas of one tier, timed by the spec's cost model (profiles or roofline)."""
-    from edgetwin.scenarios.serve import build_cost_model, server_config
+    from edgetwin.scenarios.serve import build_cost_model, lora_server_kwargs, server_config
     from edgetwin.sim.compute.server import LLMServer
 
     cost, _info = build_cost_model(spec.model, spec.hardware, spec.profiles)
     cfg = server_config(spec)
-    return [LLMServer(env, cfg, cost, name=f"{tier}{i}") for i in range(spec.replicas)]
+    lora = lora_server_kwargs(spec)
+    return [LLMServer(env, cfg, cost, name=f"{tier}{i}", **lora) for i in range(spec.replicas)]
 
 
 def _devices(env: Any, spec: Any, ues: list[str]) -> dict[str, Any]:

@@ -200,15 +200,17 @@ def edge_cloud_plots(tables: Mapping[str, pd.DataFrame], out_dir: Path, title: s
     paths.append(_save(fig, out_dir / "latency_breakdown.png"))
 
     if "ue" in tables and len(fin):
-        ue = tables["ue"].rename(columns={"ue": "ue_index"})[["cell", "ue_index", "mean_sinr_db"]]
+        ue = tables["ue"].rename(columns={"ue": "ue_index"})[
+            ["cell", "ue_index", "geometry_sinr_db"]
+        ]
         joined = fin.merge(ue, on=["cell", "ue_index"], how="left")
         fig = _figure(6.0, 4.0)
         ax = fig.add_subplot()
         for tier in tiers:
             sub = joined[joined["tier"] == tier]
-            ax.scatter(sub["mean_sinr_db"], sub["ttft_ue_s"], s=8, alpha=0.6, label=tier)
+            ax.scatter(sub["geometry_sinr_db"], sub["ttft_ue_s"], s=8, alpha=0.6, label=tier)
         ax.set_yscale("log")
-        ax.set_xlabel("UE's mean downlink SINR [dB]")
+        ax.set_xlabel("UE's downlink geometry SINR [dB]")
         ax.set_ylabel("TTFT at the UE [s]")
         ax.set_title(f"TTFT against SINR {title}".strip(), fontsize="small")
         ax.grid(alpha=0.3)

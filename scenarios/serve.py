@@ -22,6 +22,7 @@ family (``sjf`` or ``serve/sjf``, see ``edgetwin list``); each replica gets its 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -48,6 +49,7 @@ from edgetwin.scenarios.run import (
     versions,
 )
 from edgetwin.scenarios.serving_schema import ServingScenarioConfig, ServingSpec, WorkloadSpec
+from edgetwin.sim.compute.adapter_pool import lora_iteration_s
 from edgetwin.sim.compute.cost_model import (
     MODEL_DIMS,
     CostModel,
@@ -270,6 +272,7 @@ def server_config(spec: ServingSpec) -> ServerConfig:
         block_size=spec.block_size,
         n_blocks=kv_blocks,
         chunked_prefill=spec.chunked_prefill,
+        lora=spec.lora,
         reserve_full_sequence=spec.reserve_full_sequence,
         prefix_caching=spec.prefix_caching,
         overhead_s=spec.overhead_s,
@@ -277,6 +280,39 @@ def server_config(spec: ServingSpec) -> ServerConfig:
         tpot_slo_s=spec.tpot_slo_s,
         level_rows="none",
     )
+
+
+def lora_server_kwargs(spec: ServingSpec) -> dict[str, Any]:
+    """What an ``LLMServer`` serving ``spec.lora`` needs: the model's dims and a LoRA cost.
+
+    The LoRA cost is the SGMV roofline of :func:`~edgetwin.sim.compute.adapter_pool.
+    lora_iteration_s` on the declared hardware, derated like the roofline cost model.
+
+    Raises:
+        ValueError: A model without dimensions, or hardware without roofline numbers.
+    """
+    if spec.lora is None:
+        return {}
+    if spec.model not in MODEL_DIMS:
+        raise ValueError(
+            f"serving.lora needs the dimensions of model {spec.model!r}; known: "
+            f"{', '.join(sorted(MODEL_DIMS))}"
+        )
+    hw = resolve_hardware(spec.hardware)
+    if hw is None:
+        raise ValueError(
+            f"serving.lora needs roofline numbers for hardware {hardware_name(spec.hardware)!r}; "
+            f"presets: {', '.join(sorted(HARDWARE))} (or declare it in a hardware: block)"
+        )
+    dims = MODEL_DIMS[spec.model]
+    cost = functools.partial(
+        lora_iteration_s,
+        spec=spec.lora.adapter,
+        dims=dims,
+        peak_flops=hw.dense_flops * FLOPS_EFFICIENCY,
+        mem_bandwidth_bytes_per_s=hw.mem_bandwidth_bytes_per_s * BANDWIDTH_EFFICIENCY,
+    )
+    return {"dims": dims, "lora_cost": cost}
 
 
 def _hardware_record(hardware: str | HardwareSpec) -> dict[str, Any] | None:
@@ -333,7 +369,9 @@ def _trace_format(path: Path) -> str:
 
 
 def load_workload(spec: WorkloadSpec, streams: RandomStreams) -> pd.DataFrame:
-    """The requests of a workload: table ``arrival_s, prompt_tokens, output_tokens``.
+    """The requests of a workload: ``arrival_s, prompt_tokens, output_tokens`` (``adapter``).
+
+    ``adapter`` (a LoRA adapter id per request) only with ``spec.adapters``.
 
     Args:
         spec: A trace (path or Azure name) or an arrival process with length distributions.
@@ -372,6 +410,15 @@ def load_workload(spec: WorkloadSpec, streams: RandomStreams) -> pd.DataFrame:
         df = df.iloc[: spec.max_requests].reset_index(drop=True)
     if df.empty:
         raise ValueError("the workload has no requests")
+    if spec.adapters is not None:
+        # each request's task names its adapter, in arrival order (its own stream: the same
+        # tasks for every policy); sorted first so that the k-th arrival gets the k-th task
+        from edgetwin.sim.compute.adapter_utility import AdapterUtilityModel
+
+        df = df.sort_values("arrival_s", kind="stable").reset_index(drop=True)
+        seed = int(streams.get("adapters").integers(2**31))
+        tasks = AdapterUtilityModel(spec.adapters, seed=seed).source().take(len(df)).task
+        df["adapter"] = np.asarray(tasks, dtype=np.int64)
     return df
 
 
@@ -498,7 +545,9 @@ def simulate(
     s = config.serving
     work = load_workload(config.workload, streams)
     # the requests' columns, allocated once; Request objects exist only while in a server
-    log = RequestLog(work["arrival_s"], work["prompt_tokens"], work["output_tokens"])
+    log = RequestLog(
+        work["arrival_s"], work["prompt_tokens"], work["output_tokens"], adapter=work.get("adapter")
+    )
     del work
     n_total = len(log)
 
@@ -531,6 +580,7 @@ def simulate(
             scheduler=_policy(),
             request_log=log,
             replica=i,
+            **lora_server_kwargs(s),
         )
         for i in range(s.replicas)
     ]

@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edgetwin.sim.compute.adapter_pool import LoraServingConfig
+from edgetwin.sim.compute.adapter_utility import AdapterUtilityConfig
 from edgetwin.sim.compute.hardware import HardwareSpec, resolve_hardware
 from edgetwin.sim.configbase import StrictConfig, check_path_name
 from edgetwin.sim.rng import MAX_SEED
@@ -93,6 +95,9 @@ class ServingSpec(_Frozen):
         None, ge=1, le=100_000_000, description="KV blocks per replica; None: from GPU memory."
     )
     chunked_prefill: bool = False
+    lora: LoraServingConfig | None = Field(
+        None, description="LoRA adapters: library, GPU slots, host tier, load costs."
+    )
     reserve_full_sequence: bool = Field(
         True,
         description="Admit a waiting request only if its whole sequence's KV blocks are free "
@@ -154,6 +159,11 @@ class WorkloadSpec(_Frozen):
     arrival: ArrivalSpec | None = None
     prompt_tokens: LengthSpec | None = None
     output_tokens: LengthSpec | None = None
+    adapters: AdapterUtilityConfig | None = Field(
+        None,
+        description="Give each request a LoRA adapter: its task drawn by Zipf popularity "
+        "(stationary or drifting) over n_adapters (needs serving.lora).",
+    )
 
     @model_validator(mode="after")
     def _trace_or_generator(self) -> WorkloadSpec:
@@ -191,6 +201,30 @@ class ServingScenarioConfig(_Frozen):
     @classmethod
     def _check_name(cls, name: str) -> str:
         return check_path_name(name)
+
+    @model_validator(mode="after")
+    def _adapters_match(self) -> ServingScenarioConfig:
+        check_adapters(self.serving.lora, self.workload.adapters, "serving.lora")
+        return self
+
+
+def check_adapters(
+    lora: LoraServingConfig | None, adapters: AdapterUtilityConfig | None, where: str
+) -> None:
+    """A workload with adapters needs servers with the same library.
+
+    Raises:
+        ValueError: One line naming both fields.
+    """
+    if adapters is None:
+        return
+    if lora is None:
+        raise ValueError(f"workload.adapters needs {where} (the servers' adapter library)")
+    if adapters.n_adapters != lora.n_adapters:
+        raise ValueError(
+            f"workload.adapters.n_adapters={adapters.n_adapters} differs from "
+            f"{where}.n_adapters={lora.n_adapters}; they name the same library"
+        )
 
 
 def is_serving_scenario(raw: Any) -> bool:

@@ -173,6 +173,7 @@ class AdapterPool:
         self._queue: deque[int] = deque()
         self._queued = np.zeros(config.n_adapters, dtype=bool)
         self._wakeup: simpy.Event = env.event()
+        self._released: simpy.Event = env.event()
         self.n_loads = 0
         self.n_disk_loads = 0
         self.n_hits = np.zeros(config.n_adapters, dtype=np.int64)
@@ -240,6 +241,8 @@ class AdapterPool:
     def release(self, adapter: int) -> None:
         """A request of ``adapter`` left the running set (finished or preempted)."""
         self.in_use[adapter] -= 1
+        if self.in_use[adapter] == 0 and not self._released.triggered:
+            self._released.succeed()  # the loader may be waiting for an evictable adapter
 
     # ------------------------------------------------------------------ loading
     def _loader(self) -> simpy.events.ProcessGenerator:
@@ -252,7 +255,8 @@ class AdapterPool:
             if len(self.gpu) >= self.config.max_loras or not self._room_in_kv():
                 victim = self._victim()
                 if victim is None:  # every resident adapter is in use: wait for a release
-                    yield self.env.timeout(self._retry_s())
+                    self._released = self.env.event()
+                    yield self._released
                     continue
                 self._evict(victim)
                 continue
@@ -272,14 +276,6 @@ class AdapterPool:
             self.max_resident_seen = max(self.max_resident_seen, len(self.gpu))
             if self.on_loaded is not None:
                 self.on_loaded(adapter)
-
-    def _retry_s(self) -> float:
-        """Wait before re-checking for an evictable adapter (s): one host-link copy time.
-
-        A running request must finish first; re-checking at the copy time's granularity keeps
-        the loader's idle gap below one load.
-        """
-        return max(self.n_bytes / self.config.host_link_bytes_per_s, 1e-4)
 
     def _room_in_kv(self) -> bool:
         if not self.kv_blocks:

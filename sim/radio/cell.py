@@ -576,6 +576,15 @@ class CellGroup:
         cell_idx, ue_idx = np.meshgrid(np.arange(C), np.arange(U), indexing="ij")
         pos = self.mobility.positions_at(0.0)
         dist = np.linalg.norm(pos[:, :, :2] - self.layout.bs_position_m[:, None, :2], axis=2)
+        # Geometry SINR (TR 38.901 §7.8): every cell at full power over the band, large-scale
+        # gains of the latest channel batch — a UE's radio quality whether or not it was served.
+        batch = self._batch if self._batch is not None else self.channel_at(0)[0]
+        ls = batch.large_scale_gain  # [C, U, C]
+        p_prb = float(self.max_power_w[0]) / self.n_prb
+        own = ls[np.arange(C), :, np.arange(C)]  # [C, U]
+        geometry_sinr_db = 10.0 * np.log10(
+            own * p_prb / (self.noise_w + (ls.sum(axis=2) - own) * p_prb)
+        )
         ue = pd.DataFrame(
             {
                 "cell": cell_idx.ravel(),
@@ -589,6 +598,7 @@ class CellGroup:
                 "mean_sinr_db": np.where(served, per_tx[..., sk.M_SINR_DB], np.nan).ravel(),
                 "mean_prb": per_tx[..., sk.M_PRB].ravel(),
                 "distance_m": dist.ravel(),
+                "geometry_sinr_db": geometry_sinr_db.ravel(),
             }
         )
         ms = self.m_slot

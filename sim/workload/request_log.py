@@ -36,6 +36,7 @@ class RequestLog(Sequence[Request]):
         prompt_tokens: Prompt lengths in tokens, shape [n_req], each >= 1.
         output_tokens: Output lengths in tokens, shape [n_req], each >= 1.
         first_id: Id of the first request.
+        adapter: LoRA adapter id per request, shape [n_req] (−1: base model); None: none.
 
     Raises:
         ValueError: Arrays of different shapes, a non-finite or negative arrival, or a length
@@ -49,6 +50,7 @@ class RequestLog(Sequence[Request]):
         output_tokens: npt.ArrayLike,
         *,
         first_id: int = 0,
+        adapter: npt.ArrayLike | None = None,
     ) -> None:
         t = np.asarray(arrival_s, dtype=np.float64)
         p = np.asarray(prompt_tokens, dtype=np.int64)
@@ -69,6 +71,13 @@ class RequestLog(Sequence[Request]):
         self.arrival_s = t[order]
         self.prompt_tokens = p[order]
         self.output_tokens = o[order]
+        #: LoRA adapter per request (−1: base model), or None when no request has one.
+        self.adapter: npt.NDArray[np.int64] | None = None
+        if adapter is not None:
+            a = np.asarray(adapter, dtype=np.int64)
+            if a.shape != t.shape:
+                raise ValueError(f"adapter must have shape {t.shape}, got {a.shape}")
+            self.adapter = a[order]
         self.replica = np.full(n, -1, dtype=np.int64)
         self.status = np.zeros(n, dtype=np.int8)
         self.first_scheduled_s = np.full(n, np.nan)
@@ -96,6 +105,7 @@ class RequestLog(Sequence[Request]):
             float(self.arrival_s[k]),
             int(self.prompt_tokens[k]),
             int(self.output_tokens[k]),
+            adapter=-1 if self.adapter is None else int(self.adapter[k]),
         )
 
     def __iter__(self) -> Iterator[Request]:
@@ -157,5 +167,6 @@ class RequestLog(Sequence[Request]):
                 "prompt_tokens": self.prompt_tokens[sel],
                 "output_tokens": self.output_tokens[sel],
                 "generated_tokens": gen,
+                **({"adapter": self.adapter[sel]} if self.adapter is not None else {}),
             }
         )

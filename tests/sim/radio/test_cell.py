@@ -219,3 +219,22 @@ def test_idle_skipping_is_exact_with_inter_cell_interference():
     assert c1.n_loop_iterations < c0.n_loop_iterations
     for name in ("ue", "slot", "mcs"):
         pd.testing.assert_frame_equal(r1.tables[name], r0.tables[name])
+
+
+def test_the_ue_table_reports_each_ues_geometry_sinr_served_or_not():
+    # TR 38.901 §7.8 geometry SINR: serving gain × power per PRB over noise plus every other
+    # cell's gain × the same power; independent of scheduling (a starved UE has one too).
+    res, cells = run(
+        duration_s=0.01,
+        topology=TopologyConfig(kind="hex", n_sites=1, sectors_per_site=3, ues_per_cell=3),
+        prb="prb/maxrate",
+    )
+    ue = res.tables["ue"]
+    ls = cells._batch.large_scale_gain
+    p = float(cells.max_power_w[0]) / cells.n_prb
+    c, u = ue["cell"].to_numpy(), ue["ue"].to_numpy()
+    own = ls[c, u, c]
+    want = 10 * np.log10(own * p / (cells.noise_w + (ls[c, u].sum(axis=1) - own) * p))
+    np.testing.assert_allclose(ue["geometry_sinr_db"], want, rtol=1e-12)
+    assert ue["geometry_sinr_db"].notna().all()
+    assert ue["mean_sinr_db"].isna().any()  # max-rate starves some UEs: no served SINR
