@@ -14,6 +14,21 @@ For each scenario (UMa, UMi–Street Canyon) and carrier (6, 30 GHz) and each dr
    deterministic model: path-loss formulas, wrap-around, antenna, association, SINR);
    ``own`` — its own random draws (compares the statistics).
 
+4. **Uplink** (not in TR 38.901 §7.8): per drop ``--ul-trials`` trials (default: UEs per
+   sector); in each, every cell schedules one UE drawn uniformly among those it serves, on the
+   whole carrier (μ = 1, 51 PRBs at 6 GHz / 20 MHz; μ = 3, 66 PRBs at 30 GHz / 100 MHz), with
+   open-loop PUSCH power control from its serving coupling loss; SINR at the serving gNB
+   against the other cells' scheduled UEs plus gNB noise (5 dB NF over the allocation).
+   Power-control sets (``--ul-pc``): α = 1, P0 = −106 dBm (TR 36.814 Annex A.2 uplink
+   evaluation; as quoted in public LTE-uplink simulator code, the table itself was not at
+   hand) and α = 0.8, P0 = −90 dBm (EdgeTwin's ``UplinkPowerConfig`` default); P_CMAX 23 dBm.
+   Sionna has no uplink SINR utility: its side is ``open_loop_uplink_power_control`` plus
+   ``geometry_sinr_db`` read by reciprocity (:func:`sionna_uplink_sinr_db`), on Sionna's
+   coupling losses; EdgeTwin's is :func:`edgetwin.sim.radio.calibration.uplink_sinr_db` with
+   ``pusch_power_dbm``; both use the same scheduled UEs.
+5. ``edgetwin-own-o2imix``: own draws with 50 % of the indoor UEs on the high-loss O2I model
+   (``--o2i-high-fraction``), the set-up that reproduces the R1-165974 coupling loss (below).
+
 Wrap-around: Sionna 2.2's calibration wrap vectors are not lattice vectors of its own site
 grid (see the closing print and ``tests/sim/radio/test_wraparound.py``), so by default Sionna is
 run twice: with its own virtual BS locations (``sionna``) and with EdgeTwin's nearest images
@@ -31,6 +46,25 @@ Sionna's LSP sampling): ``edgetwin-shared`` vs ``sionna-etwrap`` ≤ 0.02 dB at 
 loss fixes at 1 m; UMi exact); ``edgetwin-own`` ≤ 0.74 dB at 5/50/95 % and ≤ 1.13 dB largest CDF
 gap (independent draws; Sionna's shadowing is spatially correlated, EdgeTwin's is not).
 
+Uplink, measured (3 drops × 570 UEs, 30 UL trials = 1,710 SINR samples per case, seed 1;
+p5 / p50 / p95 dB, α = 1, P0 = −106 dBm): UMa 6 GHz Sionna −20.31 / 2.94 / 10.22, EdgeTwin
+same draws identical (largest CDF gap 0.18 dB, the UMa h_E effect), own draws −19.61 / 2.74 /
+10.25; UMa 30 GHz −43.08 / −19.50 / 9.88, identical, own −43.85 / −19.91 / 10.13; UMi 6 GHz
+−14.54 / 4.15 / 9.73, identical, own −14.51 / 4.78 / 9.85; UMi 30 GHz −37.95 / −13.77 / 10.36,
+identical, own −37.75 / −12.57 / 10.37 (α = 0.8, P0 = −90 dBm: same picture, ≤ 1.2 dB own).
+
+R1-165974 gap: the low-loss-only O2I model (what Sionna's ``o2i_model="low"`` and EdgeTwin
+use) gives a coupling loss 5-9 dB below the company medians at p50 and ~15 dB at p95. With
+half of the indoor UEs on the high-loss model (TR 38.901 Table 7.4.3-2) EdgeTwin's own draws
+land within 1.1 dB of the reference at p5 / p50 / p95 in all four cases (UMa 6 GHz 85.3 /
+119.8 / 151.3 vs 86.0 / 120.3 / 150.4; UMa 30 GHz 101.6 / 139.5 / 173.1 vs 102.0 / 140.1 /
+172.0; UMi 6 GHz 74.0 / 112.1 / 143.2 vs 74.8 / 112.2 / 142.3; UMi 30 GHz 88.7 / 132.1 / 165.7
+vs 89.3 / 132.4 / 164.6). NVIDIA Aerial's R1-165974 phase-1 calibration config
+(``testBenches/chanModels/config/statistic_channel_config_phase1.yaml``:
+``o2i_building_penetr_loss_ind: 2  # 50% low-loss, 50% high-loss``) uses the same mix. The SIR
+does not move (a UE's O2I loss is common to all its links) and stays ~0.5-1 dB below the
+reference medians; that remaining gap is not explained here.
+
 Usage::
 
     .venv/bin/python benchmarks/calibration_38901.py --out results/calibration --drops 4
@@ -41,7 +75,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +86,23 @@ from edgetwin.sim.radio.calibration import (
     coupling_loss_db,
     drop_from_arrays,
     evaluate,
+    schedule_uplink,
+    uplink_sinr_db,
 )
 from edgetwin.sim.radio.geometry import ue_to_bs_xy_m
 
 PCTS = (5, 50, 95)
 METRICS = ("coupling_loss_db", "geometry_sinr_db", "geometry_sir_db")
+#: Uplink power-control sets (α, P0 dBm): full compensation of TR 36.814 Annex A.2 (the
+#: calibration default) and EdgeTwin's default uplink (UplinkPowerConfig: α = 0.8, −90 dBm).
+UL_SETS: tuple[tuple[float, float], ...] = ((1.0, -106.0), (0.8, -90.0))
+
+
+def ul_metric(alpha: float, p0_dbm: float) -> str:
+    """Name of the uplink SINR metric of one power-control set."""
+    return f"ul_sinr_db[a={alpha:g},P0={p0_dbm:g}]"
+
+
 #: R1-165974 company medians (via QuaDRiGa calib_3GPP_ref_data.m: cl38900a / gf38900a), 5/50/95 %.
 #: Coupling loss = −(path gain); the geometry there is noise-free (compare with the SIR).
 REFERENCE: dict[tuple[str, float, str], tuple[float, float, float]] = {
@@ -78,6 +124,12 @@ class DropMetrics:
     coupling_loss_db: np.ndarray
     geometry_sinr_db: np.ndarray
     geometry_sir_db: np.ndarray
+    #: uplink SINR per power-control set (metric name), one value per cell and trial (no NaN)
+    ul: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def get(self, metric: str) -> np.ndarray:
+        """A metric by name (downlink field or uplink set)."""
+        return self.ul[metric] if metric in self.ul else getattr(self, metric)
 
 
 def _array_gain_db(theta_deg: np.ndarray, m: int, d_wl: float, tilt_deg: float) -> np.ndarray:
@@ -209,9 +261,20 @@ def sionna_drop(
 
 
 def edgetwin_drop(
-    cfg: CalibrationConfig, real: dict[str, Any], *, mode: str, seed: int
+    cfg: CalibrationConfig,
+    real: dict[str, Any],
+    *,
+    mode: str,
+    seed: int,
+    schedule: np.ndarray | None = None,
+    ul_sets: tuple[tuple[float, float], ...] = UL_SETS,
+    ul_trials: int | None = None,
 ) -> DropMetrics:
-    """EdgeTwin's metrics on the UEs of a Sionna drop (``mode``: ``"shared"`` or ``"own"``)."""
+    """EdgeTwin's metrics on the UEs of a Sionna drop (``mode``: ``"shared"`` or ``"own"``).
+
+    The uplink uses ``schedule`` ([n_trials, n_cell] UE per cell, e.g. the Sionna side's) or,
+    when it is None, one drawn from EdgeTwin's own serving cells with ``seed``.
+    """
     drop = drop_from_arrays(
         cfg,
         site_xy_m=real["site_xy"],
@@ -225,8 +288,101 @@ def edgetwin_drop(
         )
     else:
         cl = coupling_loss_db(cfg, drop, np.random.default_rng(seed))
-    cl_s, sinr, sir, _ = evaluate(cfg, cl)
-    return DropMetrics(cl_s, sinr, sir)
+    cl_s, sinr, sir, serving = evaluate(cfg, cl)
+    if schedule is None:
+        trials = n_ul_trials(cfg, cl.shape[0], ul_trials)
+        schedule = schedule_uplink(serving, cl.shape[1], trials, _ul_rng(seed))
+    ul = {}
+    for a, p0 in ul_sets:
+        v = uplink_sinr_db(cfg, cl, schedule, p0_dbm=p0, alpha=a)
+        ul[ul_metric(a, p0)] = v[~np.isnan(v)]
+    return DropMetrics(cl_s, sinr, sir, ul)
+
+
+def n_ul_trials(cfg: CalibrationConfig, n_ue: int, ul_trials: int | None) -> int:
+    """Uplink trials per drop: given, else the UEs per cell of the drop (each UE ~once)."""
+    return ul_trials if ul_trials is not None else max(1, n_ue // 57)
+
+
+def _ul_rng(seed: int) -> np.random.Generator:
+    """The scheduling stream of a drop (separate from every channel draw)."""
+    return np.random.default_rng([seed, 0x55AA])
+
+
+def sionna_uplink_sinr_db(
+    cfg: CalibrationConfig,
+    cl: np.ndarray,
+    schedule: np.ndarray,
+    *,
+    alpha: float,
+    p0_dbm: float,
+) -> np.ndarray:
+    """Uplink SINR with Sionna 2.2's functions from its per-link coupling losses.
+
+    ``sionna.sys`` has no uplink SINR utility, so the uplink is put together from its parts:
+    ``open_loop_uplink_power_control`` (power per UE from its serving coupling loss as the
+    pathloss) and ``geometry_sinr_db`` read by reciprocity — the gNBs of the scheduling cells
+    as its "users", the scheduled UEs as its "transmitters" with per-transmitter powers,
+    serving index = the gNB's own UE, noise over the allocated bandwidth with the gNB noise
+    figure. Sionna's power control has no ``2^μ`` factor (its PRB is 12 subcarriers at the
+    15 kHz reference), so it is given ``12 · 2^μ · M_RB`` subcarriers, i.e. the allocation in
+    15 kHz PRBs as TS 38.213 §7.1.1 counts it.
+
+    Args:
+        cfg: Calibration set-up (numerology, PRBs, P_CMAX, gNB noise figure).
+        cl: Coupling loss, shape [n_ue, n_cell], dB.
+        schedule: UE per trial and cell, shape [n_trials, n_cell]; −1: silent cell.
+        alpha: Pathloss compensation α.
+        p0_dbm: P0 per 15 kHz PRB, dBm.
+
+    Returns:
+        SINR, shape [n_trials, n_cell], dB (NaN for silent cells).
+    """
+    import torch
+    from sionna.sys import geometry_sinr_db, open_loop_uplink_power_control
+
+    mu, m_rb = cfg.ul_mu, cfg.ul_prb
+    n_sc = 12 * 2**mu * m_rb
+    bw_hz = m_rb * 12 * 15e3 * 2**mu
+    out = np.full(schedule.shape, np.nan)
+    for t in range(schedule.shape[0]):
+        act = np.flatnonzero(schedule[t] >= 0)
+        u = schedule[t, act]
+        cl_ul = cl[u][:, act]  # [UE of cell act[i], gNB act[j]]
+        pl_lin = torch.as_tensor(10.0 ** (np.diagonal(cl_ul) / 10.0), dtype=torch.float64)
+        p_w = open_loop_uplink_power_control(
+            pl_lin,
+            torch.full(pl_lin.shape, n_sc, dtype=torch.int64),
+            alpha=alpha,
+            p0_dbm=p0_dbm,
+            ut_max_power_dbm=cfg.ue_max_power_dbm,
+            precision="double",
+        )
+        p_dbm = 10.0 * torch.log10(p_w) + 30.0
+        sinr = geometry_sinr_db(
+            torch.as_tensor(cl_ul.T),  # [gNB ("user"), UE ("transmitter")]
+            p_dbm[None, :],
+            bw_hz,
+            cfg.gnb_noise_figure_db,
+            serving=torch.arange(act.size),
+            precision="double",
+        )
+        out[t, act] = sinr.numpy()
+    return out
+
+
+def sionna_ul(
+    cfg: CalibrationConfig,
+    cl: np.ndarray,
+    schedule: np.ndarray,
+    ul_sets: tuple[tuple[float, float], ...],
+) -> dict[str, np.ndarray]:
+    """:func:`sionna_uplink_sinr_db` for every power-control set, NaN dropped."""
+    out = {}
+    for a, p0 in ul_sets:
+        v = sionna_uplink_sinr_db(cfg, cl, schedule, alpha=a, p0_dbm=p0)
+        out[ul_metric(a, p0)] = v[~np.isnan(v)]
+    return out
 
 
 def quantile_gap_db(a: np.ndarray, b: np.ndarray) -> float:
@@ -236,9 +392,23 @@ def quantile_gap_db(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compare(
-    scenario: str, fc: float, *, drops: int, n_per_sector: int, seed: int
+    scenario: str,
+    fc: float,
+    *,
+    drops: int,
+    n_per_sector: int,
+    seed: int,
+    ul_sets: tuple[tuple[float, float], ...] = UL_SETS,
+    ul_trials: int | None = None,
+    o2i_high_fraction: float = 0.5,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """All sides' pooled per-UE metrics for one scenario and carrier."""
+    """All sides' pooled per-UE metrics for one scenario and carrier.
+
+    Uplink: the Sionna sides and ``edgetwin-shared`` schedule the same UEs (drawn from the
+    ``sionna-etwrap`` serving cells; ``sionna`` from its own), ``edgetwin-own`` from its own.
+    ``edgetwin-own-o2imix`` (when ``o2i_high_fraction > 0``): own draws with that share of the
+    indoor UEs on the high-loss O2I model (the set-up that reproduces R1-165974).
+    """
     cfg = CalibrationConfig(scenario=scenario, carrier_hz=fc)  # type: ignore[arg-type]
     sides: dict[str, list[DropMetrics]] = {
         "sionna": [],
@@ -248,14 +418,32 @@ def compare(
     }
     for k in range(drops):
         s = seed + 1000 * k
-        m_sn, _ = sionna_drop(cfg, n_per_sector=n_per_sector, seed=s, wrap="sionna")
+        m_sn, real_sn = sionna_drop(cfg, n_per_sector=n_per_sector, seed=s, wrap="sionna")
         m_sw, real_w = sionna_drop(cfg, n_per_sector=n_per_sector, seed=s, wrap="edgetwin")
+        n_ue, n_cell = real_w["cl_db"].shape
+        trials = n_ul_trials(cfg, n_ue, ul_trials)
+        for m, real in ((m_sn, real_sn), (m_sw, real_w)):
+            sched = schedule_uplink(real["cl_db"].argmin(axis=1), n_cell, trials, _ul_rng(s))
+            real["ul_schedule"] = sched
+            m.ul = sionna_ul(cfg, real["cl_db"], sched, ul_sets)
         sides["sionna"].append(m_sn)
         sides["sionna-etwrap"].append(m_sw)
-        sides["edgetwin-shared"].append(edgetwin_drop(cfg, real_w, mode="shared", seed=s))
-        sides["edgetwin-own"].append(edgetwin_drop(cfg, real_w, mode="own", seed=s))
+        sides["edgetwin-shared"].append(
+            edgetwin_drop(
+                cfg, real_w, mode="shared", seed=s, schedule=real_w["ul_schedule"], ul_sets=ul_sets
+            )
+        )
+        sides["edgetwin-own"].append(
+            edgetwin_drop(cfg, real_w, mode="own", seed=s, ul_sets=ul_sets, ul_trials=trials)
+        )
+        if o2i_high_fraction > 0.0:
+            mix = cfg.model_copy(update={"o2i_high_loss_fraction": o2i_high_fraction})
+            sides.setdefault("edgetwin-own-o2imix", []).append(
+                edgetwin_drop(mix, real_w, mode="own", seed=s, ul_sets=ul_sets, ul_trials=trials)
+            )
+    names = (*METRICS, *(ul_metric(a, p0) for a, p0 in ul_sets))
     return {
-        name: {m: np.concatenate([getattr(d, m) for d in ds]) for m in METRICS}
+        name: {m: np.concatenate([d.get(m) for d in ds]) for m in names}
         for name, ds in sides.items()
     }
 
@@ -268,18 +456,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scenarios", default="uma,umi")
     ap.add_argument("--carriers-ghz", default="6,30")
+    ap.add_argument(
+        "--ul-pc",
+        default=",".join(f"{a:g}:{p0:g}" for a, p0 in UL_SETS),
+        help="uplink power-control sets alpha:P0_dBm, comma-separated",
+    )
+    ap.add_argument(
+        "--ul-trials", type=int, default=None, help="UL trials per drop (default UEs per sector)"
+    )
+    ap.add_argument(
+        "--o2i-high-fraction",
+        type=float,
+        default=0.5,
+        help="high-loss O2I share of the extra side edgetwin-own-o2imix (0: no such side)",
+    )
     args = ap.parse_args(argv)
+    ul_sets = tuple(
+        (float(a), float(p0)) for a, p0 in (x.split(":") for x in args.ul_pc.split(",") if x)
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     results = {}
     for scen in args.scenarios.split(","):
         for f in (float(x) * 1e9 for x in args.carriers_ghz.split(",")):
             res = compare(
-                scen, f, drops=args.drops, n_per_sector=args.ues_per_sector, seed=args.seed
+                scen,
+                f,
+                drops=args.drops,
+                n_per_sector=args.ues_per_sector,
+                seed=args.seed,
+                ul_sets=ul_sets,
+                ul_trials=args.ul_trials,
+                o2i_high_fraction=args.o2i_high_fraction,
             )
             results[(scen, f)] = res
             ref_side = res["sionna-etwrap"]
-            for metric in METRICS:
+            for metric in ref_side:
                 ref = REFERENCE.get((scen, f, metric))
                 for side, vals in res.items():
                     p = np.percentile(vals[metric], PCTS)
@@ -314,13 +526,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
     head = (
-        f"{'scen':4} {'GHz':>4} {'metric':17} {'side':16} {'p5':>7} {'p50':>7} {'p95':>7} "
+        f"{'scen':4} {'GHz':>4} {'metric':26} {'side':20} {'p5':>7} {'p50':>7} {'p95':>7} "
         f"{'dPct':>5} {'dCDF':>5}  3GPP ref (p5 p50 p95)"
     )
     print(head)
     for r in rows:
         print(
-            f"{r['scenario']:4} {r['carrier_ghz']:4.0f} {r['metric']:17} {r['side']:16} "
+            f"{r['scenario']:4} {r['carrier_ghz']:4.0f} {r['metric']:26} {r['side']:20} "
             f"{r['p5']:7.2f} {r['p50']:7.2f} {r['p95']:7.2f} "
             f"{r['max_pct_gap_vs_sionna_etwrap_db']:5.2f} "
             f"{r['max_cdf_gap_vs_sionna_etwrap_db']:5.2f}"
@@ -335,15 +547,16 @@ def _plot(results: dict[tuple[str, float], dict[str, dict[str, np.ndarray]]], ou
     import matplotlib.pyplot as plt
 
     for (scen, f), res in results.items():
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-        for ax, metric in zip(axes, METRICS, strict=True):
+        metrics = list(next(iter(res.values())))
+        fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4.5))
+        for ax, metric in zip(axes, metrics, strict=True):
             for side, vals in res.items():
                 x = np.sort(vals[metric])
                 ax.plot(x, np.arange(1, x.size + 1) / x.size, label=side)
             ref = REFERENCE.get((scen, f, metric))
             if ref is not None:
                 ax.plot(ref, [q / 100 for q in PCTS], "k+", ms=10, label="R1-165974 median")
-            ax.set_xlabel(metric.replace("_db", " [dB]"))
+            ax.set_xlabel(metric.replace("_db", " [dB]") if metric in METRICS else metric)
             ax.set_ylabel("CDF")
             ax.grid(True)
         axes[0].legend(fontsize=8)

@@ -15,6 +15,18 @@ The set-up of TR 38.901 Table 7.8-1 for UMa and UMi–Street Canyon:
 Metrics (per UE): the coupling loss to the serving cell, and the geometry SINR / SIR of the
 serving cell against all other 56 cells at full power.
 
+Uplink (not part of TR 38.901 §7.8, which is downlink only; the set-up of the 3GPP system-level
+uplink evaluations): in each trial every cell schedules **one UE drawn at random among the UEs
+it serves** on the whole carrier (the same PRBs in all cells); the UE transmits with open-loop
+PUSCH power control (TS 38.213 §7.1.1 via :func:`~edgetwin.sim.radio.uplink_power.pusch_power_dbm`,
+``f = 0``, ``Δ_TF = 0``) with its serving coupling loss as the pathloss estimate; the SINR at the
+serving gNB counts the UEs scheduled in all other cells through their coupling loss to that gNB
+(nearest wrap-around images, reciprocity of the downlink coupling loss) and the gNB noise
+(thermal + noise figure over the allocated PRBs). Default power control: full pathloss
+compensation ``α = 1``, ``P0 = −106 dBm`` per 15 kHz PRB, ``P_CMAX = 23 dBm`` (the LTE-Advanced
+uplink evaluation set of TR 36.814 Annex A.2; power class 3), gNB noise figure 5 dB (TR 36.814
+Annex A.2, also :class:`~edgetwin.sim.radio.config.UplinkConfig`'s default).
+
 Large-scale draws reuse :mod:`edgetwin.sim.radio.pathloss` exactly as the statistical channel
 does: one LOS state and one shadowing variable per UE–site link (co-sited sectors share them),
 one O2I loss per UE. The LOS probability is evaluated at the outdoor distance
@@ -29,7 +41,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.radio.geometry import (
@@ -39,6 +51,11 @@ from edgetwin.sim.radio.geometry import (
     build_layout,
     ue_to_bs_xy_m,
 )
+from edgetwin.sim.radio.numerology import (
+    frequency_range_of,
+    n_prb_for_bandwidth,
+    prb_bandwidth_hz,
+)
 from edgetwin.sim.radio.pathloss import (
     O2I_LOW_LOSS_STD_DB,
     los_probability,
@@ -46,6 +63,7 @@ from edgetwin.sim.radio.pathloss import (
     pathloss_db,
     shadow_fading_std_db,
 )
+from edgetwin.sim.radio.uplink_power import ALPHA_VALUES, pusch_power_dbm
 from edgetwin.sim.types import BoolArray, FloatArray, IntArray
 
 #: TR 38.901 Table 7.8-1 / Table 7.2-1 per scenario: (ISD m, BS height m, min distance m,
@@ -58,6 +76,32 @@ _SCENARIO_DEFAULTS: dict[str, tuple[float, float, float, float]] = {
 O2I_SHADOW_STD_DB = 7.0
 #: Maximum indoor distance of the O2I model, metres (TR 38.901 §7.4.3.1).
 _D_IN_MAX_M = 25.0
+#: Standard deviation of the high-loss O2I model, dB (TR 38.901 Table 7.4.3-2).
+O2I_HIGH_LOSS_STD_DB = 6.5
+
+
+def o2i_high_loss_db(fc_hz: float, d_2d_in_m: FloatArray) -> FloatArray:
+    """Mean O2I penetration loss of the high-loss model, ``PL_tw + PL_in`` (TR 38.901 §7.4.3).
+
+    ``PL_tw = 5 − 10 log10(0.7·10^(−L_IIRglass/10) + 0.3·10^(−L_concrete/10))`` with
+    ``L_IIRglass = 23 + 0.3 fc`` and ``L_concrete = 5 + 4 fc`` (Tables 7.4.3-1/-2),
+    ``PL_in = 0.5 d_2D-in``; the random part is ``N(0, 6.5²)`` dB.
+
+    Args:
+        fc_hz: Carrier frequency, Hz.
+        d_2d_in_m: Indoor horizontal distance, metres, any shape.
+
+    Returns:
+        Penetration loss, dB, the shape of ``d_2d_in_m``.
+    """
+    fc = fc_hz / 1e9
+    l_iirglass = 23.0 + 0.3 * fc
+    l_concrete = 5.0 + 4.0 * fc
+    pl_tw = 5.0 - 10.0 * np.log10(
+        0.7 * 10.0 ** (-l_iirglass / 10.0) + 0.3 * 10.0 ** (-l_concrete / 10.0)
+    )
+    out: FloatArray = pl_tw + 0.5 * np.asarray(d_2d_in_m, dtype=np.float64)
+    return out
 
 
 class CalibrationConfig(StrictConfig):
@@ -69,6 +113,13 @@ class CalibrationConfig(StrictConfig):
     carrier_hz: float = Field(6e9, gt=5e8, le=1e11, description="Carrier frequency.")
     ues_per_cell: int = Field(10, ge=1, le=1000, description="UEs dropped per sector per drop.")
     indoor_fraction: float = Field(0.8, ge=0, le=1, description="Share of indoor UEs.")
+    o2i_high_loss_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of indoor UEs with the high-loss O2I model (else low-loss); 0.5 "
+        "reproduces the R1-165974 coupling loss (see benchmarks/calibration_38901.py).",
+    )
     wrap_around: bool = Field(True, description="Nearest-image distances (19-site wrap-around).")
     bs_vertical_elements: int = Field(10, ge=1, le=64, description="Elements per column (M).")
     bs_vertical_spacing_wl: float = Field(0.5, gt=0, le=4, description="d_V in wavelengths.")
@@ -81,6 +132,58 @@ class CalibrationConfig(StrictConfig):
         None, gt=0, le=2e9, description="Noise bandwidth; default 20 MHz < 30 GHz, else 100 MHz."
     )
     ue_noise_figure_db: float = Field(9.0, ge=0, le=30, description="UE noise figure.")
+    ul_p0_dbm: float = Field(
+        -106.0, ge=-218, le=39, description="Uplink P_O_PUSCH per 15 kHz PRB (TR 36.814 A.2)."
+    )
+    ul_alpha: float = Field(1.0, description="Uplink pathloss compensation α (TS 38.331 Alpha).")
+    ue_max_power_dbm: float = Field(
+        23.0, ge=-40, le=40, description="UE P_CMAX (power class 3: 23 dBm)."
+    )
+    gnb_noise_figure_db: float = Field(
+        5.0, ge=0, le=30, description="gNB noise figure (TR 36.814 Annex A.2: 5 dB)."
+    )
+    ul_numerology: int | None = Field(
+        None, ge=0, le=3, description="Uplink μ; default 1 in FR1 (30 kHz), 3 in FR2 (120 kHz)."
+    )
+    ul_n_prb: int | None = Field(
+        None, ge=1, le=275, description="PRBs of each scheduled UE; default: the whole carrier."
+    )
+
+    @field_validator("ul_alpha")
+    @classmethod
+    def _check_alpha(cls, v: float) -> float:
+        if v not in ALPHA_VALUES:
+            raise ValueError(
+                f"ul_alpha={v:g} is not an Alpha of TS 38.331; allowed: "
+                + ", ".join(f"{a:g}" for a in ALPHA_VALUES)
+            )
+        return v
+
+    @property
+    def ul_mu(self) -> int:
+        """Uplink numerology μ (default: 1 in FR1, 3 in FR2)."""
+        if self.ul_numerology is not None:
+            return self.ul_numerology
+        return 1 if frequency_range_of(self.carrier_hz) == "FR1" else 3
+
+    @property
+    def ul_prb(self) -> int:
+        """PRBs M_RB of each scheduled UE (default: N_RB of the carrier, TS 38.101-1/-2).
+
+        Raises:
+            ValueError: If the bandwidth is not a channel bandwidth of μ and ``ul_n_prb`` is unset.
+        """
+        if self.ul_n_prb is not None:
+            return self.ul_n_prb
+        return n_prb_for_bandwidth(
+            self.noise_bandwidth_hz, self.ul_mu, frequency_range=frequency_range_of(self.carrier_hz)
+        )
+
+    @property
+    def ul_noise_dbm(self) -> float:
+        """Noise at the gNB over the allocated PRBs: −174 + 10 log10(M_RB · 12 · SCS) + NF, dBm."""
+        bw = self.ul_prb * prb_bandwidth_hz(self.ul_mu)
+        return float(-174.0 + 10.0 * np.log10(bw) + self.gnb_noise_figure_db)
 
     @property
     def tx_power_dbm(self) -> float:
@@ -144,12 +247,15 @@ class CalibrationResult:
         geometry_sinr_db: Geometry SINR (all cells at full power, noise), shape [n_ue], dB.
         geometry_sir_db: Geometry SIR (no noise), shape [n_ue], dB.
         serving_cell: Serving cell index, shape [n_ue].
+        uplink_sinr_db: Uplink SINR of the UE each cell scheduled, one value per cell with a
+            served UE and trial (see :func:`uplink_sinr_db`), dB.
     """
 
     coupling_loss_db: FloatArray
     geometry_sinr_db: FloatArray
     geometry_sir_db: FloatArray
     serving_cell: IntArray
+    uplink_sinr_db: FloatArray
 
 
 def drop_ues(config: CalibrationConfig, rng: np.random.Generator) -> CalibrationDrop:
@@ -199,8 +305,9 @@ def coupling_loss_db(
         shadow_fading_db: Shadow fading added to the loss, shape [n_ue, n_cell], dB (default:
             ``σ_SF · N(0, 1)`` per UE–site link, σ_SF of Table 7.4.1-1 outdoors and the O2I
             value of Table 7.5-6, 7 dB, indoors).
-        o2i_loss_db: O2I penetration loss, shape [n_ue, n_cell] or [n_ue], dB (default: the
-            low-loss model per UE; 0 for outdoor UEs).
+        o2i_loss_db: O2I penetration loss, shape [n_ue, n_cell] or [n_ue], dB (default: per
+            UE the low-loss model, or the high-loss one with probability
+            ``config.o2i_high_loss_fraction``; 0 for outdoor UEs).
 
     Returns:
         Coupling loss, shape [n_ue, n_cell], dB.
@@ -232,7 +339,11 @@ def coupling_loss_db(
     if o2i_loss_db is None:
         assert rng is not None
         # TR 38.901 Table 7.4.3-2 (low-loss model, incl. the N(0, 4.4²) dB part)
-        o2i = o2i_low_loss_db(fc, drop.d_2d_in_m) + O2I_LOW_LOSS_STD_DB * rng.standard_normal(n_ue)
+        z_o2i = rng.standard_normal(n_ue)
+        o2i = o2i_low_loss_db(fc, drop.d_2d_in_m) + O2I_LOW_LOSS_STD_DB * z_o2i
+        if config.o2i_high_loss_fraction > 0.0:  # drawn only then: the default stream stays
+            high = o2i_high_loss_db(fc, drop.d_2d_in_m) + O2I_HIGH_LOSS_STD_DB * z_o2i
+            o2i = np.where(rng.random(n_ue) < config.o2i_high_loss_fraction, high, o2i)
         o2i_loss_db = np.where(drop.indoor, o2i, 0.0)
     o2i_b = o2i_loss_db if o2i_loss_db.ndim == 2 else o2i_loss_db[:, None]
     pl = pathloss_db(scen, d2d, fc_hz=fc, h_bs_m=h_bs, h_ut_m=h_ut, los=los)
@@ -315,6 +426,86 @@ def _ratio_db(cl: FloatArray, serving: IntArray, noise_rel_db: float | None) -> 
     return out
 
 
+def schedule_uplink(
+    serving: IntArray, n_cell: int, n_trials: int, rng: np.random.Generator
+) -> IntArray:
+    """One UE per cell and trial, drawn uniformly among the UEs the cell serves.
+
+    Args:
+        serving: Serving cell per UE, shape [n_ue].
+        n_cell: Number of cells.
+        n_trials: Number of independent scheduling trials.
+        rng: Random generator (one uniform draw per trial and cell).
+
+    Returns:
+        Scheduled UE index, shape [n_trials, n_cell]; −1 where a cell serves no UE.
+    """
+    serving = np.asarray(serving, dtype=np.int64)
+    order = np.argsort(serving, kind="stable")
+    start = np.searchsorted(serving[order], np.arange(n_cell), side="left")
+    count = np.bincount(serving, minlength=n_cell)[:n_cell]
+    pick = np.floor(rng.random((n_trials, n_cell)) * count).astype(np.int64)
+    idx = np.minimum(start + pick, max(order.size - 1, 0))
+    out: IntArray = np.where(count > 0, order[idx] if order.size else -1, -1)
+    return out
+
+
+def uplink_sinr_db(
+    config: CalibrationConfig,
+    coupling_loss: FloatArray,
+    scheduled: IntArray,
+    *,
+    p0_dbm: float | None = None,
+    alpha: float | None = None,
+) -> FloatArray:
+    """Uplink SINR at each gNB of the UE it scheduled, open-loop power control, full load.
+
+    The UE ``u = scheduled[t, c]`` of cell ``c`` sends with
+    ``P_u = min(P_CMAX, P0 + 10 log10(2^μ M_RB) + α CL_{u,c})`` (TS 38.213 §7.1.1, the serving
+    coupling loss as PL, ``f = Δ_TF = 0``) on the same ``M_RB`` PRBs as every other cell's UE;
+    ``SINR_c = (P_u − CL_{u,c}) / (Σ_{c'≠c} (P_{u'} − CL_{u',c}) + N)`` with
+    ``N = −174 + 10 log10(M_RB · 12 · SCS) + NF_gNB`` (powers summed in mW). The coupling loss
+    of a UE to a gNB equals the downlink one (reciprocity; the nearest wrap-around image).
+
+    Args:
+        config: Calibration set-up (UL power control, numerology, PRBs, gNB noise figure).
+        coupling_loss: Coupling loss, shape [n_ue, n_cell], dB.
+        scheduled: UE scheduled per trial and cell, shape [n_trials, n_cell]; −1: none (the
+            cell is silent and has no SINR).
+        p0_dbm: P0 overriding ``config.ul_p0_dbm``.
+        alpha: α overriding ``config.ul_alpha``.
+
+    Returns:
+        SINR, shape [n_trials, n_cell], dB; NaN for cells without a scheduled UE.
+    """
+    cl = np.asarray(coupling_loss, dtype=np.float64)
+    sched = np.asarray(scheduled, dtype=np.int64)
+    n_cell = cl.shape[1]
+    if sched.ndim != 2 or sched.shape[1] != n_cell:
+        raise ValueError(f"scheduled must have shape [n_trials, {n_cell}] (got {sched.shape})")
+    active = sched >= 0
+    u = np.where(active, sched, 0)
+    cl_ul = cl[u]  # [n_trials, n_cell (tx: the UE of cell c'), n_cell (rx gNB)]
+    cells = np.arange(n_cell)
+    pl = cl_ul[:, cells, cells]  # [n_trials, n_cell]: CL of each scheduled UE to its own cell
+    p_dbm = pusch_power_dbm(
+        pl,
+        config.ul_prb,
+        p0_dbm=config.ul_p0_dbm if p0_dbm is None else p0_dbm,
+        alpha=config.ul_alpha if alpha is None else alpha,
+        mu=config.ul_mu,
+        p_cmax_dbm=config.ue_max_power_dbm,
+    )
+    rx_mw = np.where(active[:, :, None], 10.0 ** ((p_dbm[:, :, None] - cl_ul) / 10.0), 0.0)
+    signal = rx_mw[:, cells, cells]
+    interference = rx_mw.sum(axis=1) - signal
+    noise = 10.0 ** (config.ul_noise_dbm / 10.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sinr = 10.0 * np.log10(signal / (interference + noise))
+    out: FloatArray = np.where(active, sinr, np.nan)
+    return out
+
+
 def evaluate(
     config: CalibrationConfig, coupling_loss: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
@@ -339,25 +530,40 @@ def evaluate(
     return cl_s, sinr, geometry_sir_db(coupling_loss, s), s
 
 
-def run_calibration(config: CalibrationConfig, *, n_drops: int, seed: int) -> CalibrationResult:
+def run_calibration(
+    config: CalibrationConfig, *, n_drops: int, seed: int, ul_trials: int | None = None
+) -> CalibrationResult:
     """Drop, draw and evaluate ``n_drops`` independent drops (EdgeTwin's own realizations).
 
     Args:
         config: Calibration set-up.
         n_drops: Number of drops (each ``57 · ues_per_cell`` UEs).
         seed: Seed of the ``SeedSequence`` (one child stream per drop).
+        ul_trials: Uplink scheduling trials per drop (default ``ues_per_cell``); drawn after the
+            downlink draws of the drop, which they leave unchanged.
 
     Returns:
         Metrics of all UEs of all drops, concatenated.
     """
+    trials = config.ues_per_cell if ul_trials is None else ul_trials
     parts = []
+    ul = []
     for child in np.random.SeedSequence(seed).spawn(n_drops):
         rng = np.random.default_rng(child)
         drop = drop_ues(config, rng)
-        parts.append(evaluate(config, coupling_loss_db(config, drop, rng)))
+        cl_all = coupling_loss_db(config, drop, rng)
+        res = evaluate(config, cl_all)
+        parts.append(res)
+        sched = schedule_uplink(res[3], cl_all.shape[1], trials, rng)
+        sinr_ul = uplink_sinr_db(config, cl_all, sched)
+        ul.append(sinr_ul[~np.isnan(sinr_ul)])
     cl, sinr, sir, s = (np.concatenate(x) for x in zip(*parts, strict=True))
     return CalibrationResult(
-        coupling_loss_db=cl, geometry_sinr_db=sinr, geometry_sir_db=sir, serving_cell=s
+        coupling_loss_db=cl,
+        geometry_sinr_db=sinr,
+        geometry_sir_db=sir,
+        serving_cell=s,
+        uplink_sinr_db=np.concatenate(ul),
     )
 
 
@@ -404,6 +610,7 @@ def drop_from_arrays(
 
 
 __all__ = [
+    "O2I_HIGH_LOSS_STD_DB",
     "O2I_SHADOW_STD_DB",
     "CalibrationConfig",
     "CalibrationDrop",
@@ -414,6 +621,9 @@ __all__ = [
     "evaluate",
     "geometry_sinr_db",
     "geometry_sir_db",
+    "o2i_high_loss_db",
     "run_calibration",
+    "schedule_uplink",
     "serving_cell",
+    "uplink_sinr_db",
 ]
