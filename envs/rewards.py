@@ -8,6 +8,8 @@ efficiency), so that the throughput term lies in [0, 1].
 
 from __future__ import annotations
 
+import functools
+
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -82,7 +84,5 @@ def make_reward(name: str, **kwargs: Any) -> Callable[[FloatArray, float], float
     for key, value in kwargs.items():
         _check_param(key, value)
 
-    def reward(avg_rate_bps: FloatArray, t_ref_bps: float) -> float:
-        return fn(avg_rate_bps, t_ref_bps, **kwargs)
-
-    return reward
+    # a partial of a module-level function (not a closure), so that an env pickles
+    return functools.partial(fn, **kwargs)

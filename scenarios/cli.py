@@ -187,14 +187,21 @@ def _add_sweep(sub: Any) -> None:
         "--backend",
         default="local",
         metavar="NAME",
-        help="local (a process pool, default) or ray (not available yet)",
+        help="local (a process pool on this machine, default) or ray (Ray tasks: a local Ray, "
+        "or the cluster at --address / RAY_ADDRESS; needs pip install 'edgetwin[ray]')",
     )
-    swp.add_argument("--address", metavar="ADDR", help="Ray cluster address (--backend ray)")
+    swp.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="Ray cluster address, e.g. ray://HOST:10001 (--backend ray; default RAY_ADDRESS, "
+        "else a local Ray started and shut down by the sweep)",
+    )
     swp.add_argument(
         "--workers",
         type=_workers,
         metavar="N",
-        help=f"worker processes of the local backend (default 2, at most {MAX_WORKERS})",
+        help=f"worker processes of the local backend (default 2, at most {MAX_WORKERS}); with "
+        "ray, the local Ray's CPUs (default all) or the runs in flight on a cluster",
     )
     swp.set_defaults(func=_cmd_sweep)
 

@@ -6,9 +6,11 @@ every policy set the same channels and arrivals, as in :func:`~edgetwin.scenario
 and tabulates the metrics.
 
 Each run is keyed by the SHA-256 of its resolved config (grid point, policies and seed
-included) and stored as ``DIR/runs/<key>.json``, written atomically by the worker that ran it.
-A sweep started again runs only the keys that are missing, so a killed sweep resumes, and a
-changed config (another value, duration, EdgeTwin version) gets new keys and reruns.
+included) and stored as ``DIR/runs/<key>.json``, written atomically (:func:`_store_run`) by the
+local worker that ran it or, on Ray, by the driver as each task's record comes back (a cluster's
+workers need not share this file system). A sweep started again runs only the keys that are
+missing, so a killed sweep resumes, and a changed config (another value, duration, EdgeTwin
+version) gets new keys and reruns.
 
 From the stored runs (read back in sweep order, so the tables do not depend on the backend or
 the number of workers) it writes, each file atomically:
@@ -21,12 +23,16 @@ the number of workers) it writes, each file atomically:
 * ``plots/<metric>.png``: the metric against the first grid axis, a line per set, CI bands;
 * ``sweep.json``: the axes, sets, seeds and provenance.
 
-The backend is a seam: :class:`LocalBackend` (a process pool) today; a Ray backend only has to
-implement :class:`Backend`.
+Backends (:class:`Backend`): :class:`LocalBackend`, a process pool on this machine, and
+:class:`RayBackend`, one Ray task per run on a local Ray (started and shut down by the sweep) or
+an existing cluster (``--address`` / ``RAY_ADDRESS``). Ray is the optional extra
+``edgetwin[ray]``, imported only by :class:`RayBackend`. Every backend computes each run with
+:func:`_compute_run`, so the tables are the same, bit for bit, whatever the backend and workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -70,6 +76,7 @@ __all__ = [
     "Backend",
     "LocalBackend",
     "PolicySet",
+    "RayBackend",
     "SweepPlan",
     "SweepRun",
     "make_backend",
@@ -290,15 +297,15 @@ class _Task:
     point: Mapping[str, Any]
 
 
-def _execute(task: _Task) -> str:
-    """Run one task and store it as ``task.path`` atomically (top level: workers unpickle it).
+def _compute_run(task: _Task) -> dict[str, Any]:
+    """Run one task; returns its record (top level: pool and Ray workers unpickle it).
 
-    Stored by the worker, not the parent, so that the runs finished before a kill are kept.
+    The one place a run is computed, whatever the backend.
     """
     _, labels, result = run_once(task.config, task.policies, task.seed)
     metrics = metric_values(result.summary)
     wall_s = metrics.pop("wall_s", None)
-    record = {
+    return {
         "format": RUN_FORMAT,
         "key": task.key,
         "seed": task.seed,
@@ -307,20 +314,35 @@ def _execute(task: _Task) -> str:
         "metrics": _jsonable(metrics),  # NaN → null: strict JSON
         "wall_s": wall_s,
     }
-    part = task.path.with_name(f".{task.path.name}.{uuid.uuid4().hex[:8]}.part")
+
+
+def _store_run(record: Mapping[str, Any], path: Path) -> None:
+    """Write a run's record as ``path`` atomically: the one place a run is stored."""
+    part = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         part.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        os.replace(part, task.path)
+        os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
+
+
+def _execute(task: _Task) -> str:
+    """Run one task and store it as ``task.path`` (top level: pool workers unpickle it).
+
+    Stored by the local worker, not the parent, so that the runs finished before a kill are kept.
+    """
+    _store_run(_compute_run(task), task.path)
     return task.key
 
 
 class Backend(Protocol):
-    """Runs tasks; the results are the files the tasks write, so the order does not matter."""
+    """Runs tasks; the results are the files stored per task, so the order does not matter."""
 
     def run(self, tasks: Sequence[_Task], done: Callable[[], None]) -> None:
-        """Run every task (``_execute``), calling ``done()`` in this process after each one."""
+        """Run and store every task, calling ``done()`` in this process after each one.
+
+        Compute with :func:`_compute_run`, store at ``task.path`` with :func:`_store_run`.
+        """
 
 
 class LocalBackend:
@@ -357,23 +379,100 @@ class LocalBackend:
         pool.shutdown()
 
 
+#: The one line ``--backend ray`` gives when Ray is not installed.
+RAY_MISSING = "--backend ray needs Ray: pip install 'edgetwin[ray]'"
+
+
+def _import_ray() -> Any:
+    """``import ray``, or the one-line :data:`RAY_MISSING` error (Ray is an optional extra)."""
+    try:
+        import ray
+    except ImportError:
+        raise ScenarioError(RAY_MISSING) from None
+    return ray
+
+
+class RayBackend:
+    """One Ray task per run (``num_cpus=1``); the driver stores each record as it comes back.
+
+    With no address (and no ``RAY_ADDRESS``) it starts a local Ray with ``num_cpus=workers``
+    (default: Ray's, the CPU count) and one BLAS thread per worker, and shuts it down when the
+    runs are done, failed or were interrupted. With an address it connects to that cluster
+    (EdgeTwin must be installed on its nodes) and disconnects at the end; ``workers`` then caps
+    the tasks in flight. A Ray session the caller started already is used and left running.
+
+    Args:
+        workers: Local Ray's CPUs, or the tasks in flight on a cluster; ``None``: no cap.
+        address: A Ray cluster's address (``ray://HOST:10001`` or ``HOST:6379``, ``auto``);
+            default ``RAY_ADDRESS``, else a new local Ray.
+
+    Raises:
+        ScenarioError: Ray is not installed (:data:`RAY_MISSING`).
+    """
+
+    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        self._ray = _import_ray()
+        self.workers = None if workers is None else max(1, int(workers))
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+
+    def _init(self) -> None:
+        import logging
+
+        ray = self._ray
+        quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if self.address is not None:
+            ray.init(address=self.address, **quiet)
+            return
+        with _one_blas_thread_per_worker():  # the workers copy the environment when started
+            ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **quiet)
+
+    def run(self, tasks: Sequence[_Task], done: Callable[[], None]) -> None:
+        """Run every task; on an error, Ctrl-C or SIGTERM the tasks in flight are cancelled."""
+        if not tasks:  # a resumed sweep with nothing missing starts no Ray
+            return
+        ray = self._ray
+        owned = not ray.is_initialized()
+        if owned:
+            self._init()
+        pending: dict[Any, _Task] = {}
+        try:
+            remote = ray.remote(num_cpus=1)(_compute_run)
+            cap = self.workers if self.address is not None and self.workers else len(tasks)
+            queue = list(reversed(tasks))  # pop() from the end: submitted in sweep order
+            while queue or pending:
+                while queue and len(pending) < cap:
+                    task = queue.pop()
+                    pending[remote.remote(task)] = task
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    task = pending.pop(ref)
+                    _store_run(ray.get(ref), task.path)
+                    done()
+        except BaseException:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            raise
+        finally:
+            if owned:
+                ray.shutdown()
+
+
 def make_backend(name: str, workers: int | None = None, address: str | None = None) -> Backend:
     """The backend called ``name`` (see :data:`BACKENDS`).
 
     Args:
-        name: ``"local"`` (a process pool) or ``"ray"``.
-        workers: Worker processes of the local pool; default ``min(2, CPU count)``.
-        address: A Ray cluster's address (``--backend ray`` only).
+        name: ``"local"`` (a process pool) or ``"ray"`` (:class:`RayBackend`).
+        workers: Worker processes of the local pool, default ``min(2, CPU count)``; with Ray,
+            the local Ray's CPUs or the tasks in flight on a cluster.
+        address: A Ray cluster's address (``--backend ray`` only; default ``RAY_ADDRESS``).
 
     Raises:
-        ScenarioError: An unknown backend, ``address`` without Ray, or ``"ray"``, which this
-            release does not have yet.
+        ScenarioError: An unknown backend, ``address`` without Ray, or ``"ray"`` when Ray is
+            not installed (one line: :data:`RAY_MISSING`).
     """
     if name == "ray":
-        raise ScenarioError(
-            "--backend ray is not available yet in this EdgeTwin (it will need the optional "
-            "extra edgetwin[ray]); use --backend local, a process pool on this machine"
-        )
+        return RayBackend(workers, address)
     if name != "local":
         raise ScenarioError(f"unknown backend {name!r}; allowed: {', '.join(BACKENDS)}")
     if address is not None:

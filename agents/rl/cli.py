@@ -3,6 +3,7 @@
 Examples::
 
     edgetwin train ppo --control prb --steps 50000 --seed 0 --out runs/ppo_prb/model.pt
+    edgetwin train ppo --control prb --steps 50000 --n-envs 2 --out runs/ppo_prb2/model.pt
     edgetwin train prb-power --phases prb,power,joint --steps 20000 --out runs/mappo/model.pt
     edgetwin run nr_cell --policy prb=ppo:runs/mappo/model.pt --policy power=ppo:runs/mappo/model.pt
 
@@ -21,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from edgetwin.agents.rl.options import ARCHS, CONTROLS, PHASES, check_phases
-from edgetwin.scenarios.argtypes import add_set_option, pos_float, pos_int, seed_int
+from edgetwin.scenarios.argtypes import add_set_option, bounded_int, pos_float, pos_int, seed_int
+
+#: Most envs ``--n-envs`` accepts: one worker process each.
+MAX_N_ENVS = 4 * (os.cpu_count() or 1)
 
 
 def parse_phases(text: str) -> list[str]:
@@ -34,6 +38,11 @@ def parse_phases(text: str) -> list[str]:
         return check_phases([p.strip() for p in text.split(",") if p.strip()])
     except ValueError as exc:
         raise ValueError(f"--phases {text!r}: {exc}") from None
+
+
+def _n_envs(text: str) -> int:
+    """A number of envs in 1..:data:`MAX_N_ENVS`."""
+    return bounded_int(text, 1, MAX_N_ENVS)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -87,6 +96,14 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"network: per-UE shared actor + central critic, or flat MLP (default {ARCHS[0]})",
     )
     ppo.add_argument("--steps", type=pos_int, default=50_000, metavar="N", help="env steps")
+    ppo.add_argument(
+        "--n-envs",
+        type=_n_envs,
+        default=1,
+        metavar="N",
+        help="envs stepped in parallel worker processes (SB3 SubprocVecEnv), env i seeded with "
+        "seed + i; --steps counts the steps of all envs (default 1: one env, in-process)",
+    )
     ppo.set_defaults(func=_cmd_train_ppo)
 
     mappo = sub.add_parser(
@@ -186,15 +203,18 @@ def _cmd_train_ppo(args: argparse.Namespace) -> int:
         out=out,
         overrides=overrides,
         episode_s=args.episode_s,
+        n_envs=args.n_envs,
     )
     wall = time.perf_counter() - t0
     summary = policy.meta.get("summary", {})
     ret = summary.get("mean_episode_return")
     ret_text = f", mean episode return {ret:.4g}" if isinstance(ret, float) else ""
     families = [f for f in ("prb", "power") if args.control in (f, "joint")]
+    envs_text = f", {args.n_envs} envs" if args.n_envs > 1 else ""
     _say(
         f"trained PPO ({args.control}, {args.arch}) on {args.scenario}: "
-        f"{policy.meta.get('steps', args.steps)} steps, seed {args.seed}, {wall:.1f} s{ret_text}"
+        f"{policy.meta.get('steps', args.steps)} steps{envs_text}, seed {args.seed}, "
+        f"{wall:.1f} s{ret_text}"
     )
     _say(f"checkpoint: {out} (use: {_use(out, families)})")
     return 0

@@ -20,8 +20,11 @@ format (:mod:`edgetwin.agents.rl.checkpoint`), so the result runs inline in any 
     edgetwin train ppo --control prb --steps 50000 --seed 0 --out runs/ppo_prb/model.pt
     edgetwin run nr_cell --policy prb=ppo:runs/ppo_prb/model.pt
 
-Training is deterministic given ``seed`` on a CPU (SB3's ``seed`` seeds Python, numpy, torch and
-the envs; torch runs on one thread while training).
+Training is deterministic given ``seed`` and ``n_envs`` on a CPU (SB3's ``seed`` seeds Python,
+numpy, torch and the envs, env ``i`` with ``seed + i``; torch runs on one thread while training).
+With ``n_envs > 1`` the envs step in worker processes (SB3's ``SubprocVecEnv``, one BLAS thread
+each), with the same results as stepping them in-process (``subproc=False``); ``n_envs=1`` steps
+its env in-process (``DummyVecEnv``), as before ``--n-envs`` existed.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.vec_env import VecEnvWrapper
 from torch import Tensor, nn
 
 from edgetwin.agents.rl.checkpoint import save_policy_checkpoint
@@ -219,6 +223,23 @@ class PerUEPolicy(MultiInputActorCriticPolicy):
         return cast(PerUENets, self.mlp_extractor)
 
 
+class Float32Rewards(VecEnvWrapper):
+    """Rewards as float32, as ``DummyVecEnv`` stores them (``SubprocVecEnv`` stacks float64).
+
+    So that ``VecNormalize`` sees the same rewards, and PPO trains the same weights, whether the
+    envs step in worker processes or in this one.
+    """
+
+    def reset(self) -> Any:
+        """Reset every env (the wrapped ``reset``)."""
+        return self.venv.reset()
+
+    def step_wait(self) -> Any:
+        """The wrapped ``step_wait`` with the rewards cast to float32."""
+        obs, rewards, dones, infos = self.venv.step_wait()
+        return obs, np.asarray(rewards, dtype=np.float32), dones, infos
+
+
 def _rms_record(rms: Any) -> dict[str, Any]:
     """An SB3 ``RunningMeanStd`` as plain data (as :meth:`RunningMeanStd.state_dict`)."""
     return {
@@ -305,6 +326,7 @@ def _command(
     seed: int,
     episode_s: float | None,
     overrides: Mapping[str, Any],
+    n_envs: int = 1,
 ) -> str:
     """The ``edgetwin train ppo`` command line that reproduces a run with default PPO settings."""
     parts = [
@@ -315,6 +337,8 @@ def _command(
         f"--steps {total_steps}",
         f"--seed {seed}",
     ]
+    if n_envs != 1:
+        parts.append(f"--n-envs {n_envs}")
     if episode_s is not None:
         parts.append(f"--episode-s {episode_s:g}")
     parts += [f"--set {shlex.quote(f'{k}={v}')}" for k, v in overrides.items()]
@@ -357,21 +381,23 @@ def make_ppo(
     reward: str = "throughput_fairness",
     reward_kwargs: Mapping[str, Any] | None = None,
     verbose: int = 0,
+    subproc: bool | None = None,
 ) -> tuple[Any, Any]:
     """An untrained SB3 PPO model on ``edgetwin/PrbPower-v0`` and its ``VecNormalize`` env.
 
     Arguments as :func:`train_ppo` (``ppo_kwargs`` is the full setting dict,
     :func:`ppo_settings`). Seeds torch with ``seed`` before building (deterministic weights).
+    Close the returned ``venv`` when done: with ``SubprocVecEnv`` it ends the env workers.
 
     Returns:
         ``(model, venv)``: the ``PPO`` model and its ``VecNormalize``
         (``norm_obs_keys=["x"]`` for ``per_ue``: the mask stays raw).
     """
-    from stable_baselines3 import PPO
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
     _check(control, arch, 1, n_envs)
+    subproc = n_envs > 1 if subproc is None else bool(subproc)
     kw = dict(ppo_kwargs) if ppo_kwargs is not None else ppo_settings(PPO_DEFAULTS["n_steps"])
     wrapper = PerUEFeatures if arch == "per_ue" else FlatFeatures
 
@@ -385,9 +411,35 @@ def make_ppo(
         )
         return wrapper(Monitor(env))  # type: ignore[arg-type]
 
-    torch.manual_seed(seed)
+    envs: VecEnv
+    if subproc:
+        from edgetwin.scenarios.run import _one_blas_thread_per_worker
+
+        # Built here once first, so that bad arguments raise their own error (ValueError), not
+        # a worker's EOFError. SB3 pickles make_env (cloudpickle); each worker builds its env.
+        make_env().close()
+        torch.manual_seed(seed)
+        with _one_blas_thread_per_worker():  # workers copy the environment when they start
+            envs = Float32Rewards(SubprocVecEnv([make_env] * n_envs))
+    else:
+        torch.manual_seed(seed)
+        envs = DummyVecEnv([make_env] * n_envs)
+    try:
+        return _build_ppo(envs, arch, seed, kw, verbose)
+    except BaseException:
+        envs.close()  # ends a SubprocVecEnv's workers
+        raise
+
+
+def _build_ppo(
+    envs: Any, arch: str, seed: int, kw: Mapping[str, Any], verbose: int
+) -> tuple[Any, Any]:
+    """``VecNormalize`` around ``envs`` and the PPO model on it (see :func:`make_ppo`)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
     venv = VecNormalize(
-        DummyVecEnv([make_env] * n_envs),
+        envs,
         norm_obs=True,
         norm_reward=True,
         clip_obs=CLIP_OBS,
@@ -430,6 +482,7 @@ def train_ppo(
     verbose: int = 0,
     episode_s: float | None = None,
     arch: Arch = "per_ue",
+    subproc: bool | None = None,
 ) -> TorchPolicy:
     """Train SB3 PPO on ``edgetwin/PrbPower-v0`` and export it as a policy checkpoint.
 
@@ -441,7 +494,10 @@ def train_ppo(
         out: Checkpoint path (``.pt``); ``None`` writes a temporary file that is removed once
             loaded.
         overrides: Dotted scenario overrides (e.g. ``{"duration_s": 0.25}``: the episode length).
-        n_envs: Envs stepped in a ``DummyVecEnv``.
+        n_envs: Envs stepped per PPO step, env ``i`` seeded with ``seed + i``; a rollout is
+            ``n_steps`` steps of every env.
+        subproc: Step the envs in worker processes (``SubprocVecEnv``) rather than in this
+            one (``DummyVecEnv``); default: when ``n_envs > 1``. The results are the same.
         ppo_kwargs: Overrides of :data:`PPO_DEFAULTS` (``n_steps`` and ``batch_size`` are
             capped so that a short run still updates: ``n_steps ≤ ⌈total_steps / n_envs⌉``).
         reward: Registered reward name (:mod:`edgetwin.envs.rewards`).
@@ -469,6 +525,7 @@ def train_ppo(
     t0 = time.perf_counter()
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    venv = None
     try:
         model, venv = make_ppo(
             scenario=scenario,
@@ -481,17 +538,18 @@ def train_ppo(
             reward=reward,
             reward_kwargs=reward_kwargs,
             verbose=verbose,
+            subproc=subproc,
         )
         model.learn(total_timesteps=total_steps)
         wall_s = time.perf_counter() - t0
-        base = cast(Any, venv.venv).envs[0].unwrapped
-        max_ue, n_prb = int(base.max_ue), int(base.n_prb)
+        max_ue = int(venv.get_attr("max_ue", [0])[0])
+        n_prb = int(venv.get_attr("n_prb", [0])[0])
         actors = export_actors(model, venv, control)
         episodes = list(model.ep_info_buffer or ())
         meta = {
             "trainer": "edgetwin.agents.rl.ppo.train_ppo",
             "command": _command(
-                scenario, control, arch, total_steps, seed, episode_s, overrides or {}
+                scenario, control, arch, total_steps, seed, episode_s, overrides or {}, n_envs
             ),
             "arguments": {
                 "scenario": scenario,
@@ -526,8 +584,9 @@ def train_ppo(
                 ),
             },
         }
-        venv.close()
     finally:
+        if venv is not None:
+            venv.close()  # ends the env workers of a SubprocVecEnv, also on an error
         torch.set_num_threads(n_threads)
     family = "prb" if control == "joint" else control
     if out is not None:

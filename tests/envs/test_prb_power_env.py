@@ -191,3 +191,18 @@ def test_wrong_action_shape():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="shape"):
         env.step(np.zeros(3, np.float32))
+
+
+def test_a_fresh_env_pickles_for_subprocess_vector_envs_and_rllib():
+    # SubprocVecEnv pickles the env factory and RLlib pickles envs: the reward must not be a
+    # closure (it is a functools.partial of a module-level function).
+    import pickle
+
+    import gymnasium as gym
+
+    env = gym.make("edgetwin/PrbPower-v0")
+    clone = pickle.loads(pickle.dumps(env))
+    obs_a, _ = env.reset(seed=3)
+    obs_b, _ = clone.reset(seed=3)
+    for key in obs_a:
+        np.testing.assert_array_equal(obs_a[key], obs_b[key])

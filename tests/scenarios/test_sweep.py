@@ -228,10 +228,6 @@ def test_cli_sweep_file(tmp_path, capsys):
             "allowed: prb=pf",
         ),
         (
-            ["--grid", "topology.ues_per_cell=2", "--policies", "prb=pf", "--backend", "ray"],
-            "[ray]",
-        ),
-        (
             ["--grid", "topology.ues_per_cell=2", "--policies", "prb=pf", "--backend", "dask"],
             "allowed: local, ray",
         ),
