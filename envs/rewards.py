@@ -9,7 +9,6 @@ efficiency), so that the throughput term lies in [0, 1].
 from __future__ import annotations
 
 import functools
-
 import inspect
 from collections.abc import Callable
 from typing import Any
