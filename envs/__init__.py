@@ -5,6 +5,8 @@ registers:
 
 * ``edgetwin/PrbPower-v0`` (Gymnasium): per-slot PRB and/or power control of one NR cell,
   ``gym.make("edgetwin/PrbPower-v0", scenario="nr_cell", control="joint")``.
+* ``edgetwin/AdapterCache-v0`` (Gymnasium): which LoRA adapters an edge server keeps resident,
+  one cache epoch per step, ``gym.make("edgetwin/AdapterCache-v0", n_adapters=20, capacity=4)``.
 
 and lists in :data:`MARL_ENVS` the PettingZoo envs, created with :func:`make_marl`:
 
@@ -29,6 +31,11 @@ register(
     entry_point="edgetwin.envs.prb_power:PrbPowerEnv",
     kwargs={"scenario": "nr_cell", "control": "joint"},
     max_episode_steps=None,  # the simulated horizon is the only time limit (truncated)
+)
+register(
+    id="edgetwin/AdapterCache-v0",
+    entry_point="edgetwin.envs.adapter_cache:AdapterCacheEnv",
+    max_episode_steps=None,  # the env's n_epochs is the only time limit (truncated)
 )
 
 #: PettingZoo env id → ``"module:factory"`` of its wrapped AEC env.

@@ -25,6 +25,7 @@ ranking (which task holds which rank) is
 * ``smooth``: within the ``k``-th period a mixture ``(1 − w) p_k + w p_{k+1}`` of the ``k``-th
   and the next permutation, ``w`` growing linearly from 0 to 1 over the period.
 
+:class:`AdapterServingLoop` serves one cache epoch at a time and
 :func:`simulate_adapter_serving` runs a ``cache`` and a ``route`` policy (the decision families of
 ``agents/baselines/cache.py`` and ``route.py``; their observations are documented there and
 built here) over a request stream, with no server: a hit costs nothing, a miss pages the routed
@@ -49,9 +50,11 @@ if TYPE_CHECKING:  # sim never imports agents at runtime (layering, ARCHITECTURE
     from edgetwin.agents.protocol import Policy
 
 __all__ = [
+    "AdapterEpochResult",
     "AdapterLoopResult",
     "AdapterRequestSource",
     "AdapterRequests",
+    "AdapterServingLoop",
     "AdapterUtilityConfig",
     "AdapterUtilityModel",
     "che_hit_ratio",
@@ -329,6 +332,314 @@ class AdapterLoopResult:
         return np.cumsum(self.best_utility - self.utility)  # type: ignore[no-any-return]
 
 
+@dataclass
+class AdapterEpochResult:
+    """One epoch of :class:`AdapterServingLoop`: its requests, in order.
+
+    Attributes:
+        start: Index of the epoch's first request.
+        complete: Whether the epoch ran its full ``epoch_requests`` (then the cache observation
+            was advanced to the boundary: ``epoch`` + 1, the router's estimates, the next
+            popularity).
+        task, served, hit, utility, best_utility, latency_s, net_reward: Per request, as in
+            :class:`AdapterLoopResult`.
+        n_loads: Adapters made resident during the epoch (its boundary decision included).
+    """
+
+    start: int
+    complete: bool
+    task: IntArray
+    served: IntArray
+    hit: BoolArray
+    utility: FloatArray
+    best_utility: FloatArray
+    latency_s: FloatArray
+    net_reward: FloatArray
+    n_loads: int
+
+    @property
+    def hit_ratio(self) -> float:
+        """Fraction of the epoch's requests served by a resident adapter."""
+        return float(self.hit.mean())
+
+    @property
+    def mean_net_reward(self) -> float:
+        """The epoch's net utility: mean of ``utility − λ · latency_s`` over its requests."""
+        return float(self.net_reward.mean())
+
+
+class AdapterServingLoop:
+    """The standalone serving loop, one cache epoch at a time (no server).
+
+    :meth:`step` takes the epoch's cache action (a score per adapter, made resident by
+    :func:`resident_from_scores`) and serves the next ``epoch_requests`` requests: per request
+    the router picks the adapter (``None``: the request's own adapter); a resident adapter
+    serves at no cost (a hit), a non-resident one is paged in for ``load_time_s`` and, inside
+    the epoch, ``on_miss`` is asked (``requested`` = that adapter; ``None``: the paged adapter
+    takes a free slot if there is one, else the set is kept — ``keep_resident`` of
+    ``agents/baselines/cache.py``); the router then sees the utility through
+    ``observe_reward(arm, x, utility)`` if it has that method (the known paging cost is not part
+    of what it learns). After a complete epoch :attr:`cache_obs` holds the cache observation of
+    the boundary (``requested = -1``; the epoch's counts, the router's estimates on the
+    epoch's mean contexts, the next epoch's popularity): what the next :meth:`step`'s scores are
+    computed from. Loads at epoch boundaries (prefetches) are counted in ``n_loads`` but charge
+    no request: they happen off the request path.
+
+    :func:`simulate_adapter_serving` and the ``edgetwin/AdapterCache-v0`` environment both run
+    this loop (one code path).
+
+    Args:
+        model: The scenario (θ, popularity); requests come from ``model.source()``.
+        router: A ``route`` policy, or ``None`` for each request's own adapter.
+        capacity: Resident slots K.
+        epoch_requests: Requests per cache epoch.
+        load_time_s: Paging time per adapter, seconds (scalar or [N]).
+        on_miss: The ``cache`` policy asked on a miss inside an epoch, or ``None`` (see above).
+        route_block: Requests routed at a time. 1 (default): ``act`` and ``observe_reward``
+            per request. B > 1, with a router that has ``act_batch`` and ``observe_rewards``:
+            each block of B requests is routed with the statistics and the paging costs frozen
+            at its start and its feedback folded in at its end (a batched bandit with delayed
+            feedback: faster, not the same decisions); hits, misses and ``on_miss`` stay per
+            request.
+        block: Requests drawn at a time (draws do not depend on it).
+    """
+
+    def __init__(
+        self,
+        model: AdapterUtilityModel,
+        *,
+        router: Policy[Any, Any] | None = None,
+        capacity: int,
+        epoch_requests: int = 1000,
+        load_time_s: float | FloatArray = 0.05,
+        on_miss: Policy[Any, Any] | None = None,
+        route_block: int = 1,
+        block: int = 4096,
+    ) -> None:
+        n = model.config.n_adapters
+        if not 0 < capacity <= n:
+            raise ValueError(f"capacity must be in [1, {n}], got {capacity}")
+        if epoch_requests < 1 or route_block < 1 or block < 1:
+            raise ValueError(
+                f"epoch_requests, route_block and block must be >= 1, got {epoch_requests}, "
+                f"{route_block}, {block}"
+            )
+        self.model, self.router, self.on_miss = model, router, on_miss
+        self.capacity, self.epoch_requests, self.block = capacity, epoch_requests, block
+        self.load_s: FloatArray = np.broadcast_to(
+            np.asarray(load_time_s, dtype=np.float64), (n,)
+        ).copy()
+        self._estimates = getattr(router, "arm_estimates", None)
+        self._observe = getattr(router, "observe_reward", None)
+        batched = route_block > 1 and all(
+            hasattr(router, m) for m in ("act_batch", "observe_rewards")
+        )
+        self.route_block = route_block if batched else 1
+        self.reset()
+
+    def reset(self) -> None:
+        """Rewind to the first request, with nothing resident and every statistic cleared.
+
+        The policies are not reset: that is the caller's (``policy.reset(seed=...)``).
+        """
+        model, n = self.model, self.model.config.n_adapters
+        self.source = model.source()
+        self.position = 0
+        self.n_loads = self.max_resident = 0
+        # state and the live observations (arrays shared with the policies for reading)
+        self.resident = np.zeros(n, dtype=bool)
+        self.paging_cost_s = self.load_s.copy()
+        self.counts = np.zeros(n, dtype=np.int64)
+        self.total_counts = np.zeros(n, dtype=np.int64)
+        self.hits = np.zeros(n, dtype=np.int64)
+        self.misses = np.zeros(n, dtype=np.int64)
+        self.last_used = np.full(n, -np.inf)
+        self.ctx_sum = np.zeros((n, model.config.dim))
+        self.cache_obs: dict[str, Any] = {
+            "resident": self.resident,
+            "capacity": self.capacity,
+            "counts": self.counts,
+            "total_counts": self.total_counts,
+            "hits": self.hits,
+            "misses": self.misses,
+            "last_used": self.last_used,
+            "est_utility": np.zeros(n),
+            "uncertainty": np.zeros(n),
+            "load_time_s": self.load_s,
+            "requested": -1,
+            "epoch": 0,
+            "next_popularity": model.mean_popularity(0, self.epoch_requests),
+        }
+        self._route_obs: dict[str, Any] = {
+            "x": None,
+            "resident": self.resident,
+            "paging_cost_s": self.paging_cost_s,
+        }
+
+    # --- residency -------------------------------------------------------------------------------
+    def apply(self, scores: Any) -> None:
+        """Make the top-``capacity`` adapters by ``scores`` resident (resident_from_scores)."""
+        new = resident_from_scores(np.asarray(scores, dtype=np.float64), self.capacity)
+        self.n_loads += int(np.count_nonzero(new & ~self.resident))
+        self.resident[:] = new
+        np.copyto(self.paging_cost_s, np.where(new, 0.0, self.load_s))
+        self.max_resident = max(self.max_resident, int(np.count_nonzero(new)))
+
+    def _miss(self, arm: int) -> None:
+        if self.on_miss is not None:
+            self.cache_obs["requested"] = arm
+            self.apply(self.on_miss.act(self.cache_obs))
+        elif np.count_nonzero(self.resident) < self.capacity:  # keep_resident: a free slot
+            self.resident[arm] = True
+            self.paging_cost_s[arm] = 0.0
+            self.n_loads += 1
+            self.max_resident = max(self.max_resident, int(np.count_nonzero(self.resident)))
+
+    # --- one epoch -------------------------------------------------------------------------------
+    def step(self, scores: Any, n_requests: int | None = None) -> AdapterEpochResult:
+        """Apply the epoch's cache action, then serve its requests.
+
+        Args:
+            scores: A score per adapter, [N] (see :func:`resident_from_scores`).
+            n_requests: Requests to serve (default ``epoch_requests``; fewer: a partial last
+                epoch, after which the cache observation is not advanced).
+        """
+        e = self.epoch_requests
+        m = e if n_requests is None else int(n_requests)
+        if not 0 < m <= e:
+            raise ValueError(f"n_requests must be in [1, {e}], got {n_requests}")
+        loads0 = self.n_loads
+        self.apply(scores)
+        self.counts[:] = 0
+        self.hits[:] = 0
+        self.misses[:] = 0
+        self.ctx_sum[:] = 0.0
+        start = self.position
+        task = np.empty(m, dtype=np.int64)
+        served = np.empty(m, dtype=np.int64)
+        hit = np.empty(m, dtype=bool)
+        utility = np.empty(m)
+        best = np.empty(m)
+        done = 0
+        while done < m:
+            reqs = self.source.take(min(self.block, m - done))
+            k = reqs.task.shape[0]
+            sl = slice(done, done + k)
+            self._serve(reqs, served[sl], hit[sl])
+            task[sl] = reqs.task
+            u_all = self.model.true_utility(reqs.x)  # [k, N]
+            utility[sl] = u_all[np.arange(k), served[sl]]
+            best[sl] = u_all.max(axis=1)
+            done += k
+        self.position = start + m
+        latency = np.where(hit, 0.0, self.load_s[served])
+        if m == e:
+            self._boundary()
+        return AdapterEpochResult(
+            start=start,
+            complete=m == e,
+            task=task,
+            served=served,
+            hit=hit,
+            utility=utility,
+            best_utility=best,
+            latency_s=latency,
+            net_reward=self.model.net_reward(utility, latency),
+            n_loads=self.n_loads - loads0,
+        )
+
+    def _boundary(self) -> None:
+        """Advance the cache observation to the end of a complete epoch."""
+        cobs, counts = self.cache_obs, self.counts
+        if self._estimates is not None:
+            seen = counts > 0
+            x_ref = np.where(
+                seen[:, None],
+                self.ctx_sum / np.maximum(counts, 1)[:, None],
+                self.ctx_sum.sum(axis=0) / max(int(counts.sum()), 1),
+            )
+            cobs["est_utility"], cobs["uncertainty"] = self._estimates(x_ref)
+        cobs["requested"] = -1
+        cobs["epoch"] += 1
+        start = self.position
+        cobs["next_popularity"] = self.model.mean_popularity(start, start + self.epoch_requests)
+
+    def _serve(self, reqs: AdapterRequests, served: IntArray, hit: BoolArray) -> None:
+        """Route and serve a block of requests, filling ``served`` and ``hit`` [k]."""
+        if self.route_block > 1:
+            b = self.route_block
+            for s in range(0, reqs.task.shape[0], b):
+                sub = AdapterRequests(
+                    reqs.index[s : s + b], reqs.task[s : s + b], reqs.x[s : s + b],
+                    reqs.noise[s : s + b],
+                )  # fmt: skip
+                self._serve_batched(sub, served[s : s + b], hit[s : s + b])
+            return
+        n = self.model.config.n_adapters
+        router, observe, theta = self.router, self._observe, self.model.theta
+        resident, counts, total_counts = self.resident, self.counts, self.total_counts
+        hits, misses, last_used, ctx_sum = self.hits, self.misses, self.last_used, self.ctx_sum
+        robs, track_ctx = self._route_obs, self._estimates is not None
+        xs, noise, i0 = reqs.x, reqs.noise, int(reqs.index[0])
+        for j, t in enumerate(reqs.task.tolist()):
+            x = xs[j]
+            if router is None:
+                arm = t
+            else:
+                robs["x"] = x
+                robs["task"] = t
+                arm = int(router.act(robs))
+                if not 0 <= arm < n:
+                    raise ValueError(f"route policy returned adapter {arm}; expected 0..{n - 1}")
+            counts[t] += 1
+            total_counts[t] += 1
+            if track_ctx:
+                ctx_sum[t] += x
+            h = bool(resident[arm])
+            last_used[arm] = i0 + j
+            if h:
+                hits[arm] += 1
+            else:
+                misses[arm] += 1
+                self._miss(arm)
+            served[j] = arm
+            hit[j] = h
+            if observe is not None:
+                observe(arm, x, float(theta[arm] @ x) + float(noise[j]))
+
+    def _serve_batched(self, reqs: AdapterRequests, served: IntArray, hit: BoolArray) -> None:
+        """One routing block: route with frozen statistics, serve per request, learn at the end."""
+        n = self.model.config.n_adapters
+        router: Any = self.router
+        xs, tasks, k = reqs.x, reqs.task, reqs.task.shape[0]
+        arms = np.asarray(router.act_batch(xs, self.resident, self.paging_cost_s), dtype=np.int64)
+        if arms.shape != (k,) or (k and not (arms.min() >= 0 and arms.max() < n)):
+            raise ValueError(f"route policy returned adapters outside 0..{n - 1}")
+        served[:] = arms
+        self.counts += np.bincount(tasks, minlength=n)
+        self.total_counts += np.bincount(tasks, minlength=n)
+        if self._estimates is not None:
+            np.add.at(self.ctx_sum, tasks, xs)
+        full = np.count_nonzero(self.resident) >= self.capacity
+        if self.on_miss is None and full:  # the set cannot change inside the block: vectorized
+            hit[:] = self.resident[arms]
+            self.hits += np.bincount(arms[hit], minlength=n)
+            self.misses += np.bincount(arms[~hit], minlength=n)
+            np.maximum.at(self.last_used, arms, reqs.index.astype(np.float64))
+        else:
+            for j, arm in enumerate(arms.tolist()):
+                h = bool(self.resident[arm])
+                self.last_used[arm] = int(reqs.index[j])
+                if h:
+                    self.hits[arm] += 1
+                else:
+                    self.misses[arm] += 1
+                    self._miss(arm)
+                hit[j] = h
+        rewards = np.einsum("nd,nd->n", self.model.theta[arms], xs) + reqs.noise
+        router.observe_rewards(arms, xs, rewards)
+
+
 def simulate_adapter_serving(
     model: AdapterUtilityModel,
     *,
@@ -342,14 +653,9 @@ def simulate_adapter_serving(
 ) -> AdapterLoopResult:
     """Run a cache policy and a router over the model's requests, with no server.
 
-    Per request: the router picks the adapter (``None``: the request's own adapter); a resident
-    adapter serves at no cost (a hit), a non-resident one is paged in for ``load_time_s`` and
-    the cache is asked (``requested`` = that adapter); the router then sees the utility through
-    ``observe_reward(arm, x, utility)`` if it has that method (the known paging cost is not part
-    of what it learns). Every ``epoch_requests`` requests the cache is asked with
-    ``requested = -1`` (and once at the start). The cache's scores become the resident set by
-    :func:`resident_from_scores`. Loads at epoch boundaries (prefetches) are counted in
-    ``n_loads`` but charge no request: they happen off the request path.
+    The loop is :class:`AdapterServingLoop` with ``cache`` asked at the start, on every miss
+    (``requested`` = the paged adapter) and at every epoch boundary (``requested = -1``, also
+    after the last complete epoch). See the class for what a hit, a miss and a load cost.
 
     Args:
         model: The scenario (θ, popularity); requests come from a fresh ``model.source()``.
@@ -361,131 +667,38 @@ def simulate_adapter_serving(
         load_time_s: Paging time per adapter, seconds (scalar or [N]).
         block: Requests drawn at a time.
     """
-    cfg = model.config
-    n, lam = cfg.n_adapters, cfg.latency_weight_per_s
-    if not 0 < capacity <= n:
-        raise ValueError(f"capacity must be in [1, {n}], got {capacity}")
-    load_s = np.broadcast_to(np.asarray(load_time_s, dtype=np.float64), (n,)).copy()
-    estimates = getattr(router, "arm_estimates", None)
-    observe = getattr(router, "observe_reward", None)
-    source = model.source()
+    loop = AdapterServingLoop(
+        model,
+        router=router,
+        capacity=capacity,
+        epoch_requests=epoch_requests,
+        load_time_s=load_time_s,
+        on_miss=cache,
+        block=block,
+    )
+    scores = cache.act(loop.cache_obs)
+    epochs: list[AdapterEpochResult] = []
+    while loop.position < n_requests:
+        res = loop.step(scores, min(epoch_requests, n_requests - loop.position))
+        epochs.append(res)
+        if res.complete:  # the boundary decision (after the last epoch too: it may load)
+            scores = cache.act(loop.cache_obs)
+    if epochs and epochs[-1].complete:
+        loop.apply(scores)
 
-    # --- state and the live observations (arrays shared with the policies for reading) --------
-    resident = np.zeros(n, dtype=bool)
-    paging_cost_s = load_s.copy()
-    counts = np.zeros(n, dtype=np.int64)
-    total_counts = np.zeros(n, dtype=np.int64)
-    hits = np.zeros(n, dtype=np.int64)
-    misses = np.zeros(n, dtype=np.int64)
-    last_used = np.full(n, -np.inf)
-    ctx_sum = np.zeros((n, cfg.dim))
-    cobs: dict[str, Any] = {
-        "resident": resident,
-        "capacity": capacity,
-        "counts": counts,
-        "total_counts": total_counts,
-        "hits": hits,
-        "misses": misses,
-        "last_used": last_used,
-        "est_utility": np.zeros(n),
-        "uncertainty": np.zeros(n),
-        "load_time_s": load_s,
-        "requested": -1,
-        "epoch": 0,
-        "next_popularity": model.mean_popularity(0, epoch_requests),
-    }
-    robs: dict[str, Any] = {"x": None, "resident": resident, "paging_cost_s": paging_cost_s}
-    n_loads = max_resident = 0
+    def cat(name: str) -> Any:
+        parts = [getattr(e, name) for e in epochs]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
-    def apply(scores: Any) -> None:
-        nonlocal n_loads, max_resident
-        new = resident_from_scores(np.asarray(scores, dtype=np.float64), capacity)
-        n_loads += int(np.count_nonzero(new & ~resident))
-        resident[:] = new
-        np.copyto(paging_cost_s, np.where(new, 0.0, load_s))
-        max_resident = max(max_resident, int(np.count_nonzero(new)))
-
-    apply(cache.act(cobs))
-
-    served = np.empty(n_requests, dtype=np.int64)
-    task_all = np.empty(n_requests, dtype=np.int64)
-    hit_all = np.empty(n_requests, dtype=bool)
-    utility = np.empty(n_requests)
-    best = np.empty(n_requests)
-    epoch_hits: list[float] = []
-    epoch_hit_count = epoch_count = 0
-    i = 0
-    while i < n_requests:
-        reqs = source.take(min(block, n_requests - i))
-        tasks = reqs.task.tolist()
-        xs, noise = reqs.x, reqs.noise
-        for j, t in enumerate(tasks):
-            x = xs[j]
-            if router is None:
-                arm = t
-            else:
-                robs["x"] = x
-                robs["task"] = t
-                arm = int(router.act(robs))
-                if not 0 <= arm < n:
-                    raise ValueError(f"route policy returned adapter {arm}; expected 0..{n - 1}")
-            counts[t] += 1
-            total_counts[t] += 1
-            if estimates is not None:
-                ctx_sum[t] += x
-            hit = bool(resident[arm])
-            last_used[arm] = i + j
-            if hit:
-                hits[arm] += 1
-            else:
-                misses[arm] += 1
-                cobs["requested"] = arm
-                apply(cache.act(cobs))
-            served[i + j] = arm
-            hit_all[i + j] = hit
-            epoch_hit_count += hit
-            epoch_count += 1
-            if observe is not None:
-                observe(arm, x, float(model.theta[arm] @ x) + float(noise[j]))
-            if (i + j + 1) % epoch_requests == 0:
-                # --- epoch boundary: statistics of the epoch that ends, then the cache decides
-                epoch_hits.append(epoch_hit_count / epoch_count)
-                epoch_hit_count = epoch_count = 0
-                if estimates is not None:
-                    seen = counts > 0
-                    x_ref = np.where(
-                        seen[:, None],
-                        ctx_sum / np.maximum(counts, 1)[:, None],
-                        ctx_sum.sum(axis=0) / max(int(counts.sum()), 1),
-                    )
-                    est, width = estimates(x_ref)
-                    cobs["est_utility"], cobs["uncertainty"] = est, width
-                start = i + j + 1
-                cobs["requested"] = -1
-                cobs["epoch"] += 1
-                cobs["next_popularity"] = model.mean_popularity(start, start + epoch_requests)
-                apply(cache.act(cobs))
-                counts[:] = 0
-                hits[:] = 0
-                misses[:] = 0
-                ctx_sum[:] = 0.0
-        task_all[i : i + len(tasks)] = reqs.task
-        u_all = model.true_utility(xs)  # [block, N]
-        utility[i : i + len(tasks)] = u_all[np.arange(len(tasks)), served[i : i + len(tasks)]]
-        best[i : i + len(tasks)] = u_all.max(axis=1)
-        i += len(tasks)
-    if epoch_count:
-        epoch_hits.append(epoch_hit_count / epoch_count)
-    latency = np.where(hit_all, 0.0, load_s[served])
     return AdapterLoopResult(
-        task=task_all,
-        served=served,
-        hit=hit_all,
-        utility=utility,
-        best_utility=best,
-        latency_s=latency,
-        net_reward=utility - lam * latency,
-        epoch_hit_ratio=np.asarray(epoch_hits),
-        max_resident=max_resident,
-        n_loads=n_loads,
+        task=cat("task"),
+        served=cat("served"),
+        hit=cat("hit"),
+        utility=cat("utility"),
+        best_utility=cat("best_utility"),
+        latency_s=cat("latency_s"),
+        net_reward=cat("net_reward"),
+        epoch_hit_ratio=np.asarray([e.hit_ratio for e in epochs]),
+        max_resident=loop.max_resident,
+        n_loads=loop.n_loads,
     )
