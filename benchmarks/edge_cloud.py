@@ -3,9 +3,10 @@
 Issue 9, part 7: ``edge_cloud`` (one 3-sector n78 TDD site, 60 chat UEs and 30 background UEs,
 NR uplink and downlink, an edge L40S, four cloud H100s, ``offload/min_latency``) run for
 ``--dur`` simulated seconds (default 600 = 10 minutes) with three kinds of background traffic
-on the background UEs: none, Poisson at ~30 % of the cells' capacity (the scenario's own), and
-full buffer. For each: wall time, the real-time factor, LLM requests per wall second, and where
-the wall time goes (a ``cProfile`` of the same run, grouped by layer). Goal: >= 10x real time
+on the background UEs: none (neither link), Poisson at ~30 % of the capacity on both links (the
+scenario's own), and a full-buffer downlink (uplink Poisson). For each: wall time, the
+real-time factor, LLM requests per wall second, and where the wall time goes (a ``cProfile`` of
+the same run, grouped by layer). Goal: >= 10x real time
 with the Poisson background. Peers for scale (their papers' figures, not measured here):
 ns-3 mmWave ~0.1x real time, LLMServingSim ~0.4x (serving only).
 
@@ -27,8 +28,13 @@ from edgetwin.scenarios.load import load_scenario
 GOAL_RTF = 10.0
 
 BACKGROUNDS: dict[str, dict[str, Any]] = {
-    "none": {"traffic": {"kind": "poisson", "packet_rate_hz": 1e-9, "packet_bits": 8}},
-    "poisson ~30 %": {},  # the scenario's own background
+    # no other users: the LLM UEs' messages alone on both links
+    "none": {
+        "traffic": {"kind": "poisson", "packet_rate_hz": 1e-9, "packet_bits": 8},
+        "uplink.traffic": None,
+    },
+    "poisson ~30 %": {},  # the scenario's own: ~30 % of the capacity on both links
+    # full-buffer downlink background (the uplink keeps its Poisson background)
     "full buffer": {"traffic": {"kind": "full_buffer"}},
 }
 
