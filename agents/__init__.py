@@ -204,6 +204,13 @@ register_policy(
     kwargs={"alpha": 1.0, "explore_slots": 1},
     description="POLAR+: doubling epochs, forced exploration slots (Li & Li, arXiv 2604.16583).",
 )
+register_policy(
+    "cache/ppo",
+    _RL,
+    kwargs={"family": "cache"},
+    requires=("torch",),
+    description="Trained cache actor (edgetwin train ppo --control cache): cache/ppo:PATH.",
+)
 
 # --- LoRA adapter routing (fast timescale: per request with a context x; issue 10) -------------
 _ROUTE = "edgetwin.agents.baselines.route"

@@ -1,14 +1,14 @@
-"""One checkpoint format for every trained PRB/power policy (SB3 PPO and MAPPO).
+"""One checkpoint format for every trained PRB/power/cache policy (SB3 PPO and MAPPO).
 
 A checkpoint is a ``torch.save`` of a plain dict (tensors, numbers, strings, lists, dicts only,
 so it loads with ``torch.load(weights_only=True)``)::
 
     {
         "format": "edgetwin-policy/1",
-        "max_ue": int,                  # padded UE rows the actors were trained with
-        "n_prb": int,                   # PRBs of the carrier
+        "max_ue": int,                  # padded UE rows (cache: adapters N) of the actors
+        "n_prb": int,                   # PRBs of the carrier (cache: 0)
         "actors": {
-            "prb" | "power": {
+            "prb" | "power" | "cache": {
                 "kind": "per_ue" | "flat",          # edgetwin.agents.rl.networks.build_actor
                 "kwargs": dict,                     # its constructor arguments
                 "state_dict": dict[str, Tensor],
@@ -28,6 +28,12 @@ actor's has shape [max_ue · N_UE_FEATURES] (SB3 ``VecNormalize.obs_rms``). A jo
 outputs ``2·max_ue`` actions (``per_ue``: ``n_heads=2``, heads-major): PRB ``[0, M]``, power
 ``[M, 2M]``; its power record has ``zero_prb_count`` because the single agent saw observations
 taken at the PRB decision.
+
+A ``cache`` actor (``edgetwin/AdapterCache-v0``, :func:`~edgetwin.agents.rl.ppo.train_ppo` with
+``control="cache"``) reads :func:`~edgetwin.agents.rl.features.cache_features` of the cache-policy
+observation, [N, N_CACHE_FEATURES], one row per adapter: ``max_ue`` is N, ``n_prb`` is 0, a
+``per_ue`` actor's ``n_features`` is ``N_CACHE_FEATURES`` (a ``flat`` actor's ``in_dim`` is
+``N · N_CACHE_FEATURES``) and its ``slice`` is ``[0, N]``: a score per adapter.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from edgetwin.agents.rl.networks import ACTOR_KINDS
 #: Format tag of :func:`save_policy_checkpoint`.
 CHECKPOINT_FORMAT = "edgetwin-policy/1"
 #: Families an actor can control.
-FAMILIES: tuple[str, ...] = ("prb", "power")
+FAMILIES: tuple[str, ...] = ("prb", "power", "cache")
 _ACTOR_KEYS: tuple[str, ...] = ("kind", "kwargs", "state_dict", "slice")
 
 
@@ -88,7 +94,7 @@ def save_policy_checkpoint(
         path: Destination (``.pt``); parent folders are created.
         max_ue: Padded UE rows of the actors' observations.
         n_prb: PRBs of the carrier.
-        actors: Family (``"prb"``/``"power"``) → actor record (module docstring).
+        actors: Family (``"prb"``/``"power"``/``"cache"``) → actor record (module docstring).
         meta: Provenance (command, seed, steps, scenario, date, versions, reward).
 
     Returns:

@@ -1,8 +1,9 @@
-"""``edgetwin train``: train PRB/power agents and write a policy checkpoint.
+"""``edgetwin train``: train PRB/power (or adapter-cache) agents and write a policy checkpoint.
 
 Examples::
 
     edgetwin train ppo --control prb --steps 50000 --seed 0 --out runs/ppo_prb/model.pt
+    edgetwin train ppo --control cache --steps 4000 --seed 0 --out runs/ppo_cache/model.pt
     edgetwin train ppo --control prb --steps 50000 --n-envs 2 --out runs/ppo_prb2/model.pt
     edgetwin train prb-power --phases prb,power,joint --steps 20000 --out runs/mappo/model.pt
     edgetwin run nr_cell --policy prb=ppo:runs/mappo/model.pt --policy power=ppo:runs/mappo/model.pt
@@ -21,11 +22,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgetwin.agents.rl.options import ARCHS, CONTROLS, PHASES, check_phases
+from edgetwin.agents.rl.options import (
+    ARCHS,
+    CACHE_CONTROL,
+    CACHE_ENV,
+    PHASES,
+    PPO_CONTROLS,
+    check_phases,
+)
 from edgetwin.scenarios.argtypes import add_set_option, bounded_int, pos_float, pos_int, seed_int
 
 #: Most envs ``--n-envs`` accepts: one worker process each.
 MAX_N_ENVS = 4 * (os.cpu_count() or 1)
+#: ``--scenario`` and ``--episode-s`` when not given (``--control cache`` has no scenario and
+#: keeps its env's episode length, so the parser's defaults are ``None``).
+DEFAULT_SCENARIO = "nr_cell"
+DEFAULT_EPISODE_S = 0.25
 
 
 def parse_phases(text: str) -> list[str]:
@@ -48,16 +60,17 @@ def _n_envs(text: str) -> int:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scenario",
-        default="nr_cell",
-        help="single-cell scenario: built-in name or YAML path (default nr_cell)",
+        default=None,
+        help=f"single-cell scenario: built-in name or YAML path (default {DEFAULT_SCENARIO})",
     )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the training (default 0)")
     p.add_argument(
         "--episode-s",
         type=pos_float,
-        default=0.25,
+        default=None,
         metavar="S",
-        help="simulated seconds per training episode (duration_s; default 0.25)",
+        help=f"simulated seconds per training episode (duration_s; default {DEFAULT_EPISODE_S}; "
+        "--control cache: the env's 20 epochs)",
     )
     p.add_argument("--out", required=True, metavar="PATH", help="checkpoint to write (.pt)")
     add_set_option(p)
@@ -82,13 +95,20 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     ppo = sub.add_parser(
         "ppo",
-        help="single-agent PPO (Stable-Baselines3) on edgetwin/PrbPower-v0",
+        help="single-agent PPO (Stable-Baselines3) on edgetwin/PrbPower-v0 (or, with "
+        "--control cache, edgetwin/AdapterCache-v0)",
         description="Stable-Baselines3 PPO (VecNormalize) with per-UE shared actor and central "
         "critic (--arch per_ue) or an MlpPolicy 64x64 tanh on the flattened per-UE features "
         "(--arch flat); exported to the common checkpoint format.",
     )
     _add_common(ppo)
-    ppo.add_argument("--control", choices=CONTROLS, default="prb", help="families the agent sets")
+    ppo.add_argument(
+        "--control",
+        choices=PPO_CONTROLS,
+        default="prb",
+        help=f"families the agent sets (cache: the adapter cache, on {CACHE_ENV}; its options "
+        "with --set, e.g. --set capacity=4)",
+    )
     ppo.add_argument(
         "--arch",
         choices=ARCHS,
@@ -188,21 +208,29 @@ def _check_out(text: str) -> Path:
 
 
 def _cmd_train_ppo(args: argparse.Namespace) -> int:
+    cache = args.control == CACHE_CONTROL
+    if cache and args.scenario is not None:
+        raise ValueError(
+            f"--scenario does not apply to --control cache: it trains on {CACHE_ENV}, whose "
+            "options are given with --set (e.g. --set n_adapters=20 --set capacity=4)"
+        )
     out = _check_out(args.out)
     _check_steps(args.steps)
     overrides = _overrides(args)
     from edgetwin.agents.rl.ppo import train_ppo
 
+    scenario = CACHE_ENV if cache else args.scenario or DEFAULT_SCENARIO
+    episode_s = args.episode_s if cache or args.episode_s is not None else DEFAULT_EPISODE_S
     t0 = time.perf_counter()
     policy = train_ppo(
-        scenario=args.scenario,
+        scenario=scenario,
         control=args.control,
         arch=args.arch,
         total_steps=args.steps,
         seed=args.seed,
         out=out,
         overrides=overrides,
-        episode_s=args.episode_s,
+        episode_s=episode_s,
         n_envs=args.n_envs,
     )
     wall = time.perf_counter() - t0
@@ -212,11 +240,12 @@ def _cmd_train_ppo(args: argparse.Namespace) -> int:
     families = [f for f in ("prb", "power") if args.control in (f, "joint")]
     envs_text = f", {args.n_envs} envs" if args.n_envs > 1 else ""
     _say(
-        f"trained PPO ({args.control}, {args.arch}) on {args.scenario}: "
+        f"trained PPO ({args.control}, {args.arch}) on {scenario}: "
         f"{policy.meta.get('steps', args.steps)} steps{envs_text}, seed {args.seed}, "
         f"{wall:.1f} s{ret_text}"
     )
-    _say(f"checkpoint: {out} (use: {_use(out, families)})")
+    use = f"cache/ppo:{out}" if cache else _use(out, families)
+    _say(f"checkpoint: {out} (use: {use})")
     return 0
 
 
@@ -228,18 +257,19 @@ def _cmd_train_mappo(args: argparse.Namespace) -> int:
     from edgetwin.agents.rl.mappo import train_curriculum
 
     t0 = time.perf_counter()
+    scenario = args.scenario or DEFAULT_SCENARIO
     summary = train_curriculum(
-        scenario=args.scenario,
+        scenario=scenario,
         phases=phases,
         steps_per_phase=args.steps,
         seed=args.seed,
-        episode_s=args.episode_s,
+        episode_s=args.episode_s if args.episode_s is not None else DEFAULT_EPISODE_S,
         out=out,
         overrides=overrides,
     )
     wall = time.perf_counter() - t0
     _say(
-        f"trained MAPPO on {args.scenario}: phases {','.join(phases)}, {args.steps} slots each, "
+        f"trained MAPPO on {scenario}: phases {','.join(phases)}, {args.steps} slots each, "
         f"seed {args.seed}, {wall:.1f} s"
     )
     for ph in summary.get("phases", []) if isinstance(summary, dict) else []:

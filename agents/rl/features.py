@@ -1,8 +1,12 @@
-"""Per-UE features of one env observation and running observation statistics (numpy only).
+"""Per-UE and per-adapter features, and running observation statistics (numpy only).
 
 Every learner and :class:`~edgetwin.agents.rl.torch_policy.TorchPolicy` turn an env observation
 (:mod:`edgetwin.envs.observation`) into features through :func:`ue_features`, so a checkpoint sees
-the same inputs in training and in ``edgetwin run``. The transforms are fixed and stateless
+the same inputs in training and in ``edgetwin run``. The ``cache`` family does the same with
+:func:`cache_features` of the cache-policy observation dict (``agents/baselines/cache.py``): the
+env's observation goes through :func:`~edgetwin.envs.adapter_cache.cache_policy_obs` first
+(:class:`CacheFeatures`), so the trained actor reads the dict that ``simulate_adapter_serving``
+and the serving loop hand to every cache policy. The transforms are fixed and stateless
 (scales chosen so that typical values are O(1)); the learned normalization on top is a
 :class:`RunningMeanStd` saved with the checkpoint.
 """
@@ -144,6 +148,117 @@ class PerUEFeatures(gym.ObservationWrapper[dict[str, Any], np.ndarray, Any]):
         """Per-UE features [max_ue, N_UE_FEATURES] and the UE mask [max_ue], both float32."""
         mask = (np.asarray(observation["ue_mask"]) > 0).astype(np.float32)
         return {"x": ue_features(observation), "mask": mask}
+
+
+#: Names of the per-adapter features, in column order of :func:`cache_features`.
+CACHE_FEATURES: tuple[str, ...] = (
+    "counts/sum(counts)",
+    "total_counts/sum(total_counts)",
+    "hits/(sum(hits)+sum(misses))",
+    "misses/(sum(hits)+sum(misses))",
+    "est_utility",
+    "uncertainty",
+    "resident",
+    "recency_rank",
+)
+#: Number of per-adapter features.
+N_CACHE_FEATURES = len(CACHE_FEATURES)
+#: :data:`edgetwin.envs.adapter_cache.EST_BOUND`, repeated so that this module does not import
+#: the simulator (a test keeps the two equal).
+EST_BOUND = 1e3
+
+
+def _share(x: np.ndarray, total: float) -> np.ndarray:
+    return x / total if total > 0 else np.zeros_like(x)
+
+
+def cache_features(obs: Mapping[str, Any]) -> np.ndarray:
+    """Per-adapter features of one cache-policy observation (``agents/baselines/cache.py``).
+
+    Scale-free, so that the standalone loop's exact counts and the env's normalized ones give
+    the same numbers: demand shares of the epoch and since reset, the shares of the epoch's
+    requests served as hits / misses by each adapter, the router's utility estimate and its
+    width (clipped as the env clips them, float32 as the env stores them; zeros when the
+    caller has no estimates), residency, and the recency rank of ``last_used`` (only its order
+    is defined: 1 for the most recently served adapter, ``1 − k/N`` for the k-th next, 0 if
+    never served).
+
+    Args:
+        obs: Cache observation: ``resident`` bool [N], ``counts``, ``total_counts``, ``hits``,
+            ``misses`` (request counts, [N]), ``last_used`` [N] (any clock, ``-inf``: never),
+            optional ``est_utility`` / ``uncertainty`` [N].
+
+    Returns:
+        Features, float32 [N, N_CACHE_FEATURES] in the order of :data:`CACHE_FEATURES`.
+    """
+    resident = np.asarray(obs["resident"], dtype=bool)
+    n = resident.shape[0]
+    counts = np.asarray(obs["counts"], dtype=np.float64)
+    total = np.asarray(obs["total_counts"], dtype=np.float64)
+    hits = np.asarray(obs["hits"], dtype=np.float64)
+    misses = np.asarray(obs["misses"], dtype=np.float64)
+    served = float(hits.sum() + misses.sum())
+    zeros = np.zeros(n)
+    est = np.asarray(obs.get("est_utility", zeros), dtype=np.float64)
+    unc = np.asarray(obs.get("uncertainty", zeros), dtype=np.float64)
+    # As the env stores them (clip, then float32), so both callers give identical inputs.
+    est = np.clip(est, -EST_BOUND, EST_BOUND).astype(np.float32).astype(np.float64)
+    unc = np.clip(unc, 0.0, EST_BOUND).astype(np.float32).astype(np.float64)
+    last = np.asarray(obs["last_used"], dtype=np.float64)
+    rank = np.empty(n)
+    rank[np.argsort(last, kind="stable")] = np.arange(1, n + 1)
+    recency = np.where(last > -np.inf, rank / max(n, 1), 0.0)
+    cols = (
+        _share(counts, float(counts.sum())),
+        _share(total, float(total.sum())),
+        _share(hits, served),
+        _share(misses, served),
+        est,
+        unc,
+        resident.astype(np.float64),
+        recency,
+    )
+    return np.stack(cols, axis=-1).astype(np.float32)
+
+
+class CacheFeatures(gym.ObservationWrapper[Any, np.ndarray, Any]):
+    """Gymnasium wrapper of ``edgetwin/AdapterCache-v0``: observation → :func:`cache_features`.
+
+    The env observation becomes the cache-policy dict (the env's ``cache_policy_obs``), then
+    per-adapter features. ``arch="per_ue"``: a ``Dict`` of ``"x"`` [N, N_CACHE_FEATURES] and
+    ``"mask"`` (ones [N]: every adapter is real), for the per-row shared actor
+    (:class:`~edgetwin.agents.rl.ppo.PerUEPolicy`; normalize only ``"x"``); ``arch="flat"``:
+    the features raveled, float32 [N · N_CACHE_FEATURES] (SB3 ``MlpPolicy``).
+
+    Args:
+        env: An ``AdapterCacheEnv`` (possibly wrapped, e.g. by ``Monitor``).
+        arch: ``"per_ue"`` or ``"flat"``.
+    """
+
+    def __init__(self, env: gym.Env[Any, np.ndarray], arch: str = "per_ue") -> None:
+        super().__init__(env)
+        if arch not in ("per_ue", "flat"):
+            raise ValueError(f"unknown arch {arch!r}; allowed: per_ue, flat")
+        self.arch = arch
+        self.max_ue = int(env.unwrapped.n_adapters)  # type: ignore[attr-defined]
+        n, f = self.max_ue, N_CACHE_FEATURES
+        self.observation_space: spaces.Space[Any]
+        if arch == "per_ue":
+            self.observation_space = spaces.Dict(
+                {
+                    "x": spaces.Box(-np.inf, np.inf, (n, f), np.float32),
+                    "mask": spaces.Box(0.0, 1.0, (n,), np.float32),
+                }
+            )
+        else:
+            self.observation_space = spaces.Box(-np.inf, np.inf, (n * f,), np.float32)
+
+    def observation(self, observation: Any) -> Any:
+        """Features of one env observation (a ``Dict`` or a flat vector, per ``arch``)."""
+        x = cache_features(self.env.unwrapped.cache_policy_obs(observation))  # type: ignore[attr-defined]
+        if self.arch == "flat":
+            return x.ravel()
+        return {"x": x, "mask": np.ones(self.max_ue, dtype=np.float32)}
 
 
 class RunningMeanStd:

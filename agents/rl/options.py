@@ -12,6 +12,12 @@ from collections.abc import Sequence
 PHASES: tuple[str, ...] = ("prb", "power", "joint")
 #: Families a single PPO agent can control (``PrbPowerEnv(control=...)``).
 CONTROLS: tuple[str, ...] = ("prb", "power", "joint")
+#: The ``--control`` of ``edgetwin train ppo`` that trains the adapter-cache controller.
+CACHE_CONTROL = "cache"
+#: The env that ``CACHE_CONTROL`` trains on (no scenario: its options are ``--set`` overrides).
+CACHE_ENV = "edgetwin/AdapterCache-v0"
+#: Controls of ``edgetwin train ppo``: the PRB/power env's, then the cache controller.
+PPO_CONTROLS: tuple[str, ...] = (*CONTROLS, CACHE_CONTROL)
 #: Networks of ``edgetwin train ppo``, default first.
 ARCHS: tuple[str, ...] = ("per_ue", "flat")
 #: Bound of the normalized observations (VecNormalize's ``clip_obs``; MAPPO's running stats).

@@ -1,4 +1,4 @@
-"""Single-agent PPO (Stable-Baselines3) on ``edgetwin/PrbPower-v0``, exported as a checkpoint.
+"""Single-agent PPO (Stable-Baselines3) on ``edgetwin/PrbPower-v0`` or ``edgetwin/AdapterCache-v0``.
 
 The agent controls PRB shares, power shares or both (``control``) with one of two networks
 (``arch``), both trained by SB3's PPO (rollouts, GAE, clipped surrogate, Adam):
@@ -19,6 +19,15 @@ format (:mod:`edgetwin.agents.rl.checkpoint`), so the result runs inline in any 
 
     edgetwin train ppo --control prb --steps 50000 --seed 0 --out runs/ppo_prb/model.pt
     edgetwin run nr_cell --policy prb=ppo:runs/ppo_prb/model.pt
+
+``control="cache"`` trains the same way on ``edgetwin/AdapterCache-v0`` (one step = one cache
+epoch; the scenario is the env's options, ``overrides``): the observation is
+:class:`~edgetwin.agents.rl.features.CacheFeatures` (the cache-policy dict → per-adapter
+features, one row per adapter: ``per_ue`` is then a per-adapter shared actor), the action a score
+per adapter, and the checkpoint's ``cache`` actor runs as ``cache/ppo:PATH`` in
+``simulate_adapter_serving`` and in the env::
+
+    edgetwin train ppo --control cache --steps 4000 --seed 0 --out runs/ppo_cache/model.pt
 
 Training is deterministic given ``seed`` and ``n_envs`` on a CPU (SB3's ``seed`` seeds Python,
 numpy, torch and the envs, env ``i`` with ``seed + i``; torch runs on one thread while training).
@@ -52,11 +61,12 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 from torch import Tensor, nn
 
 from edgetwin.agents.rl.checkpoint import save_policy_checkpoint
-from edgetwin.agents.rl.features import FlatFeatures, PerUEFeatures
+from edgetwin.agents.rl.features import CacheFeatures, FlatFeatures, PerUEFeatures
 from edgetwin.agents.rl.networks import CentralCritic, FlatActor, PerUEActor
-from edgetwin.agents.rl.options import ARCHS, CLIP_OBS
+from edgetwin.agents.rl.options import ARCHS, CACHE_CONTROL, CACHE_ENV, CLIP_OBS, PPO_CONTROLS
 from edgetwin.agents.rl.torch_policy import TorchPolicy
-from edgetwin.envs.prb_power import CONTROLS, PrbPowerEnv
+from edgetwin.envs.adapter_cache import AdapterCacheEnv
+from edgetwin.envs.prb_power import PrbPowerEnv
 
 #: PPO defaults for this env (one step = one slot; an episode of 0.25 s is ~500 steps).
 PPO_DEFAULTS: dict[str, Any] = {
@@ -72,6 +82,19 @@ PPO_DEFAULTS: dict[str, Any] = {
     "ent_coef": 0.0,
     "vf_coef": 0.5,
     "max_grad_norm": 0.5,
+}
+#: PPO defaults of ``control="cache"`` (one step = one cache epoch; an episode is 20 steps):
+#: short rollouts and a short horizon (a boundary's choice pays off mostly in the epoch it
+#: governs). Chosen on 4000-step runs, net utility vs cache/random on 10 tuning seeds
+#: (1000-1009): PPO_DEFAULTS −0.0067, γ 0.9 + lr 3e-4 −0.0002, γ 0.5 +0.0009, γ 0 −0.0033,
+#: γ 0.5 + n_steps 100 +0.0015 (this).
+CACHE_PPO_DEFAULTS: dict[str, Any] = {
+    **PPO_DEFAULTS,
+    "n_steps": 100,
+    "batch_size": 50,
+    "learning_rate": 3e-4,
+    "n_epochs": 10,
+    "gamma": 0.5,
 }
 #: Hidden layers of the policy and value MLPs (Tanh) of ``arch="flat"``.
 NET_ARCH: tuple[int, ...] = (64, 64)
@@ -256,7 +279,8 @@ def export_actors(model: Any, venv: Any, control: str) -> dict[str, dict[str, An
     Args:
         model: The SB3 PPO model.
         venv: Its ``VecNormalize`` (observation statistics of ``"x"`` or of the flat vector).
-        control: ``"prb"``, ``"power"`` or ``"joint"``.
+        control: ``"prb"``, ``"power"``, ``"joint"`` or ``"cache"`` (``max_ue`` is then the
+            number of adapters).
 
     Returns:
         Family → actor record of :mod:`edgetwin.agents.rl.checkpoint` (``joint``: both
@@ -331,7 +355,7 @@ def _command(
     """The ``edgetwin train ppo`` command line that reproduces a run with default PPO settings."""
     parts = [
         "edgetwin train ppo",
-        f"--scenario {shlex.quote(scenario)}",
+        *([] if control == CACHE_CONTROL else [f"--scenario {shlex.quote(scenario)}"]),
         f"--control {control}",
         f"--arch {arch}",
         f"--steps {total_steps}",
@@ -346,8 +370,8 @@ def _command(
 
 
 def _check(control: str, arch: str, total_steps: int, n_envs: int) -> None:
-    if control not in CONTROLS:
-        raise ValueError(f"unknown control {control!r}; allowed: {', '.join(CONTROLS)}")
+    if control not in PPO_CONTROLS:
+        raise ValueError(f"unknown control {control!r}; allowed: {', '.join(PPO_CONTROLS)}")
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; allowed: {', '.join(ARCHS)}")
     if total_steps <= 0:
@@ -357,14 +381,20 @@ def _check(control: str, arch: str, total_steps: int, n_envs: int) -> None:
 
 
 def ppo_settings(
-    total_steps: int, n_envs: int = 1, ppo_kwargs: Mapping[str, Any] | None = None
+    total_steps: int,
+    n_envs: int = 1,
+    ppo_kwargs: Mapping[str, Any] | None = None,
+    *,
+    control: str = "prb",
 ) -> dict[str, Any]:
     """PPO settings: :data:`PPO_DEFAULTS` with ``ppo_kwargs`` on top.
 
-    ``n_steps`` and ``batch_size`` are capped so that a run of ``total_steps`` updates at least
-    once (``n_steps ≤ ⌈total_steps / n_envs⌉``, ``batch_size ≤ n_steps · n_envs``).
+    ``control="cache"`` starts from :data:`CACHE_PPO_DEFAULTS` instead. ``n_steps`` and
+    ``batch_size`` are capped so that a run of ``total_steps`` updates at least once
+    (``n_steps ≤ ⌈total_steps / n_envs⌉``, ``batch_size ≤ n_steps · n_envs``).
     """
-    kw = {**PPO_DEFAULTS, **dict(ppo_kwargs or {})}
+    base = CACHE_PPO_DEFAULTS if control == CACHE_CONTROL else PPO_DEFAULTS
+    kw = {**base, **dict(ppo_kwargs or {})}
     kw["n_steps"] = int(min(kw["n_steps"], max(2, math.ceil(total_steps / n_envs))))
     kw["batch_size"] = int(min(kw["batch_size"], kw["n_steps"] * n_envs))
     return kw
@@ -383,8 +413,9 @@ def make_ppo(
     verbose: int = 0,
     subproc: bool | None = None,
 ) -> tuple[Any, Any]:
-    """An untrained SB3 PPO model on ``edgetwin/PrbPower-v0`` and its ``VecNormalize`` env.
+    """An untrained SB3 PPO model on a PRB/power or adapter-cache env and its ``VecNormalize``.
 
+    The env is ``edgetwin/PrbPower-v0``, or ``edgetwin/AdapterCache-v0`` for ``control="cache"``.
     Arguments as :func:`train_ppo` (``ppo_kwargs`` is the full setting dict,
     :func:`ppo_settings`). Seeds torch with ``seed`` before building (deterministic weights).
     Close the returned ``venv`` when done: with ``SubprocVecEnv`` it ends the env workers.
@@ -398,10 +429,22 @@ def make_ppo(
 
     _check(control, arch, 1, n_envs)
     subproc = n_envs > 1 if subproc is None else bool(subproc)
-    kw = dict(ppo_kwargs) if ppo_kwargs is not None else ppo_settings(PPO_DEFAULTS["n_steps"])
+    kw = (
+        dict(ppo_kwargs)
+        if ppo_kwargs is not None
+        else ppo_settings(PPO_DEFAULTS["n_steps"], control=control)
+    )
     wrapper = PerUEFeatures if arch == "per_ue" else FlatFeatures
+    if control == CACHE_CONTROL and (reward != "throughput_fairness" or reward_kwargs):
+        raise ValueError(
+            f"reward does not apply to control='cache': {CACHE_ENV}'s reward is the epoch's "
+            f"net utility; got reward={reward!r}, reward_kwargs={reward_kwargs!r}"
+        )
 
     def make_env() -> gym.Env[Any, Any]:
+        if control == CACHE_CONTROL:
+            cache_env = AdapterCacheEnv(overrides=dict(overrides or {}))
+            return CacheFeatures(Monitor(cache_env), arch)  # type: ignore[arg-type]
         env = PrbPowerEnv(
             scenario=scenario,
             control=control,  # type: ignore[arg-type]
@@ -484,32 +527,38 @@ def train_ppo(
     arch: Arch = "per_ue",
     subproc: bool | None = None,
 ) -> TorchPolicy:
-    """Train SB3 PPO on ``edgetwin/PrbPower-v0`` and export it as a policy checkpoint.
+    """Train SB3 PPO on ``edgetwin/PrbPower-v0`` (or AdapterCache-v0) and export a checkpoint.
 
     Args:
-        scenario: Single-cell scenario name or YAML path.
-        control: ``"prb"``, ``"power"`` or ``"joint"`` (both heads of one agent).
+        scenario: Single-cell scenario name or YAML path (not used by ``control="cache"``).
+        control: ``"prb"``, ``"power"`` or ``"joint"`` (both heads of one agent) on
+            ``edgetwin/PrbPower-v0``; ``"cache"``: the cache controller on
+            ``edgetwin/AdapterCache-v0`` (``overrides`` are the env's options, e.g.
+            ``{"n_adapters": 20, "capacity": 4}``; the reward is the env's).
         total_steps: Env steps (slots) to train for.
         seed: Seed of SB3 (Python, numpy, torch, envs).
         out: Checkpoint path (``.pt``); ``None`` writes a temporary file that is removed once
             loaded.
-        overrides: Dotted scenario overrides (e.g. ``{"duration_s": 0.25}``: the episode length).
+        overrides: Dotted scenario overrides (e.g. ``{"duration_s": 0.25}``: the episode length);
+            for ``control="cache"`` the env's options.
         n_envs: Envs stepped per PPO step, env ``i`` seeded with ``seed + i``; a rollout is
             ``n_steps`` steps of every env.
         subproc: Step the envs in worker processes (``SubprocVecEnv``) rather than in this
             one (``DummyVecEnv``); default: when ``n_envs > 1``. The results are the same.
-        ppo_kwargs: Overrides of :data:`PPO_DEFAULTS` (``n_steps`` and ``batch_size`` are
+        ppo_kwargs: Overrides of :data:`PPO_DEFAULTS` (``control="cache"``:
+            :data:`CACHE_PPO_DEFAULTS`) (``n_steps`` and ``batch_size`` are
             capped so that a short run still updates: ``n_steps ≤ ⌈total_steps / n_envs⌉``).
         reward: Registered reward name (:mod:`edgetwin.envs.rewards`).
         reward_kwargs: Arguments of the reward.
         verbose: SB3 verbosity (0 silent).
         episode_s: Simulated seconds per episode (sets ``duration_s``); ``None`` keeps the
-            scenario's (or ``overrides``') duration.
+            scenario's (or ``overrides``') duration (``cache``: the env's ``n_epochs``).
         arch: ``"per_ue"`` (:class:`PerUEPolicy`: per-UE shared actor and central critic) or
             ``"flat"`` (``MlpPolicy`` on the flattened features).
 
     Returns:
-        The trained policy of the controlled family (``prb`` for ``joint``), loaded from the
+        The trained policy of the controlled family (``prb`` for ``joint``; ``cache`` for
+        ``cache``), loaded from the
         checkpoint; its ``meta`` holds the command, arch, seed, steps, versions and training
         summary.
 
@@ -520,7 +569,7 @@ def train_ppo(
     over = dict(overrides or {})
     if episode_s is not None:
         over["duration_s"] = float(episode_s)
-    kw = ppo_settings(total_steps, n_envs, ppo_kwargs)
+    kw = ppo_settings(total_steps, n_envs, ppo_kwargs, control=control)
 
     t0 = time.perf_counter()
     n_threads = torch.get_num_threads()
@@ -542,8 +591,8 @@ def train_ppo(
         )
         model.learn(total_timesteps=total_steps)
         wall_s = time.perf_counter() - t0
-        max_ue = int(venv.get_attr("max_ue", [0])[0])
-        n_prb = int(venv.get_attr("n_prb", [0])[0])
+        max_ue = int(venv.get_attr("max_ue", [0])[0])  # cache: adapters (CacheFeatures)
+        n_prb = 0 if control == CACHE_CONTROL else int(venv.get_attr("n_prb", [0])[0])
         actors = export_actors(model, venv, control)
         episodes = list(model.ep_info_buffer or ())
         meta = {
@@ -564,12 +613,12 @@ def train_ppo(
                 "reward": reward,
                 "reward_kwargs": dict(reward_kwargs or {}),
             },
-            "scenario": scenario,
+            "scenario": CACHE_ENV if control == CACHE_CONTROL else scenario,
             "control": control,
             "arch": arch,
             "seed": seed,
             "steps": int(model.num_timesteps),
-            "reward": reward,
+            "reward": "net_utility" if control == CACHE_CONTROL else reward,
             "net_arch": ({"per_ue_hidden": PER_UE_HIDDEN} if arch == "per_ue" else list(NET_ARCH)),
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "versions": _versions(),
@@ -584,11 +633,13 @@ def train_ppo(
                 ),
             },
         }
+        if control == CACHE_CONTROL:  # the env's resolved options: its whole scenario
+            meta["env_options"] = dict(venv.get_attr("options", [0])[0])
     finally:
         if venv is not None:
             venv.close()  # ends the env workers of a SubprocVecEnv, also on an error
         torch.set_num_threads(n_threads)
-    family = "prb" if control == "joint" else control
+    family = "prb" if control == "joint" else control  # cache: "cache"
     if out is not None:
         path = save_policy_checkpoint(out, max_ue=max_ue, n_prb=n_prb, actors=actors, meta=meta)
         return TorchPolicy(path, family)

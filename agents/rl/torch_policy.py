@@ -1,4 +1,4 @@
-"""A trained PRB or power actor as a :class:`~edgetwin.agents.protocol.Policy` (``prb/ppo``).
+"""A trained PRB, power or cache actor as a :class:`~edgetwin.agents.protocol.Policy` (``prb/ppo``).
 
 :class:`TorchPolicy` loads one family's actor from a checkpoint
 (:mod:`edgetwin.agents.rl.checkpoint`) and answers that family's decisions inline in a scenario
@@ -8,6 +8,15 @@ ObservationBuilder`), the features the actor was trained on, and maps the determ
 
     edgetwin run nr_cell --policy prb=ppo:runs/ppo/model.pt
     edgetwin compare nr_cell --policies prb=pf,prb=ppo:runs/ppo/model.pt
+
+A ``cache`` actor (``cache/ppo:PATH``) is the slow-timescale controller of
+``edgetwin/AdapterCache-v0``: at an epoch boundary (``requested == -1``, ``epoch ≥ 1``) it maps
+the cache-policy observation (``agents/baselines/cache.py``) through
+:func:`~edgetwin.agents.rl.features.cache_features` to a score per adapter exactly as the env maps
+the action (clipped to ``[-1, 1]``, ``-1`` → ``-inf``: not loaded); on a miss and before the first
+epoch it keeps the resident set, filling a free slot (``keep_resident``: what the env it was
+trained in does, and what ``cache/polar`` does). So it runs in ``simulate_adapter_serving`` and,
+through ``cache_policy_obs``, in the env, with the same decisions.
 """
 
 from __future__ import annotations
@@ -22,7 +31,12 @@ import torch
 
 from edgetwin.agents.registry import PolicyRegistryError
 from edgetwin.agents.rl.checkpoint import FAMILIES, load_policy_checkpoint
-from edgetwin.agents.rl.features import RunningMeanStd, flat_features, ue_features
+from edgetwin.agents.rl.features import (
+    RunningMeanStd,
+    cache_features,
+    flat_features,
+    ue_features,
+)
 from edgetwin.agents.rl.networks import build_actor
 from edgetwin.agents.rl.shipped import resolve_checkpoint
 from edgetwin.envs.observation import (
@@ -56,7 +70,8 @@ class TorchPolicy:
 
     Args:
         path: Checkpoint file (``.pt``) or the name of a shipped checkpoint.
-        family: ``"prb"`` (returns a PRB map) or ``"power"`` (returns watts per PRB).
+        family: ``"prb"`` (returns a PRB map), ``"power"`` (returns watts per PRB) or
+            ``"cache"`` (returns a score per adapter).
 
     Raises:
         PolicyRegistryError: No path given, or an unknown family.
@@ -73,9 +88,8 @@ class TorchPolicy:
         self.family = family
         self.policy_id = f"{family}/ppo"
         if path is None or not str(path).strip():
-            raise PolicyRegistryError(
-                f"policy {self.policy_id} needs a checkpoint: --policy {family}=ppo:PATH"
-            )
+            use = "cache/ppo:PATH" if family == "cache" else f"--policy {family}=ppo:PATH"
+            raise PolicyRegistryError(f"policy {self.policy_id} needs a checkpoint: {use}")
         self.path = resolve_checkpoint(path)
         ckpt = load_policy_checkpoint(self.path)
         actors = ckpt["actors"]
@@ -148,8 +162,45 @@ class TorchPolicy:
                 out = self.actor(torch.from_numpy(f)[None], torch.from_numpy(real)[None])[0]
         return np.asarray(out.numpy()[self.slice], dtype=np.float32)
 
+    def act_cache(self, obs: Mapping[str, Any]) -> np.ndarray:
+        """Unclipped action means of a ``cache`` actor for one cache observation, float32 [N].
+
+        Raises:
+            ValueError: The observation has a number of adapters other than the checkpoint's.
+        """
+        n = int(np.shape(obs["resident"])[0])
+        if n != self.max_ue:
+            raise ValueError(
+                f"{self.policy_id}: the server has {n} adapters but checkpoint "
+                f"{str(self.path)!r} was trained with {self.max_ue}"
+            )
+        x = cache_features(obs)
+        with torch.no_grad(), _one_thread():
+            if self.obs_rms is not None:
+                # [N, F] (SB3 per row) or [N·F] (flat) statistics: normalize in that shape;
+                # [F] (per feature) broadcasts over the rows.
+                shape = tuple(self.obs_rms.shape)
+                xs = x.reshape(shape) if int(np.prod(shape)) == x.size else x
+                x = self.obs_rms.normalize(xs, clip=self.clip_obs).reshape(x.shape)
+            if self.kind == "flat":
+                out = self.actor(torch.from_numpy(x.ravel())[None])[0]
+            else:
+                mask = torch.ones((1, n), dtype=torch.bool)
+                out = self.actor(torch.from_numpy(x)[None], mask)[0]
+        return np.asarray(out.numpy()[self.slice], dtype=np.float32)
+
+    def _act_cache(self, obs: Mapping[str, Any]) -> np.ndarray:
+        """Scores of the cache decision (see the module docstring), float64 [N]."""
+        if int(obs["requested"]) >= 0 or int(obs["epoch"]) == 0:
+            from edgetwin.agents.baselines.cache import keep_resident
+
+            return keep_resident(obs)
+        # As AdapterCacheEnv.step maps an action: clip to [-1, 1]; -1 is "not loaded".
+        a = np.clip(self.act_cache(obs).astype(np.float64), -1.0, 1.0)
+        return np.where(a <= -1.0, -np.inf, a)
+
     def act(self, obs: Mapping[str, Any]) -> np.ndarray:
-        """Answer one decision of this family for every cell.
+        """Answer one decision of this family for every cell (``cache``: for the server).
 
         Args:
             obs: The cell decision observation (:class:`~edgetwin.sim.radio.cell.CellGroup`):
@@ -157,12 +208,15 @@ class TorchPolicy:
 
         Returns:
             PRB map, int64 [n_cell, n_prb] (UE index per PRB), for ``prb``; watts per PRB,
-            float64 [n_cell, n_prb], for ``power``.
+            float64 [n_cell, n_prb], for ``power``; a score per adapter, float64 [N], for
+            ``cache`` (``obs`` is then the cache observation of ``agents/baselines/cache.py``).
 
         Raises:
             ValueError: A cell has more UEs than the checkpoint's ``max_ue`` or a different
-                number of PRBs.
+                number of PRBs (``cache``: a different number of adapters).
         """
+        if self.family == "cache":
+            return self._act_cache(obs)
         cell_obs = dict(obs)
         n_cell, n_ue = np.shape(cell_obs["ue_mask"])[:2]
         n_prb = int(np.shape(cell_obs["sinr_db"])[-1])
