@@ -65,9 +65,20 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _registered() -> str:
-    """The registered ids, for messages (``policy_ids()`` lists them too)."""
-    return ", ".join(policy_ids()) or "none"
+def _registered(policy_id: str | None = None) -> str:
+    """What is registered, for one-line messages.
+
+    The ids of ``policy_id``'s family when it names a registered one; otherwise the families
+    (every id would not fit on one line: ``policy_ids(family)`` or ``edgetwin list`` show them).
+    """
+    ids = policy_ids()
+    if not ids:
+        return "none"
+    families = sorted({i.split("/", 1)[0] for i in ids})
+    family = policy_id.split("/", 1)[0] if isinstance(policy_id, str) else None
+    if family in families:
+        return ", ".join(i for i in ids if i.startswith(f"{family}/"))
+    return f"the families {', '.join(families)} (their ids: policy_ids(family), edgetwin list)"
 
 
 def _require_str_id(policy_id: Any) -> str:
@@ -201,7 +212,7 @@ def policy_spec(policy_id: str) -> PolicySpec:
             if _is_well_formed(policy_id)
             else f"policy id {policy_id!r} is malformed: expected 'family/name', e.g. 'prb/pf'"
         )
-        raise PolicyRegistryError(f"{problem}.{hint} Registered: {_registered()}")
+        raise PolicyRegistryError(f"{problem}.{hint} Registered: {_registered(policy_id)}")
     return spec
 
 

@@ -161,7 +161,8 @@ PRE = PolicyRegistryError
 #: The policy registry: ids, keywords, registrations (same columns as :data:`CASES`).
 REGISTRY_CASES: list[tuple[str, Callable[[], Any], type[Exception], tuple[str, ...]]] = [
     ("id-int", lambda: make_policy(3), PRE, ("policy id", "'family/name'", "int 3", "prb/pf")),
-    ("id-none", lambda: make_policy(None), PRE, ("NoneType None", "policy_ids()", "prb/rr")),
+    # every id would not fit one line: the families, and where their ids are listed
+    ("id-none", lambda: make_policy(None), PRE, ("NoneType None", "policy_ids(", "ul_prb")),
     ("id-list", lambda: make_policy(["prb/pf"]), PRE, ("list ['prb/pf']", "string")),
     ("id-empty", lambda: make_policy(""), PRE, ("''", "malformed", "'family/name'", "prb/pf")),
     ("id-no-name", lambda: make_policy("prb/"), PRE, ("'prb/'", "malformed", "did you mean")),
