@@ -9,7 +9,6 @@ quoted in issue 11 (acceptance length 4.50).
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,10 +35,9 @@ from edgetwin.sim.compute.acceptance import (
     predict_acceptance,
     rejection_sample,
 )
+from edgetwin.sim.workload.traces import shared_data_dir
 
-SPEC_BENCH_CSV = (
-    Path(__file__).resolve().parents[4] / "shared/data/spec_bench/spec_bench_leaderboard.csv"
-)
+SPEC_BENCH_CSV = shared_data_dir() / "spec_bench/spec_bench_leaderboard.csv"
 
 
 def _monte_carlo(model, k, n_rounds, seed):
