@@ -108,6 +108,14 @@ class LinkTables:
         """The SINR grid, shape [n_sinr], dB."""
         return self.sinr_min_db + self.step_db * np.arange(self.n_sinr, dtype=np.float64)
 
+    @property
+    def kernel_sinr_grid(self) -> tuple[float, float, int]:
+        """``(sinr_min_db, 1 / step_db, n_sinr − 1)``.
+
+        :meth:`sinr_index` as scalars, for the compiled slot kernels' ``_sinr_index``.
+        """
+        return float(self.sinr_min_db), 1.0 / float(self.step_db), int(self.n_sinr) - 1
+
     def sinr_index(self, sinr_db: FloatArray) -> IntArray:
         """Grid index of each SINR (rounded, clipped to the grid), same shape as the input.
 

@@ -194,9 +194,7 @@ class CellGroup:
             bler_target=la.bler_target,
         )
         # SINR-grid parameters for the compiled kernels (LinkTables.sinr_index, as scalars).
-        self._sidx_lo = self.tables.sinr_min_db
-        self._sidx_inv_step = 1.0 / self.tables.step_db
-        self._sidx_max = self.tables.n_sinr - 1
+        self._sidx_lo, self._sidx_inv_step, self._sidx_max = self.tables.kernel_sinr_grid
         re_per_prb = min(156, 12 * cell.n_symbols - cell.dmrs_re_per_prb - cell.overhead_re_per_prb)
         # Bits per second a PRB carries per unit spectral efficiency (bits/RE).
         self._rate_per_se = re_per_prb * cell.n_layers / self.slot_s

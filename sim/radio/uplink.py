@@ -153,9 +153,7 @@ class UplinkCellGroup:
             dmrs_re_per_prb=config.dmrs_re_per_prb,
             bler_target=la.bler_target,
         )
-        self._sidx_lo = self.tables.sinr_min_db
-        self._sidx_inv_step = 1.0 / self.tables.step_db
-        self._sidx_max = self.tables.n_sinr - 1
+        self._sidx_lo, self._sidx_inv_step, self._sidx_max = self.tables.kernel_sinr_grid
         re_per_prb = min(156, 12 * config.n_symbols - config.dmrs_re_per_prb)  # TS 38.214 §6.1.4.2
         self._rate_per_se = re_per_prb / self.slot_s
         self._olla_down = olla_step_down_db(la.olla_step_up_db, la.bler_target)
