@@ -57,8 +57,10 @@ from edgetwin.sim.radio.numerology import (
     prb_bandwidth_hz,
 )
 from edgetwin.sim.radio.pathloss import (
+    O2I_HIGH_LOSS_STD_DB,
     O2I_LOW_LOSS_STD_DB,
     los_probability,
+    o2i_high_loss_db,
     o2i_low_loss_db,
     pathloss_db,
     shadow_fading_std_db,
@@ -76,32 +78,6 @@ _SCENARIO_DEFAULTS: dict[str, tuple[float, float, float, float]] = {
 O2I_SHADOW_STD_DB = 7.0
 #: Maximum indoor distance of the O2I model, metres (TR 38.901 §7.4.3.1).
 _D_IN_MAX_M = 25.0
-#: Standard deviation of the high-loss O2I model, dB (TR 38.901 Table 7.4.3-2).
-O2I_HIGH_LOSS_STD_DB = 6.5
-
-
-def o2i_high_loss_db(fc_hz: float, d_2d_in_m: FloatArray) -> FloatArray:
-    """Mean O2I penetration loss of the high-loss model, ``PL_tw + PL_in`` (TR 38.901 §7.4.3).
-
-    ``PL_tw = 5 − 10 log10(0.7·10^(−L_IIRglass/10) + 0.3·10^(−L_concrete/10))`` with
-    ``L_IIRglass = 23 + 0.3 fc`` and ``L_concrete = 5 + 4 fc`` (Tables 7.4.3-1/-2),
-    ``PL_in = 0.5 d_2D-in``; the random part is ``N(0, 6.5²)`` dB.
-
-    Args:
-        fc_hz: Carrier frequency, Hz.
-        d_2d_in_m: Indoor horizontal distance, metres, any shape.
-
-    Returns:
-        Penetration loss, dB, the shape of ``d_2d_in_m``.
-    """
-    fc = fc_hz / 1e9
-    l_iirglass = 23.0 + 0.3 * fc
-    l_concrete = 5.0 + 4.0 * fc
-    pl_tw = 5.0 - 10.0 * np.log10(
-        0.7 * 10.0 ** (-l_iirglass / 10.0) + 0.3 * 10.0 ** (-l_concrete / 10.0)
-    )
-    out: FloatArray = pl_tw + 0.5 * np.asarray(d_2d_in_m, dtype=np.float64)
-    return out
 
 
 class CalibrationConfig(StrictConfig):

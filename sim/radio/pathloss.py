@@ -36,6 +36,8 @@ ArrayLike = float | npt.ArrayLike
 #: Standard deviation of the random O2I penetration component, low-loss model, dB
 #: (TR 38.901 Table 7.4.3-2).
 O2I_LOW_LOSS_STD_DB = 4.4
+#: Standard deviation of the high-loss O2I model, dB (TR 38.901 Table 7.4.3-2).
+O2I_HIGH_LOSS_STD_DB = 6.5
 
 _MIN_D2D_M: dict[str, float] = {"uma": 10.0, "umi": 10.0, "rma": 10.0, "inh": 1.0}
 
@@ -286,6 +288,19 @@ def median_delay_spread_s(
     return out
 
 
+def _o2i_penetration_db(
+    w_a: float, l_a_db: float, w_b: float, l_b_db: float, d_2d_in_m: ArrayLike
+) -> FloatArray:
+    """``PL_tw + PL_in`` of TR 38.901 Table 7.4.3-2, dB.
+
+    ``5 − 10 log10(w_a 10^(−L_a/10) + w_b 10^(−L_b/10)) + 0.5 d_2D-in`` for the materials a, b
+    of Table 7.4.3-1.
+    """
+    pl_tw = 5.0 - 10.0 * np.log10(w_a * 10.0 ** (-l_a_db / 10.0) + w_b * 10.0 ** (-l_b_db / 10.0))
+    out: FloatArray = pl_tw + 0.5 * _f(d_2d_in_m)
+    return out
+
+
 def o2i_low_loss_db(fc_hz: float, d_2d_in_m: ArrayLike) -> FloatArray:
     """Mean O2I building penetration loss of the low-loss model, ``PL_tw + PL_in``.
 
@@ -302,15 +317,25 @@ def o2i_low_loss_db(fc_hz: float, d_2d_in_m: ArrayLike) -> FloatArray:
         Penetration loss, dB, the shape of ``d_2d_in_m``.
     """
     fc = fc_hz / 1e9
-    # TR 38.901 Table 7.4.3-1 (material losses)
-    l_glass = 2.0 + 0.2 * fc
-    l_concrete = 5.0 + 4.0 * fc
-    # TR 38.901 Table 7.4.3-2 (low-loss model)
-    pl_tw = 5.0 - 10.0 * np.log10(
-        0.3 * 10.0 ** (-l_glass / 10.0) + 0.7 * 10.0 ** (-l_concrete / 10.0)
-    )
-    out: FloatArray = pl_tw + 0.5 * _f(d_2d_in_m)
-    return out
+    return _o2i_penetration_db(0.3, 2.0 + 0.2 * fc, 0.7, 5.0 + 4.0 * fc, d_2d_in_m)
+
+
+def o2i_high_loss_db(fc_hz: float, d_2d_in_m: ArrayLike) -> FloatArray:
+    """Mean O2I building penetration loss of the high-loss model, ``PL_tw + PL_in``.
+
+    ``PL_tw = 5 − 10 log10(0.7·10^(−L_IIRglass/10) + 0.3·10^(−L_concrete/10))`` with
+    ``L_IIRglass = 23 + 0.3 fc`` and ``L_concrete = 5 + 4 fc`` (TR 38.901 Tables 7.4.3-1/-2),
+    ``PL_in = 0.5 d_2D-in``; the random part is ``N(0, 6.5²)`` dB (:data:`O2I_HIGH_LOSS_STD_DB`).
+
+    Args:
+        fc_hz: Carrier frequency, Hz.
+        d_2d_in_m: Indoor horizontal distance, metres, any shape.
+
+    Returns:
+        Penetration loss, dB, the shape of ``d_2d_in_m``.
+    """
+    fc = fc_hz / 1e9
+    return _o2i_penetration_db(0.7, 23.0 + 0.3 * fc, 0.3, 5.0 + 4.0 * fc, d_2d_in_m)
 
 
 def draw_o2i_low_loss_db(
@@ -343,6 +368,7 @@ def draw_o2i_low_loss_db(
 
 
 __all__ = [
+    "O2I_HIGH_LOSS_STD_DB",
     "O2I_LOW_LOSS_STD_DB",
     "SCENARIOS",
     "Scenario",
@@ -350,6 +376,7 @@ __all__ = [
     "draw_o2i_low_loss_db",
     "los_probability",
     "median_delay_spread_s",
+    "o2i_high_loss_db",
     "o2i_low_loss_db",
     "pathloss_db",
     "shadow_fading_std_db",
