@@ -293,9 +293,9 @@ class AdapterRequestSource:
         return AdapterRequests(index=index, task=task, x=x, noise=noise)
 
 
-@dataclass
-class AdapterLoopResult:
-    """What :func:`simulate_adapter_serving` measured, per request and in total.
+@dataclass(kw_only=True)
+class ServedRequests:
+    """Requests served by the standalone loop, in order (one row per request).
 
     Attributes:
         task: Task of each request, int64 [n].
@@ -305,8 +305,6 @@ class AdapterLoopResult:
         best_utility: ``max_a θ_aᵀ x`` (the oracle's, ignoring paging), float64 [n].
         latency_s: Paging latency of each request (load time on a miss, else 0), float64 [n].
         net_reward: ``utility − λ · latency_s``, float64 [n].
-        epoch_hit_ratio: Hit ratio of each epoch, float64 [n_epoch].
-        max_resident: Most adapters resident at once.
         n_loads: Adapters made resident (on misses and at epoch boundaries).
     """
 
@@ -317,14 +315,25 @@ class AdapterLoopResult:
     best_utility: FloatArray
     latency_s: FloatArray
     net_reward: FloatArray
-    epoch_hit_ratio: FloatArray
-    max_resident: int
     n_loads: int
 
     @property
     def hit_ratio(self) -> float:
-        """Fraction of requests served by a resident adapter."""
+        """Fraction of the requests served by a resident adapter."""
         return float(self.hit.mean())
+
+
+@dataclass(kw_only=True)
+class AdapterLoopResult(ServedRequests):
+    """What :func:`simulate_adapter_serving` measured: every request, and in total.
+
+    Attributes:
+        epoch_hit_ratio: Hit ratio of each epoch, float64 [n_epoch].
+        max_resident: Most adapters resident at once.
+    """
+
+    epoch_hit_ratio: FloatArray
+    max_resident: int
 
     @property
     def regret(self) -> FloatArray:
@@ -332,35 +341,19 @@ class AdapterLoopResult:
         return np.cumsum(self.best_utility - self.utility)  # type: ignore[no-any-return]
 
 
-@dataclass
-class AdapterEpochResult:
-    """One epoch of :class:`AdapterServingLoop`: its requests, in order.
+@dataclass(kw_only=True)
+class AdapterEpochResult(ServedRequests):
+    """One epoch of :class:`AdapterServingLoop` (``n_loads``: its boundary decision included).
 
     Attributes:
         start: Index of the epoch's first request.
         complete: Whether the epoch ran its full ``epoch_requests`` (then the cache observation
             was advanced to the boundary: ``epoch`` + 1, the router's estimates, the next
             popularity).
-        task, served, hit, utility, best_utility, latency_s, net_reward: Per request, as in
-            :class:`AdapterLoopResult`.
-        n_loads: Adapters made resident during the epoch (its boundary decision included).
     """
 
     start: int
     complete: bool
-    task: IntArray
-    served: IntArray
-    hit: BoolArray
-    utility: FloatArray
-    best_utility: FloatArray
-    latency_s: FloatArray
-    net_reward: FloatArray
-    n_loads: int
-
-    @property
-    def hit_ratio(self) -> float:
-        """Fraction of the epoch's requests served by a resident adapter."""
-        return float(self.hit.mean())
 
     @property
     def mean_net_reward(self) -> float:
