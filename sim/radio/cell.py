@@ -600,20 +600,7 @@ class CellGroup:
             }
         )
         ms = self.m_slot
-        k_idx, c_idx = np.nonzero(ms[..., sk.S_TX] > 0)
-        row = ms[k_idx, c_idx]  # [n_row, sk.S_N]
-        slot = pd.DataFrame(
-            {
-                "slot": k_idx,
-                "time_s": k_idx * self.slot_s,
-                "cell": c_idx,
-                "delivered_bits": row[:, sk.S_BITS],
-                "n_prb_used": row[:, sk.S_PRB].astype(np.int64),
-                "n_tx": row[:, sk.S_TX].astype(np.int64),
-                "n_nack": row[:, sk.S_NACK].astype(np.int64),
-                "mean_mcs": row[:, sk.S_MCS] / row[:, sk.S_TX],
-            }
-        )
+        slot = active_slot_table(ms, self.slot_s)
         mcs = pd.DataFrame({"mcs": np.arange(self.tables.n_mcs), "count": self.mcs_counts})
         cell_thr_bps = thr_bps.sum(axis=1)  # [C]
         n_tx_all = int(n_tx.sum())
@@ -639,3 +626,30 @@ class CellGroup:
             "prb_utilization": float(ms[..., sk.S_PRB].sum() / total_prb_slots),
         }
         return RunResult(tables={"ue": ue, "slot": slot, "mcs": mcs}, summary=summary)
+
+
+def active_slot_table(m_slot: FloatArray, slot_s: float) -> pd.DataFrame:
+    """One row per (slot, cell) that transmitted: the per-slot metric sums of a cell process.
+
+    Args:
+        m_slot: Per-slot, per-cell sums, [n_slot, n_cell, ≥ sk.S_N] (fields ``sk.S_*``).
+        slot_s: Slot duration, s.
+
+    Returns:
+        Columns ``slot, time_s, cell, delivered_bits, n_prb_used, n_tx, n_nack, mean_mcs``, in
+        slot then cell order (the rows are ``np.nonzero(m_slot[..., S_TX] > 0)``).
+    """
+    k_idx, c_idx = np.nonzero(m_slot[..., sk.S_TX] > 0)
+    row = m_slot[k_idx, c_idx]  # [n_row, sk.S_N]
+    return pd.DataFrame(
+        {
+            "slot": k_idx,
+            "time_s": k_idx * slot_s,
+            "cell": c_idx,
+            "delivered_bits": row[:, sk.S_BITS],
+            "n_prb_used": row[:, sk.S_PRB].astype(np.int64),
+            "n_tx": row[:, sk.S_TX].astype(np.int64),
+            "n_nack": row[:, sk.S_NACK].astype(np.int64),
+            "mean_mcs": row[:, sk.S_MCS] / row[:, sk.S_TX],
+        }
+    )

@@ -48,6 +48,7 @@ from edgetwin.sim.decision import DecisionPoint
 from edgetwin.sim.metrics.summary import RunResult, jain_index
 from edgetwin.sim.radio import slot_kernels as sk
 from edgetwin.sim.radio.bler import LinkTables, build_link_tables
+from edgetwin.sim.radio.cell import active_slot_table
 from edgetwin.sim.radio.config import UplinkConfig
 from edgetwin.sim.radio.olla import olla_step_down_db
 from edgetwin.sim.radio.traffic import TrafficSource
@@ -710,23 +711,10 @@ class UplinkCellGroup:
             }
         )
         ms = self.m_slot
-        k_idx, c_idx = np.nonzero(ms[..., sk.S_TX] > 0)
-        row = ms[k_idx, c_idx]
-        power_w = self.m_slot_power_w[k_idx, c_idx]
-        slot = pd.DataFrame(
-            {
-                "slot": k_idx,
-                "time_s": k_idx * self.slot_s,
-                "cell": c_idx,
-                "delivered_bits": row[:, sk.S_BITS],
-                "n_prb_used": row[:, sk.S_PRB].astype(np.int64),
-                "n_tx": row[:, sk.S_TX].astype(np.int64),
-                "n_nack": row[:, sk.S_NACK].astype(np.int64),
-                "mean_mcs": row[:, sk.S_MCS] / row[:, sk.S_TX],
-                "power_w": power_w,
-                "energy_j": power_w * self._pusch_s,
-            }
-        )
+        slot = active_slot_table(ms, self.slot_s)
+        power_w = self.m_slot_power_w[slot["slot"].to_numpy(), slot["cell"].to_numpy()]
+        slot["power_w"] = power_w
+        slot["energy_j"] = power_w * self._pusch_s
         n_tx_all = int(n_tx.sum())
         n_first = max(int(m[..., sk.M_FIRST_TX].sum()), 1)
         per = self.pattern.period_slots
