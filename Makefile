@@ -42,6 +42,7 @@ compare-rl: install
 	$(PY) examples/prb_power_comparison.py
 
 bench: install
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[bench]" "$(TORCH_PIN)"
 	$(PY) benchmarks/radio_slots.py
 	$(PY) benchmarks/env_steps.py
 

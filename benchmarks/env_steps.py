@@ -66,10 +66,16 @@ class Plan:
     horizon_s: float
     repeats: int
     budget_s: float
+    vector_steps: int = 400
 
 
 FULL = Plan(horizon_s=1.0, repeats=5, budget_s=30.0)
-QUICK = Plan(horizon_s=0.1, repeats=2, budget_s=10.0)
+QUICK = Plan(horizon_s=0.1, repeats=2, budget_s=10.0, vector_steps=40)
+#: Batch sizes of the cell-batch vector env (issue: B = 1, 16, 64, 256).
+BATCH_SIZES = (1, 16, 64, 256)
+GOAL_BATCHED_STEPS_PER_S = 100_000.0
+GOAL_BATCHED_B = 64
+GOAL_VS_MOBILE_ENV = 100.0
 
 
 def _overrides(plan: Plan) -> dict[str, Any]:
@@ -225,6 +231,96 @@ def bench_vector(plan: Plan, seed: int) -> CaseResult:
     return guard(res, body)
 
 
+def bench_batched(plan: Plan, seed: int, n_envs: int) -> CaseResult:
+    """``gym.make_vec(..., vectorization_mode="vector_entry_point")``: the cell-batch vector env.
+
+    Times ``plan.vector_steps`` vector steps with uniform random actions drawn before timing
+    (autoreset included if an episode ends); counts ``n_envs`` env steps per vector step.
+    """
+    res = CaseResult(
+        f"make_vec {ENV_ID} joint, B={n_envs} (cell batch)", f"batched_{n_envs}", "env steps"
+    )
+
+    def body() -> None:
+        import gymnasium as gym
+
+        import edgetwin.envs  # noqa: F401
+
+        venv = gym.make_vec(
+            ENV_ID,
+            num_envs=n_envs,
+            vectorization_mode="vector_entry_point",
+            scenario=SCENARIO,
+            control="joint",
+            overrides=_overrides(plan),
+        )
+        space = venv.action_space
+        assert space.shape is not None
+        rng = np.random.default_rng(seed)
+        # Fewer steps for large batches so that a repeat stays within the budget.
+        n_steps = max(10, plan.vector_steps * 16 // max(n_envs, 16))
+        actions = rng.uniform(-1.0, 1.0, (n_steps, *space.shape)).astype(np.float32)
+        venv.reset(seed=seed)
+        for a in actions[: min(10, n_steps)]:  # warm-up: compiled kernels, first channel batch
+            venv.step(a)
+        reset_s: list[float] = []
+
+        def run_once() -> float:
+            t0 = time.perf_counter()
+            venv.reset(seed=seed + len(reset_s))
+            reset_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for a in actions:
+                venv.step(a)
+            return time.perf_counter() - t0
+
+        res.walls_s = repeat(run_once, plan.repeats, plan.budget_s)
+        res.n_units = n_envs * n_steps
+        res.info.update(
+            n_envs=n_envs, vector_steps=n_steps, reset_s_median=statistics.median(reset_s)
+        )
+        venv.close()
+
+    return guard(res, body)
+
+
+def bench_mobile_env(plan: Plan, seed: int) -> CaseResult:
+    """mobile-env's ``mobile-small-central-v0`` (Schneider et al., NOMS 2022), random actions."""
+    res = CaseResult("mobile-env mobile-small-central-v0, 1 env", "mobile_env", "env steps")
+
+    def body() -> None:
+        import gymnasium as gym
+        import mobile_env  # noqa: F401  (registers the ids)
+
+        env = gym.make("mobile-small-central-v0")
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        n_steps = plan.vector_steps
+        actions = [env.action_space.sample() for _ in range(n_steps)]
+
+        def run_once() -> float:
+            env.reset(seed=seed)
+            t0 = time.perf_counter()
+            for a in actions:
+                if env.step(a)[3]:
+                    env.reset()
+            return time.perf_counter() - t0
+
+        run_once()  # warm-up
+        res.walls_s = repeat(run_once, plan.repeats, plan.budget_s)
+        res.n_units = n_steps
+        env.close()
+
+    return guard(res, body)
+
+
+def mobile_env_installed() -> bool:
+    """Whether the optional peer (``pip install -e '.[bench]'``) is importable."""
+    import importlib.util
+
+    return importlib.util.find_spec("mobile_env") is not None
+
+
 def bench_marl(plan: Plan, seed: int) -> CaseResult:
     """``PrbPowerMARL-v0`` (wrapped AEC env): agent steps/s with agent_iter / last / step."""
     res = CaseResult(f"{MARL_ID} (AEC, 2 agents per slot)", "marl_aec", "agent steps")
@@ -286,20 +382,45 @@ def print_report(cases: dict[str, CaseResult], goal: dict[str, Any]) -> None:
     print(f"\ngoal: {goal['goal']} {goal['target']}: measured {shown} -> {goal['status']}")
 
 
+def _verdict(measured: float | None, target: float) -> str:
+    if measured is None:
+        return "NOT RUN"
+    return "met" if measured >= target else "MISSED"
+
+
 def evaluate_goal(cases: dict[str, CaseResult]) -> dict[str, Any]:
     """The one-env goal: ``met``, ``MISSED`` or ``NOT RUN``."""
     c = cases.get("env_joint")
     measured = c.rate if c is not None and c.ok else None
-    if measured is None:
-        status = "NOT RUN"
-    else:
-        status = "met" if measured >= GOAL_ENV_STEPS_PER_S else "MISSED"
     return {
         "goal": f"{ENV_ID} control=joint, 1 env, env steps/s",
         "target": f">= {GOAL_ENV_STEPS_PER_S:,.0f}",
         "measured": measured,
-        "status": status,
+        "status": _verdict(measured, GOAL_ENV_STEPS_PER_S),
     }
+
+
+def evaluate_batched_goals(cases: dict[str, CaseResult]) -> list[dict[str, Any]]:
+    """The vector-env goals: B = 64 aggregate steps/s, and the ratio to mobile-env."""
+    c = cases.get(f"batched_{GOAL_BATCHED_B}")
+    rate = c.rate if c is not None and c.ok else None
+    peer = cases.get("mobile_env")
+    peer_rate = peer.rate if peer is not None and peer.ok else None
+    ratio = rate / peer_rate if rate is not None and peer_rate else None
+    return [
+        {
+            "goal": f"cell-batch vector env, B={GOAL_BATCHED_B}, aggregate env steps/s",
+            "target": f">= {GOAL_BATCHED_STEPS_PER_S:,.0f}",
+            "measured": rate,
+            "status": _verdict(rate, GOAL_BATCHED_STEPS_PER_S),
+        },
+        {
+            "goal": f"cell-batch vector env B={GOAL_BATCHED_B} / mobile-env steps/s",
+            "target": f">= {GOAL_VS_MOBILE_ENV:g}x",
+            "measured": ratio,
+            "status": _verdict(ratio, GOAL_VS_MOBILE_ENV),
+        },
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--skip",
-        choices=("inline", "env", "vector", "marl"),
+        choices=("inline", "env", "vector", "batched", "mobile-env", "marl"),
         action="append",
         default=[],
         help="skip a part (repeatable)",
@@ -330,8 +451,16 @@ def main(argv: list[str] | None = None) -> int:
             for c in ("joint", "prb", "power")
         ],
         ("vector", "SyncVectorEnv", lambda: bench_vector(plan, args.seed)),
+        *[
+            ("batched", f"cell-batch vector env B={b}", partial(bench_batched, plan, args.seed, b))
+            for b in BATCH_SIZES
+        ],
         ("marl", "PettingZoo AEC", lambda: bench_marl(plan, args.seed)),
     ]
+    if mobile_env_installed():
+        runs.append(("mobile-env", "mobile-env", lambda: bench_mobile_env(plan, args.seed)))
+    elif "mobile-env" not in args.skip:
+        print("mobile-env is not installed (pip install -e '.[bench]'): its case is not run")
     for part, label, run in runs:
         if part in args.skip:
             continue
@@ -341,6 +470,11 @@ def main(argv: list[str] | None = None) -> int:
 
     goal = evaluate_goal(cases)
     print_report(cases, goal)
+    batched_goals = evaluate_batched_goals(cases)
+    for g in batched_goals:
+        m = g["measured"]
+        shown = "-" if m is None else (f"{m:,.1f}" if m < 1000 else f"{m:,.0f}")
+        print(f"goal: {g['goal']} {g['target']}: measured {shown} -> {g['status']}")
     total_s = time.perf_counter() - t_total
     print(f"\ntotal benchmark wall time {total_s:.1f} s")
     status = report_failures(cases.values())
@@ -363,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                 if k != "inline" and c.ok and ref is not None and ref.ok
             },
             "goal": goal,
+            "batched_goals": batched_goals,
             "total_wall_s": total_s,
         }
         write_json(args.json, payload)

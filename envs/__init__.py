@@ -4,7 +4,9 @@ Only registrations with string entry points live here (no heavy imports). ``impo
 registers:
 
 * ``edgetwin/PrbPower-v0`` (Gymnasium): per-slot PRB and/or power control of one NR cell,
-  ``gym.make("edgetwin/PrbPower-v0", scenario="nr_cell", control="joint")``.
+  ``gym.make("edgetwin/PrbPower-v0", scenario="nr_cell", control="joint")``; B of them stepped
+  as one batch: ``gym.make_vec("edgetwin/PrbPower-v0", num_envs=B,
+  vectorization_mode="vector_entry_point")``.
 * ``edgetwin/AdapterCache-v0`` (Gymnasium): which LoRA adapters an edge server keeps resident,
   one cache epoch per step, ``gym.make("edgetwin/AdapterCache-v0", n_adapters=20, capacity=4)``.
 
@@ -29,6 +31,8 @@ from gymnasium.envs.registration import register
 register(
     id="edgetwin/PrbPower-v0",
     entry_point="edgetwin.envs.prb_power:PrbPowerEnv",
+    # gym.make_vec(..., vectorization_mode="vector_entry_point"): B envs as one cell batch
+    vector_entry_point="edgetwin.envs.prb_power_vector:PrbPowerVectorEnv",
     kwargs={"scenario": "nr_cell", "control": "joint"},
     max_episode_steps=None,  # the simulated horizon is the only time limit (truncated)
 )

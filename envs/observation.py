@@ -46,7 +46,8 @@ from gymnasium import spaces
 
 from edgetwin.sim.types import BoolArray, FloatArray, IntArray
 
-from .quota import resolve_quota
+from .quota import resolve_quota, resolve_quota_batch
+from .reduce import row_sum
 
 #: Logit per unit of action: a ∈ [−1, 1] gives share ratios up to e^10 between two UEs.
 ACTION_SCALE = 5.0
@@ -254,8 +255,118 @@ def power_action_to_watts(
     used = alloc >= 0
     counts = np.bincount(alloc[used], minlength=n_ue)
     w = _masked_exp(np.asarray(action)[:n_ue], counts > 0)
-    denom = float((counts * w).sum())
+    denom = float(row_sum(counts * w))
     watts = np.zeros(alloc.shape[0])
     if denom > 0:
         watts[used] = float(cell_obs["max_power_w"][cell]) * w[alloc[used]] / denom
     return watts
+
+
+# ============================================================================================
+# Batched: every member of a cell batch at once (the vector env)
+# ============================================================================================
+class BatchObservationBuilder:
+    """:class:`ObservationBuilder` of every member of a cell batch: arrays gain a leading axis.
+
+    Row ``b`` of each output equals ``ObservationBuilder`` of member ``b`` fed the same
+    decisions (``tests/envs/test_prb_power_vector.py``).
+
+    Args:
+        n_member: Members (rows).
+        max_ue: UE rows of each observation (≥ the cell's UEs).
+        n_prb: PRBs of the carrier.
+    """
+
+    def __init__(self, n_member: int, max_ue: int, n_prb: int) -> None:
+        self.n_member, self.max_ue, self.n_prb = int(n_member), int(max_ue), int(n_prb)
+        self._prev_tx: FloatArray | None = None
+        self._prev_nack: FloatArray | None = None
+        self._feedback: FloatArray | None = None
+
+    def reset_rows(self, rows: IntArray) -> None:
+        """Forget the HARQ history of ``rows`` (their new episodes)."""
+        if self._feedback is not None and self._prev_tx is not None and self._prev_nack is not None:
+            self._feedback[rows] = 0.0
+            self._prev_tx[rows] = 0.0
+            self._prev_nack[rows] = 0.0
+
+    def __call__(self, cell_obs: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The env observations of all members, float32 arrays [n_member, max_ue, ...]."""
+        B, M, P = self.n_member, self.max_ue, self.n_prb
+        n_ue = cell_obs["ue_mask"].shape[-1]
+        if n_ue > M:
+            raise ValueError(f"the cell has {n_ue} UEs but max_ue is {M}")
+        n_tx, n_nack = cell_obs["n_tx"], cell_obs["n_nack"]
+        if self._feedback is None or self._prev_tx is None or self._prev_nack is None:
+            self._feedback = np.zeros((B, n_ue))
+            self._prev_tx = np.zeros((B, n_ue))
+            self._prev_nack = np.zeros((B, n_ue))
+        served = n_tx > self._prev_tx
+        # A UE's counts change only when it is served, so copying them always is what
+        # ObservationBuilder's "copy when any UE was served" does.
+        self._feedback[served] = np.where((n_nack > self._prev_nack)[served], -1.0, 1.0)
+        self._prev_tx[:] = n_tx
+        self._prev_nack[:] = n_nack
+
+        sinr = np.zeros((B, M, P), dtype=np.float32)
+        np.clip(cell_obs["sinr_db"], -SINR_BOUND_DB, SINR_BOUND_DB, out=sinr[:, :n_ue])
+        obs: dict[str, np.ndarray] = {"sinr_db": sinr}
+        if "alloc" in cell_obs:
+            alloc = cell_obs["alloc"]
+            prb_count = (alloc[:, None, :] == np.arange(n_ue)[None, :, None]).sum(axis=2)
+        else:
+            prb_count = 0.0
+        rows = {
+            "est_rate_bps": cell_obs["rate_bps"].mean(axis=2),
+            "avg_rate_bps": cell_obs["avg_rate_bps"],
+            "last_rate_bps": cell_obs["last_rate_bps"],
+            "buffer_bits": cell_obs["buffer_bits"],
+            "olla_offset_db": cell_obs["olla_offset_db"],
+            "mcs": cell_obs["mcs"],
+            "harq_feedback": self._feedback,
+            "prb_count": prb_count,
+            "has_data": cell_obs["has_data"],
+            "ue_mask": cell_obs["ue_mask"],
+        }
+        for key in UE_KEYS:
+            v = np.zeros((B, M), dtype=np.float32)
+            v[:, :n_ue] = rows[key]
+            obs[key] = v
+        return obs
+
+
+def _masked_exp_rows(action: FloatArray, mask: BoolArray) -> FloatArray:
+    """:func:`_masked_exp` of every row: [B, n] actions and mask → [B, n] (0 off the mask)."""
+    x = ACTION_SCALE * np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+    top = np.where(mask, x, -np.inf).max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        z = np.where(mask, x - top, -np.inf)
+    out: FloatArray = np.exp(z)
+    return out
+
+
+def prb_actions_to_alloc(action: FloatArray, cell_obs: dict[str, Any]) -> IntArray:
+    """:func:`prb_action_to_alloc` of every member: actions [B, ≥ n_ue] → PRB maps [B, n_prb]."""
+    eligible = cell_obs["has_data"] & cell_obs["ue_mask"]
+    n_ue = eligible.shape[1]
+    shares = _masked_exp_rows(np.asarray(action)[:, :n_ue], eligible)
+    return resolve_quota_batch(shares, cell_obs["sinr_db"], eligible)
+
+
+def power_actions_to_watts(action: FloatArray, cell_obs: dict[str, Any]) -> FloatArray:
+    """:func:`power_action_to_watts` of every member: actions [B, ≥ n_ue] → watts [B, n_prb]."""
+    alloc = cell_obs["alloc"]
+    n_ue = cell_obs["ue_mask"].shape[-1]
+    used = alloc >= 0
+    counts = (alloc[:, None, :] == np.arange(n_ue)[None, :, None]).sum(axis=2)
+    w = _masked_exp_rows(np.asarray(action)[:, :n_ue], counts > 0)
+    denom = row_sum(counts * w)
+    per_prb = np.take_along_axis(w, np.maximum(alloc, 0), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        watts = (
+            np.asarray(cell_obs["max_power_w"], dtype=np.float64)[:, None]
+            * per_prb
+            / denom[:, None]
+        )
+    out: FloatArray = np.where(used & (denom > 0)[:, None], watts, 0.0)
+    return out

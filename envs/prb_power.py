@@ -65,7 +65,6 @@ from edgetwin.scenarios.builder import build
 from edgetwin.scenarios.load import load_scenario, with_overrides
 from edgetwin.scenarios.schema import ScenarioConfig
 from edgetwin.sim.decision import DecisionRequest
-from edgetwin.sim.metrics.summary import jain_index
 from edgetwin.sim.radio.cell import CellGroup
 from edgetwin.sim.rng import MAX_SEED
 
@@ -78,7 +77,8 @@ from .observation import (
     power_action_to_watts,
     prb_action_to_alloc,
 )
-from .rewards import make_reward
+from .reduce import row_sum
+from .rewards import jain_rows, make_reward
 
 Control = Literal["prb", "power", "joint"]
 CONTROLS: tuple[str, ...] = ("prb", "power", "joint")
@@ -300,14 +300,14 @@ class CellEnvSetup:
     """PRBs of the carrier."""
     t_ref_bps: float
     """Reward normalizer, bit/s."""
-    reward_fn: Callable[[np.ndarray, float], float]
+    reward_fn: Callable[[np.ndarray, float], Any]
     """The bound reward function."""
 
     def score(self, avg_rate_bps: np.ndarray) -> tuple[float, dict[str, float]]:
         """Reward and info of the smoothed per-UE rates after a slot ([n_ue] bit/s)."""
         info = {
-            "cell_throughput_bps": float(avg_rate_bps.sum()),
-            "jain_index": jain_index(avg_rate_bps),
+            "cell_throughput_bps": float(row_sum(avg_rate_bps)),
+            "jain_index": float(jain_rows(avg_rate_bps)),
         }
         return float(self.reward_fn(avg_rate_bps, self.t_ref_bps)), info
 

@@ -15,26 +15,46 @@ from typing import Any
 
 import numpy as np
 
-from edgetwin.sim.metrics.summary import jain_index
 from edgetwin.sim.types import FloatArray
 
-#: ``reward(avg_rate_bps [n_ue] bit/s, t_ref_bps, **kwargs) -> float``.
-RewardFn = Callable[..., float]
+from .reduce import row_sum
+
+#: ``reward(avg_rate_bps [..., n_ue] bit/s, t_ref_bps, **kwargs) -> float | [...]``: a float
+#: for one cell's [n_ue] rates, an array over the leading axes of a batch's (the vector env).
+RewardFn = Callable[..., Any]
 
 
-def throughput_fairness(avg_rate_bps: FloatArray, t_ref_bps: float, lam: float = 0.5) -> float:
+def _scalar(x: np.ndarray) -> Any:
+    """A 0-d result as a Python float (one cell), an array as is (a batch)."""
+    return float(x) if np.ndim(x) == 0 else x
+
+
+def jain_rows(rates: FloatArray) -> FloatArray:
+    """Jain's index (Σx)² / (n·Σx²) over the last axis; 1 where all are 0 (Jain et al. 1984).
+
+    Written over rows rather than with :func:`jain_index` so that a batch of cells and one
+    cell get the same arithmetic (the vector env's members equal the single env bit for bit).
+    """
+    total = row_sum(rates)
+    sq = row_sum(rates * rates)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatArray = np.where(sq > 0.0, total**2 / (rates.shape[-1] * sq), 1.0)
+    return out
+
+
+def throughput_fairness(avg_rate_bps: FloatArray, t_ref_bps: float, lam: float = 0.5) -> Any:
     """``(1 − λ)·Σ_u T̄_u / T_ref + λ·J(T̄)``: smoothed throughput and Jain's index (2605.02149)."""
-    return (1.0 - lam) * float(avg_rate_bps.sum()) / t_ref_bps + lam * jain_index(avg_rate_bps)
+    return _scalar((1.0 - lam) * row_sum(avg_rate_bps) / t_ref_bps + lam * jain_rows(avg_rate_bps))
 
 
-def throughput(avg_rate_bps: FloatArray, t_ref_bps: float) -> float:
+def throughput(avg_rate_bps: FloatArray, t_ref_bps: float) -> Any:
     """``Σ_u T̄_u / T_ref``: cell throughput only (max-rate objective)."""
-    return float(avg_rate_bps.sum()) / t_ref_bps
+    return _scalar(row_sum(avg_rate_bps) / t_ref_bps)
 
 
-def sum_log_rate(avg_rate_bps: FloatArray, t_ref_bps: float, floor: float = 1e-4) -> float:
+def sum_log_rate(avg_rate_bps: FloatArray, t_ref_bps: float, floor: float = 1e-4) -> Any:
     """Mean of ``log(T̄_u / T_ref + floor)``: the proportional-fair utility (Kelly 1997)."""
-    return float(np.mean(np.log(avg_rate_bps / t_ref_bps + floor)))
+    return _scalar(row_sum(np.log(avg_rate_bps / t_ref_bps + floor)) / avg_rate_bps.shape[-1])
 
 
 REWARDS: dict[str, RewardFn] = {
@@ -62,7 +82,7 @@ def _check_param(key: str, value: Any) -> None:
         raise ValueError(f"reward {key} must be {text}, got {value!r:.80}")
 
 
-def make_reward(name: str, **kwargs: Any) -> Callable[[FloatArray, float], float]:
+def make_reward(name: str, **kwargs: Any) -> Callable[[FloatArray, float], Any]:
     """The reward registered as ``name`` with ``kwargs`` bound.
 
     Raises:

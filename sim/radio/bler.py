@@ -29,7 +29,7 @@ Where this module departs from Sionna, it does so on purpose:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -293,6 +293,8 @@ def _highest_true(ok: BoolArray, axis: int) -> tuple[IntArray, BoolArray]:
     return last.astype(np.int64), np.asarray(ok.any(axis=axis), dtype=np.bool_)
 
 
+# At most 8 kept: one table of 273 PRBs is ~38 MB.
+@lru_cache(maxsize=8)
 def build_link_tables(
     *,
     n_prb_max: int,
@@ -399,7 +401,7 @@ def build_link_tables(
     first = np.searchsorted(cqi_of_sinr, np.arange(16), side="left")  # cqi_of_sinr is sorted
     sinr_of_cqi_db = grid[np.minimum(first, n_sinr - 1)]
 
-    return LinkTables(
+    tables = LinkTables(
         mcs_table=mcs_table,
         n_mcs=n_mcs,
         sinr_min_db=float(sinr_min_db),
@@ -416,3 +418,9 @@ def build_link_tables(
         cqi_table=cqi_table,
         cqi_bler_target=cqi_target,
     )
+    # Cached and shared by every cell built with the same arguments (a batch of 256 cells, or
+    # every episode of an env, builds them once): read-only so no user can alter another's.
+    for value in vars(tables).values():
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    return tables

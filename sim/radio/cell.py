@@ -396,15 +396,7 @@ class CellGroup:
         # CSI-RS measurement at equal power per PRB; interference from the cells' power in m-1.
         interference = self._interference_w(batch, self._power_at(m - 1))
         sinr_lin = batch.gain[j] * self._p_eq / (self.noise_w + interference)
-        t = self.tables
-        with np.errstate(divide="ignore"):
-            sinr_db = 10.0 * np.log10(sinr_lin)
-        if la.cqi_quantization == "cqi":
-            # TS 38.214 §5.2.2.1: the UE reports the highest CQI meeting 10 % BLER; the gNB
-            # maps it back to the lower edge of its SINR interval.
-            sinr_db = t.sinr_of_cqi_db[t.cqi_of_sinr[t.sinr_index(sinr_db)]]
-        self._report_db = sinr_db
-        self._report_lin = np.exp(sinr_db * _LN10_OVER_10)
+        self._report_db, self._report_lin = csi_report(sinr_lin, self.tables, la.cqi_quantization)
 
     def _slot(self, k: int) -> Generator[simpy.Event, Any, None]:
         t = self.tables
@@ -424,8 +416,9 @@ class CellGroup:
         has_retx = np.empty((C, U), dtype=bool)
         est_db = np.empty((C, U, P))
         rate_bps = np.empty((C, U, P))
+        k_cells = np.full(C, k, dtype=np.int64)
         any_data = sk.eligibility_and_rates(
-            k, self.h_int, self.h_retx, self.buffer_bits, self.retx_bits, self._report_db,
+            k_cells, self.h_int, self.h_retx, self.buffer_bits, self.retx_bits, self._report_db,
             self.olla_offset_db, t.se_at_target, self._rate_per_se, self._sidx_lo,
             self._sidx_inv_step, self._sidx_max, has_data, has_retx, est_db, rate_bps,
         )  # fmt: skip
@@ -484,7 +477,8 @@ class CellGroup:
             harq = cfg.harq
             la = cfg.link_adaptation
             bad = sk.transmit(
-                k, alloc, power_w, batch.gain[jb], interference, row_of, self.noise_w,
+                k_cells, alloc, power_w, batch.gain, np.full(C, jb, dtype=np.int64),
+                interference, row_of, self.noise_w,
                 self._report_lin, self.olla_offset_db, self.last_mcs, has_data, has_retx,
                 self.buffer_bits, self.retx_bits, self.h_int, self.h_flt, self.h_retx,
                 self._harq_uniforms(k), t.best_mcs, t.tbs_bits, t.tbler, t.eesm_beta,
@@ -626,6 +620,25 @@ class CellGroup:
             "prb_utilization": float(ms[..., sk.S_PRB].sum() / total_prb_slots),
         }
         return RunResult(tables={"ue": ue, "slot": slot, "mcs": mcs}, summary=summary)
+
+
+def csi_report(
+    sinr_lin: FloatArray, tables: LinkTables, quantization: str
+) -> tuple[FloatArray, FloatArray]:
+    """The SINR report the gNB uses, from the measured SINR: ``(dB, linear)``, same shape.
+
+    Args:
+        sinr_lin: Measured SINR per UE and PRB, [..., n_ue, n_prb], linear.
+        tables: Link tables of the carrier (CQI mapping).
+        quantization: ``"cqi"`` (TS 38.214 §5.2.2.1) or ``"none"`` (the exact SINR).
+    """
+    with np.errstate(divide="ignore"):
+        sinr_db = 10.0 * np.log10(sinr_lin)
+    if quantization == "cqi":
+        # TS 38.214 §5.2.2.1: the UE reports the highest CQI meeting 10 % BLER; the gNB
+        # maps it back to the lower edge of its SINR interval.
+        sinr_db = tables.sinr_of_cqi_db[tables.cqi_of_sinr[tables.sinr_index(sinr_db)]]
+    return sinr_db, np.exp(sinr_db * _LN10_OVER_10)
 
 
 def active_slot_table(m_slot: FloatArray, slot_s: float) -> pd.DataFrame:

@@ -379,10 +379,13 @@ class StatisticalChannel(ChannelBackendBase):
 
     def next_batch(self) -> ChannelBatch:
         """The batch following the previous one (the first starts at slot 0)."""
+        return next_batches([self])[0]
+
+    def _begin_batch(self) -> _BatchStart:
+        """Advance to the next batch: its first slot, large scale and Doppler inputs."""
         first = self._next_slot
-        n_slot = self.config.batch_slots
-        self._next_slot += n_slot
-        C, U, P = self.n_cell, self.n_ue, self.n_prb
+        self._next_slot += self.config.batch_slots
+        C = self.n_cell
         pos = self.mobility.positions_at(first * self.slot_s)
         speed = np.asarray(self.mobility.speed_mps, dtype=np.float64)
         # --- large scale (cached while the UEs do not move) --------------------------------
@@ -391,54 +394,116 @@ class StatisticalChannel(ChannelBackendBase):
             self._ls_key = pos
         ls, pl = self._ls
         cells = np.arange(C)
-        ls_serving = ls[cells, :, cells]  # [C, U]
-        pl_serving = pl[cells, :, cells]
-        # --- small scale -------------------------------------------------------------------
-        if self.config.fading == "none":
-            gain = np.empty((n_slot, C, U, P))
-            gain[...] = ls_serving[None, :, :, None]
-        else:
-            gain = self._faded_gain(n_slot, speed.reshape(-1), ls_serving.reshape(-1))
-            gain = gain.reshape(n_slot, C, U, P)
+        return _BatchStart(first, ls, pl[cells, :, cells], ls[cells, :, cells], speed.reshape(-1))
+
+    def _finish_batch(self, start: _BatchStart, gain: FloatArray) -> ChannelBatch:
+        """The batch of ``start`` with its gains, [n_slot, n_link, n_prb] or broadcastable."""
+        n_slot, C, U, P = self.config.batch_slots, self.n_cell, self.n_ue, self.n_prb
         return ChannelBatch(
-            first_slot=first,
-            gain=gain,
-            large_scale_gain=ls,
-            pathloss_db=pl_serving,
+            first_slot=start.first_slot,
+            gain=np.broadcast_to(gain, (n_slot, C * U, P)).reshape(n_slot, C, U, P),
+            large_scale_gain=start.large_scale_gain,
+            pathloss_db=start.pathloss_db,
             los=self._los_serving.copy(),
         )
 
-    def _faded_gain(self, n_slot: int, speed_mps: FloatArray, ls_gain: FloatArray) -> FloatArray:
-        """Large-scale gain times the fading power (mean 1) per slot, link and PRB.
-
-        Reference: Clarke 1968 (R(τ) = J0(2π f_D τ)); Zheng & Xiao 2003 (sum of sinusoids).
-
-        Args:
-            n_slot: Slots to generate.
-            speed_mps: UE speed per serving link, shape [n_link], m/s.
-            ls_gain: Large-scale gain per serving link, shape [n_link], linear.
-
-        Returns:
-            Gain, shape [n_slot, n_link, n_prb], linear.
-        """
-        n_link, L, P = ls_gain.shape[0], self.config.n_taps, self.n_prb
+    def _doppler_step(self, speed_mps: FloatArray) -> FloatArray:
+        """Phase increment of every sinusoid over one slot, 2π f_D cos(α) T: [M, n_link · L]."""
         f_d = speed_mps * self.carrier_hz / SPEED_OF_LIGHT_MPS  # [n_link]
-        # Phase increment of every sinusoid over one slot, 2π f_D cos(α) T: [M, n_link * L]
-        d_theta = (2.0 * np.pi * self.slot_s) * np.repeat(f_d, L)[None, :] * self._cos_alpha
-        taps = sum_of_sinusoids(self._theta, d_theta, n_slot)  # [n_slot, n_link * L]
+        rep: FloatArray = (
+            (2.0 * np.pi * self.slot_s)
+            * np.repeat(f_d, self.config.n_taps)[None, :]
+            * self._cos_alpha
+        )
+        return rep
+
+
+@dataclass(frozen=True)
+class _BatchStart:
+    """What a statistical channel knows at the start of a batch, before the fading."""
+
+    first_slot: int
+    large_scale_gain: FloatArray  # [n_cell, n_ue, n_cell]
+    pathloss_db: FloatArray  # serving links, [n_cell, n_ue]
+    serving_gain: FloatArray  # serving links, [n_cell, n_ue]
+    speed_mps: FloatArray  # per serving link, [n_link]
+
+
+def next_batches(channels: list[StatisticalChannel]) -> list[ChannelBatch]:
+    """The next batch of every channel, the fading of all of them in one pass of array calls.
+
+    Why: a batch of independent cells (an env's members, a sweep's seeds) would otherwise pay
+    the sum of sinusoids' per-slot numpy calls once per cell. Every channel's links are
+    concatenated on the link axis; each link's arithmetic is unchanged (element-wise
+    operations, a reduction over the sinusoid axis and one small matrix product per link), so
+    each batch is bit-identical to ``channel.next_batch()`` alone (``tests/sim/radio``).
+
+    Args:
+        channels: Statistical channels with the same ``batch_slots``, taps, PRBs and fading.
+
+    Returns:
+        Their next batches, in order.
+    """
+    starts = [ch._begin_batch() for ch in channels]
+    head = channels[0]
+    if head.config.fading == "none":
+        return [
+            ch._finish_batch(st, st.serving_gain.reshape(1, -1, 1))
+            for ch, st in zip(channels, starts, strict=True)
+        ]
+    n_slot, L = head.config.batch_slots, head.config.n_taps
+    d_theta = [ch._doppler_step(st.speed_mps) for ch, st in zip(channels, starts, strict=True)]
+    theta = np.concatenate([ch._theta for ch in channels], axis=1)  # [M, Σ n_link · L]
+    taps = sum_of_sinusoids(theta, np.concatenate(d_theta, axis=1), n_slot)
+    gain = _taps_to_prb_gain(
+        taps,
+        np.concatenate([ch._tap_to_prb for ch in channels]),
+        np.concatenate([st.serving_gain.reshape(-1) for st in starts]),
+        L,
+    )
+    batches = []
+    a = 0
+    for ch, st, dt in zip(channels, starts, d_theta, strict=True):
         # Carry the phases (exactly, in float64) to the next batch.
-        self._theta = np.mod(self._theta + n_slot * d_theta, 2.0 * np.pi)
-        # PRB response per link, in chunks of links to keep the temporaries in cache.
-        taps_l = taps.reshape(n_slot, n_link, L).transpose(1, 0, 2)  # [n_link, n_slot, L]
-        out = np.empty((n_slot, n_link, P))
-        chunk = 128
-        for a in range(0, n_link, chunk):
-            b = min(a + chunk, n_link)
-            h = np.matmul(np.ascontiguousarray(taps_l[a:b]), self._tap_to_prb[a:b])
-            power = h.real**2
-            power += h.imag**2  # [chunk, n_slot, n_prb]
-            np.multiply(power.transpose(1, 0, 2), ls_gain[None, a:b, None], out=out[:, a:b])
-        return out
+        ch._theta = np.mod(ch._theta + n_slot * dt, 2.0 * np.pi)
+        n_link = ch.n_cell * ch.n_ue
+        batches.append(ch._finish_batch(st, gain[:, a : a + n_link]))
+        a += n_link
+    return batches
+
+
+def _taps_to_prb_gain(
+    taps: npt.NDArray[np.complex64],
+    tap_to_prb: npt.NDArray[np.complex64],
+    ls_gain: FloatArray,
+    n_taps: int,
+) -> FloatArray:
+    """Large-scale gain times the fading power (mean 1) per slot, link and PRB.
+
+    Reference: Clarke 1968 (R(τ) = J0(2π f_D τ)); Zheng & Xiao 2003 (sum of sinusoids).
+
+    Args:
+        taps: Tap gains, [n_slot, n_link · n_taps], complex64.
+        tap_to_prb: Tap-to-PRB map with the tap amplitudes, [n_link, n_taps, n_prb], complex64.
+        ls_gain: Large-scale gain per serving link, [n_link], linear.
+        n_taps: Taps per link.
+
+    Returns:
+        Gain, shape [n_slot, n_link, n_prb], linear.
+    """
+    n_slot = taps.shape[0]
+    n_link, P = ls_gain.shape[0], tap_to_prb.shape[2]
+    # PRB response per link, in chunks of links to keep the temporaries in cache.
+    taps_l = taps.reshape(n_slot, n_link, n_taps).transpose(1, 0, 2)  # [n_link, n_slot, L]
+    out = np.empty((n_slot, n_link, P))
+    chunk = 128
+    for a in range(0, n_link, chunk):
+        b = min(a + chunk, n_link)
+        h = np.matmul(np.ascontiguousarray(taps_l[a:b]), tap_to_prb[a:b])
+        power = h.real**2
+        power += h.imag**2  # [chunk, n_slot, n_prb]
+        np.multiply(power.transpose(1, 0, 2), ls_gain[None, a:b, None], out=out[:, a:b])
+    return out
 
 
 def make_channel(
@@ -511,6 +576,7 @@ __all__ = [
     "StatisticalChannel",
     "exponential_tap_profile",
     "make_channel",
+    "next_batches",
     "rms_delay_spread_s",
     "sum_of_sinusoids",
 ]

@@ -42,7 +42,7 @@ def _sinr_index(sinr_db: float, lo: float, inv_step: float, hi: int) -> int:
 
 @njit_cached()
 def eligibility_and_rates(
-    k: int,
+    k: np.ndarray,
     h_int: np.ndarray,
     h_retx: np.ndarray,
     buffer_bits: np.ndarray,
@@ -62,7 +62,8 @@ def eligibility_and_rates(
     """Eligible UEs and the per-PRB rate estimate the schedulers see.
 
     Args:
-        k: Slot index.
+        k: Slot index of each cell, int64 [n_cell] (independent cells of a batch may be at
+            different slots).
         h_int: Packed integer HARQ fields, [n_cell, n_ue, n_harq, HI_N].
         h_retx: Process holds a NACKed TB, [n_cell, n_ue, n_harq].
         buffer_bits: Undelivered bits per UE, [n_cell, n_ue].
@@ -86,11 +87,12 @@ def eligibility_and_rates(
     n_prb = report_db.shape[2]
     any_data = False
     for c in range(n_cell):
+        kc = k[c]
         for u in range(n_ue):
             retx = False
             free = False
             for h in range(n_harq):
-                if h_int[c, u, h, HI_READY] <= k:
+                if h_int[c, u, h, HI_READY] <= kc:
                     if h_retx[c, u, h]:
                         retx = True
                     else:
@@ -111,10 +113,11 @@ def eligibility_and_rates(
 
 @njit_cached()
 def transmit(
-    k: int,
+    k: np.ndarray,
     alloc: np.ndarray,
     power_w: np.ndarray,
     gain: np.ndarray,
+    gain_slot: np.ndarray,
     interference_w: np.ndarray,
     row_of: np.ndarray,
     noise_w: float,
@@ -151,10 +154,13 @@ def transmit(
     """Transmit one slot to the scheduled UEs; update buffers, HARQ, OLLA and metrics in place.
 
     Args:
-        k: Slot index.
+        k: Slot index of each cell, int64 [n_cell].
         alloc: UE per PRB, −1 = unused, [n_cell, n_prb].
         power_w: Transmit power per PRB, [n_cell, n_prb], W.
-        gain: Serving-link power gain, [n_cell, n_ue, n_prb], linear.
+        gain: Serving-link power gain over several slots, [n_slot, n_cell, n_ue, n_prb], linear
+            (a network passes its channel batch; a batch of independent cells its stacked
+            batches, where the cells may be at different slots).
+        gain_slot: Row of ``gain`` holding this slot, per cell, int64 [n_cell].
         interference_w: Inter-cell interference on the served UEs, [n_row, n_prb] W, or shape
             (0, 0) when there is one cell.
         row_of: Row of ``interference_w`` of each UE, [n_cell · n_ue] (−1 = not served).
@@ -221,7 +227,7 @@ def transmit(
             noise = noise_w
             if has_interf:
                 noise += interference_w[row_of[c * n_ue + u], p]
-            act = gain[c, u, p] * power_w[c, p] / noise
+            act = gain[gain_slot[c], c, u, p] * power_w[c, p] / noise
             est_prb[c, p] = est
             act_prb[c, p] = act
             min_est[c, u] = min(min_est[c, u], est)
@@ -244,17 +250,18 @@ def transmit(
             n = n_alloc[c, u]
             if n == 0:
                 continue
+            kc = k[c]
             if has_retx[c, u]:
                 hp = 0
                 for h in range(n_harq):
-                    if h_retx[c, u, h] and h_int[c, u, h, HI_READY] <= k:
+                    if h_retx[c, u, h] and h_int[c, u, h, HI_READY] <= kc:
                         hp = h
                         break
                 mcs_of[c, u] = h_int[c, u, hp, HI_MCS]
             else:
                 hp = 0
                 for h in range(n_harq):
-                    if (not h_retx[c, u, h]) and h_int[c, u, h, HI_READY] <= k:
+                    if (not h_retx[c, u, h]) and h_int[c, u, h, HI_READY] <= kc:
                         hp = h
                         break
                 b = eesm_beta[last_mcs[c, u]]
@@ -309,7 +316,7 @@ def transmit(
             if is_retx:
                 retx_bits[c, u] -= tb_bits
             h_retx[c, u, hp] = keep
-            h_int[c, u, hp, HI_READY] = k + rtt_slots
+            h_int[c, u, hp, HI_READY] = k[c] + rtt_slots
             h_int[c, u, hp, HI_TBS] = tbs
             h_int[c, u, hp, HI_MCS] = mcs
             h_int[c, u, hp, HI_NPRB] = tb_prb

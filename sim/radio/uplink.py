@@ -476,9 +476,10 @@ class UplinkCellGroup:
         est_db = np.empty((C, U, P))
         rate_bps = np.empty((C, U, P))
         sk.eligibility_and_rates(
-            k, self.h_int, self.h_retx, self.retx_bits + gnb_new, self.retx_bits, report_db,
-            self.olla_offset_db, t.se_at_target, self._rate_per_se, self._sidx_lo,
-            self._sidx_inv_step, self._sidx_max, has_data, has_retx, est_db, rate_bps,
+            np.full(C, k, dtype=np.int64), self.h_int, self.h_retx, self.retx_bits + gnb_new,
+            self.retx_bits, report_db, self.olla_offset_db, t.se_at_target, self._rate_per_se,
+            self._sidx_lo, self._sidx_inv_step, self._sidx_max, has_data, has_retx, est_db,
+            rate_bps,
         )  # fmt: skip
         fixed &= has_data & ~has_retx  # a free HARQ process is needed
         n_fixed = np.where(
@@ -606,7 +607,8 @@ class UplinkCellGroup:
         nack_before = self.m_ue[..., sk.M_NACK].copy()
         m_slot_k = self.m_slot[k]
         bad = sk.transmit(
-            k, alloc, power_w, gain, rows, row_of, self.noise_w, report_lin,
+            np.full(C, k, dtype=np.int64), alloc, power_w, gain[None], np.zeros(C, np.int64),
+            rows, row_of, self.noise_w, report_lin,
             self.olla_offset_db, self.last_mcs, has_data, has_retx, self.buffer_bits,
             self.retx_bits, self.h_int, self.h_flt, self.h_retx, self._harq_uniforms(k),
             t.best_mcs, t.tbs_bits, t.tbler, t.eesm_beta, self._sidx_lo, self._sidx_inv_step,

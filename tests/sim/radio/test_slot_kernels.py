@@ -42,7 +42,8 @@ def _state(sinr_lin, last_mcs=10):
 
 def _transmit(t, s, k, u, has_retx=False, chase=True):
     return sk.transmit(
-        k, s["alloc"], s["power_w"], s["gain"], np.zeros((0, 0)), np.zeros(0, dtype=np.int64),
+        np.array([k]), s["alloc"], s["power_w"], s["gain"][None], np.zeros(1, np.int64),
+        np.zeros((0, 0)), np.zeros(0, dtype=np.int64),
         1.0, s["report_lin"], s["olla"], s["last_mcs"], np.ones((1, 1), dtype=bool),
         np.full((1, 1), has_retx), s["buffer"], s["retx_bits"], s["h_int"], s["h_flt"],
         s["h_retx"], np.full((1, 1), u), t.best_mcs, t.tbs_bits, t.tbler, t.eesm_beta,
@@ -93,7 +94,8 @@ def test_nack_keeps_the_tb_and_the_retransmission_chase_combines(tables):
 def test_prbs_to_a_ue_without_data_are_reported(tables):
     s = _state(np.ones(P))
     bad = sk.transmit(
-        0, s["alloc"], s["power_w"], s["gain"], np.zeros((0, 0)), np.zeros(0, dtype=np.int64),
+        np.array([0]), s["alloc"], s["power_w"], s["gain"][None], np.zeros(1, np.int64),
+        np.zeros((0, 0)), np.zeros(0, dtype=np.int64),
         1.0, s["report_lin"], s["olla"], s["last_mcs"], np.zeros((1, 1), dtype=bool),
         np.zeros((1, 1), dtype=bool), s["buffer"], s["retx_bits"], s["h_int"], s["h_flt"],
         s["h_retx"], np.zeros((1, 1)), tables.best_mcs, tables.tbs_bits, tables.tbler,
