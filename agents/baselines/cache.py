@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+DEMANDS = ("requested", "served")  # what Polar's demand estimate counts
 
 
 def _need(obs: Mapping[str, Any], key: str, who: str) -> Any:
@@ -230,20 +231,37 @@ class Polar:
     ("an epoch-based cache controller" paired with a cache-aware LinUCB router); the value rule
     above is this module's choice, not a transcription of the paper's algorithm.
 
+    **EdgeTwin extension** ``demand="served"``: the demand is the epoch's requests *served* by
+    each adapter (``hits + misses``: the router's choices) instead of the requests that named it
+    (``counts``, the default ``"requested"``). With ``route/fixed`` the two are the same; with a
+    router that picks adapters by context they are not, and the adapters worth keeping are
+    those the router sends requests to (``examples/adapter_caching.py`` measures the gap:
+    under drift, with the cache-aware router, ``"requested"`` ties LRU on net utility and
+    ``"served"`` beats it).
+
     Args:
         alpha: Optimism on the router's uncertainty.
         discount: Weight of older epochs' demand (0: the last epoch only).
         floor: Least utility factor of the value.
+        demand: ``"requested"`` (``counts``) or ``"served"`` (``hits + misses``).
     """
 
-    def __init__(self, alpha: float = 1.0, discount: float = 0.0, floor: float = 1e-3) -> None:
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        discount: float = 0.0,
+        floor: float = 1e-3,
+        demand: str = "requested",
+    ) -> None:
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         if not 0 <= discount < 1:
             raise ValueError(f"discount must be in [0, 1), got {discount}")
         if floor <= 0:
             raise ValueError(f"floor must be > 0, got {floor}")
-        self.alpha, self.discount, self.floor = alpha, discount, floor
+        if demand not in DEMANDS:
+            raise ValueError(f"demand must be one of {', '.join(DEMANDS)}; got {demand!r}")
+        self.alpha, self.discount, self.floor, self.demand = alpha, discount, floor, demand
         self.reset()
 
     def reset(self, *, seed: int | None = None) -> None:
@@ -263,11 +281,19 @@ class Polar:
         scores[(demand <= 0) & ~resident] = -np.inf
         return scores
 
+    def _counts(self, obs: Mapping[str, Any], who: str) -> FloatArray:
+        """The epoch's demand per adapter: ``counts``, or ``hits + misses`` when served."""
+        if self.demand == "served":
+            hits = np.asarray(_need(obs, "hits", who), dtype=np.float64)
+            misses = np.asarray(_need(obs, "misses", who), dtype=np.float64)
+            return hits + misses
+        return np.asarray(_need(obs, "counts", who), dtype=np.float64)
+
     def act(self, obs: Mapping[str, Any]) -> FloatArray:
         """Keep the set on a miss; re-rank by estimated value at an epoch boundary."""
         if int(obs["requested"]) >= 0 or int(obs["epoch"]) == 0:
             return keep_resident(obs)
-        counts = np.asarray(_need(obs, "counts", "cache/polar"), dtype=np.float64)
+        counts = self._counts(obs, "cache/polar")
         prev = self._demand
         demand = counts if prev is None else counts + self.discount * prev
         self._demand = demand
@@ -284,32 +310,61 @@ class PolarPlus(Polar):
     the rest by :func:`polar_value`. Per the abstract of arXiv 2604.16583 (epoch doubling +
     forced exploration); the slot split is this module's choice.
 
+    **EdgeTwin extension** (not in the paper): ``max_phase_epochs`` caps the doubling, so phases
+    last ``min(2^p, max_phase_epochs)`` epochs and the demand estimate is the last (capped)
+    phase's — a sliding window over the recent epochs, as sliding-window UCB for piecewise
+    stationary bandits (Garivier & Moulines, ALT 2011). The doubling trick is made for a
+    stationary world of unknown horizon; under drifting popularity an uncapped phase
+    outgrows the drift period and the set chosen from it is stale for the whole next phase.
+    ``None`` (the default) is the uncapped POLAR+ above.
+
     Args:
         alpha: Optimism on the router's uncertainty.
         explore_slots: Slots reserved for exploration (at most K − 1 are used).
         floor: Least utility factor of the value.
+        max_phase_epochs: Longest phase, in epochs (≥ 1), or None for unbounded doubling.
+        demand: ``"requested"`` or ``"served"`` (see :class:`Polar`).
     """
 
-    def __init__(self, alpha: float = 1.0, explore_slots: int = 1, floor: float = 1e-3) -> None:
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        explore_slots: int = 1,
+        floor: float = 1e-3,
+        max_phase_epochs: int | None = None,
+        demand: str = "requested",
+    ) -> None:
         if explore_slots < 0:
             raise ValueError(f"explore_slots must be >= 0, got {explore_slots}")
-        super().__init__(alpha=alpha, discount=0.0, floor=floor)
+        if max_phase_epochs is not None and max_phase_epochs < 1:
+            raise ValueError(f"max_phase_epochs must be >= 1 or None, got {max_phase_epochs}")
+        super().__init__(alpha=alpha, discount=0.0, floor=floor, demand=demand)
         self.explore_slots = explore_slots
+        self.max_phase_epochs = max_phase_epochs
 
     def reset(self, *, seed: int | None = None) -> None:
         """Forget the phase's demand."""
         super().reset(seed=seed)
         self._phase_demand: FloatArray | None = None
+        self._phase_end = 1  # epoch at which the current phase ends (the set is re-chosen)
+        self._phase_len = 1
 
     def act(self, obs: Mapping[str, Any]) -> FloatArray:
         """Accumulate demand each epoch; re-choose at the end of a doubling phase."""
         epoch = int(obs["epoch"])
         if int(obs["requested"]) >= 0 or epoch == 0:
             return keep_resident(obs)
-        counts = np.asarray(_need(obs, "counts", "cache/polar_plus"), dtype=np.float64)
+        counts = self._counts(obs, "cache/polar_plus")
         acc = self._phase_demand
         demand = counts.copy() if acc is None else acc + counts
-        if (epoch + 1) & epoch:  # epoch + 1 not a power of two: the phase goes on
+        if self.max_phase_epochs is None:
+            phase_ends = not (epoch + 1) & epoch  # epoch + 1 a power of two
+        else:  # lengths 1, 2, 4, ... capped: the same ends as above until the cap is reached
+            phase_ends = epoch >= self._phase_end
+            if phase_ends:
+                self._phase_len = min(2 * self._phase_len, self.max_phase_epochs)
+                self._phase_end = epoch + self._phase_len
+        if not phase_ends:  # the phase goes on
             self._phase_demand = demand
             return keep_resident(obs)
         self._phase_demand = None

@@ -144,3 +144,112 @@ def test_polar_beats_lru_lfu_static_under_drift():
     polar = np.array(hit["cache/polar"])
     for other in ["cache/lru", "cache/lfu", "cache/static"]:
         assert (polar > np.array(hit[other])).all(), shown
+
+
+def test_polar_plus_capped_phases():
+    # EdgeTwin extension: phases of 1, 2, 4, 4, 4, ... epochs with max_phase_epochs=4
+    p = PolarPlus(explore_slots=0, max_phase_epochs=4)
+    n = 4
+    obs = {
+        "resident": np.zeros(n, dtype=bool),
+        "capacity": 2,
+        "requested": -1,
+        "counts": np.array([1, 2, 3, 4]),
+    }
+    changed = [e for e in range(1, 20) if np.isfinite(p.act({**obs, "epoch": e})).any()]
+    assert changed == [1, 3, 7, 11, 15, 19]
+    p.reset()
+    assert np.isfinite(p.act({**obs, "epoch": 1})).any()  # reset restarts the phases
+    ones = PolarPlus(max_phase_epochs=1)
+    assert all(np.isfinite(ones.act({**obs, "epoch": e})).any() for e in range(1, 6))
+    with pytest.raises(ValueError, match="max_phase_epochs"):
+        PolarPlus(max_phase_epochs=0)
+
+
+def test_polar_served_demand_counts_the_router_choices():
+    # requests named adapters 0 and 1, but the router served them with 2 and 3
+    obs = {
+        "resident": np.zeros(4, dtype=bool),
+        "capacity": 2,
+        "requested": -1,
+        "epoch": 1,
+        "counts": np.array([10, 8, 0, 0]),
+        "hits": np.array([0, 0, 5, 2]),
+        "misses": np.array([0, 0, 4, 7]),
+    }
+    top = {cid: set(np.argsort(-p.act(obs), kind="stable")[:2].tolist()) for cid, p in [
+        ("requested", make_policy("cache/polar")),
+        ("served", make_policy("cache/polar", demand="served")),
+        ("plus_served", make_policy("cache/polar_plus", demand="served", explore_slots=0)),
+    ]}  # fmt: skip
+    assert top == {"requested": {0, 1}, "served": {2, 3}, "plus_served": {2, 3}}
+    with pytest.raises(ValueError, match="demand"):
+        make_policy("cache/polar", demand="routed")
+    no_hits = {k: v for k, v in obs.items() if k != "hits"}
+    with pytest.raises(KeyError, match=r"cache/polar.*hits"):
+        make_policy("cache/polar", demand="served").act(no_hits)
+
+
+def _drifting(seed):
+    # the drifting setting of examples/adapter_caching.py (full mode): N = 50, K = 5, Zipf(1)
+    # re-permuted every 5,000 requests, epochs of 500
+    cfg = AdapterUtilityConfig(
+        n_adapters=50, dim=8, zipf_s=1.0, drift="permute", drift_period=5_000
+    )
+    return AdapterUtilityModel(cfg, seed=seed)
+
+
+def test_capped_polar_plus_follows_drift():
+    # uncapped doubling: phases of 1, 2, 4, 8, 16 epochs outgrow the 10-epoch drift period and
+    # POLAR+ falls below LRU; capped at 2 epochs it beats LRU, LFU and static on every seed
+    # (each request on its own adapter, so only the cache differs)
+    variants = {
+        "capped": ("cache/polar_plus", {"max_phase_epochs": 2}),
+        "uncapped": ("cache/polar_plus", {}),
+        "lru": ("cache/lru", {}),
+        "lfu": ("cache/lfu", {}),
+        "static": ("cache/static", {}),
+    }
+    hit = {}
+    for seed in range(3):
+        model = _drifting(seed)
+        for name, (cid, kw) in variants.items():
+            res = simulate_adapter_serving(
+                model, cache=make_policy(cid, **kw), n_requests=20_000, capacity=5,
+                epoch_requests=500,
+            )  # fmt: skip
+            hit.setdefault(name, []).append(res.hit_ratio)
+    h = {k: np.array(v) for k, v in hit.items()}
+    shown = {k: np.round(v, 4).tolist() for k, v in h.items()}
+    for other in ["lru", "lfu", "static", "uncapped"]:
+        assert (h["capped"] > h[other]).all(), shown
+    assert (h["uncapped"] < h["lru"]).all(), shown  # the failure the cap fixes
+
+
+def test_polar_served_demand_beats_lru_lfu_static_with_cache_aware_router():
+    # Issue 10 §4: under drifting popularity POLAR beats LRU, LFU and static on net utility and
+    # hit ratio on matched seeds — with POLAR's own (cache-aware LinUCB) router only when its
+    # demand counts the router's choices (demand="served"); counting the requests' own
+    # adapters it ties LRU on net utility (examples/adapter_caching.py)
+    caches = {
+        "served": ("cache/polar", {"demand": "served"}),
+        "lru": ("cache/lru", {}),
+        "lfu": ("cache/lfu", {}),
+        "static": ("cache/static", {}),
+    }
+    net, hit = {}, {}
+    for seed in range(3):
+        model = _drifting(seed)
+        for name, (cid, kw) in caches.items():
+            res = simulate_adapter_serving(
+                model, cache=make_policy(cid, **kw), router=make_policy("route/cache_aware"),
+                n_requests=20_000, capacity=5, epoch_requests=500, load_time_s=0.165,
+            )  # fmt: skip
+            net.setdefault(name, []).append(res.net_reward.mean())
+            hit.setdefault(name, []).append(res.hit_ratio)
+    n = {k: np.array(v) for k, v in net.items()}
+    h = {k: np.array(v) for k, v in hit.items()}
+    shown = {k: (np.round(n[k], 4).tolist(), np.round(h[k], 4).tolist()) for k in n}
+    for other in ["lru", "lfu", "static"]:
+        assert (n["served"] > n[other]).all(), shown
+        assert (h["served"] > h[other]).all(), shown
