@@ -220,8 +220,13 @@ def _wire_edge_cloud(
     if net.radio == "nr" and ul_cells is not None:
         uplink = RadioHop(env, "nr_ul", ul_cells, ue_where, "up",
                           access_delay_s=ul_cells.access_delay_s())  # fmt: skip
+    devices = _devices(env, nodes.device, list(ue_where)) if nodes.device is not None else {}
+    # speculative rounds on the cloud's journeys; autoregressive: plain (streamed) journeys
+    specdec = config.speculative
+    if specdec is not None and specdec.mode == "autoregressive":
+        specdec = None
     servers: dict[str, list[LLMServer]] = {}
-    journeys: list[tuple[str, Journeys]] = []
+    journeys: list[tuple[str, Any]] = []
     links: list[Any] = []
     tier_of_ue: dict[str, dict[str, Tier]] = {}
     # An edge server (its replicas and backhaul) at every site serves that site's UEs; the
@@ -246,13 +251,19 @@ def _wire_edge_cloud(
             up = WiredLink(env, f"{name}_up", link_cfg, sim.streams.get(f"link.{name}_up"))
             down = WiredLink(env, f"{name}_down", link_cfg, sim.streams.get(f"link.{name}_down"))
             links += [up, down]
-        path = Journeys(env, name, router.submit, [uplink, up], [down, downlink], net.journey)
+        path: Any
+        if tier == "cloud" and specdec is not None:
+            path = _speculative_path(
+                sim, config, name, router, [uplink, up], [down, downlink], devices, ul_cells,
+                ue_where, attached.get("draft"),
+            )  # fmt: skip
+        else:
+            path = Journeys(env, name, router.submit, [uplink, up], [down, downlink], net.journey)
         for server in replicas:
             server.on_token = path.on_token
         servers.setdefault(tier, []).extend(replicas)
         journeys.append((tier, path))
         tier_of_ue.setdefault(tier, {}).update(dict.fromkeys(ues, Tier(path, tuple(replicas))))
-    devices = _devices(env, nodes.device, list(ue_where)) if nodes.device is not None else {}
     offloader = Offloader(
         env,
         "offload",
@@ -276,6 +287,72 @@ def _wire_edge_cloud(
         tx_power_efficiency=nodes.device.tx_power_efficiency if nodes.device else 0.3,
     )
     sim.add(system)
+
+
+def _speculative_path(
+    sim: Simulation,
+    config: ScenarioConfig,
+    name: str,
+    router: Any,
+    up: list[Any],
+    down: list[Any],
+    devices: Mapping[str, Any],
+    ul_cells: Any,
+    ue_where: Mapping[str, tuple[int, int]],
+    policy: Any,
+) -> Any:
+    """The cloud's speculative journeys: draft cost, per-UE energy, the ``draft`` point."""
+    from edgetwin.scenarios.edge_cloud_schema import NetworkConfig
+    from edgetwin.scenarios.serve import MODEL_DIMS, build_cost_model
+    from edgetwin.sim.net.spec_journey import SpeculativeJourneys
+
+    spec = config.speculative
+    nodes = config.nodes
+    assert spec is not None
+    assert nodes is not None
+    assert nodes.cloud is not None
+    net = config.network or NetworkConfig()
+    draft_model = spec.draft_model or (nodes.device.model if nodes.device else None)
+    assert draft_model is not None
+    if spec.mode == "fused":  # a draft model next to the target, on the cloud's hardware
+        if draft_model not in MODEL_DIMS:
+            raise ValueError(
+                f"speculative.draft_model {draft_model!r} has no dimensions for the cloud "
+                f"roofline; allowed: {', '.join(sorted(MODEL_DIMS))}"
+            )
+        draft_cost, _info = build_cost_model(draft_model, nodes.cloud.hardware, None)
+    else:
+        assert nodes.device is not None
+        if draft_model == nodes.device.model:
+            draft_cost = next(iter(devices.values())).cost_model
+        else:
+            draft_cost = next(
+                iter(_devices(sim.env, nodes.device.model_copy(update={"model": draft_model}),
+                              ["draft"]).values())
+            ).cost_model  # fmt: skip
+    efficiency = nodes.device.tx_power_efficiency if nodes.device else 0.3
+
+    def j_per_bit(ue: str) -> float:
+        """The UE's transmit (DC) energy per delivered uplink bit so far, J/bit."""
+        if ul_cells is None or net.radio != "nr":
+            return 0.0
+        c, u = ue_where[ue]
+        sent = float(ul_cells.delivered_bits[c, u])
+        return float(ul_cells.m_energy_j[c, u]) / sent / efficiency if sent > 0 else 0.0
+
+    replicas = router.servers
+
+    def route() -> Any:
+        k = router.choose()
+        router.n_routed[k] += 1
+        return replicas[k]
+
+    path = SpeculativeJourneys(
+        sim.env, name, route, up, down, net.journey, spec, sim.streams, draft_cost,
+        devices=devices, policy=policy, uplink_j_per_bit=j_per_bit,
+    )  # fmt: skip
+    sim.add_decision_point("draft", path.dp)
+    return path
 
 
 def _request_source(sim: Simulation, wl: Any, ues: list[str], send: Any) -> Any:

@@ -15,6 +15,14 @@ scenario gives ``nodes`` (where requests can run), ``workload`` (who sends them)
     workload:
       llm_ues_per_cell: 20                              # the rest carry background traffic
       sessions: {think_time_mean_s: 20, output_tokens_mean: 250}
+    speculative:                                        # draft on the UE, verify in the cloud
+      mode: distributed
+      payload: ids
+      acceptance: {kind: iid, task: overall, k_max: 8}
+
+``speculative`` (:class:`~edgetwin.sim.compute.specdec.SpecDecConfig`, defined next to the
+rounds it configures) turns the cloud's requests into speculative ones and adds the ``draft``
+decision family (``policies.draft``).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from edgetwin.scenarios.serving_schema import ServingSpec, WorkloadSpec
+from edgetwin.sim.compute.specdec import SpecDecConfig
 from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.net.journey import JourneyConfig
 from edgetwin.sim.net.link import LinkConfig
@@ -33,6 +42,7 @@ __all__ = [
     "DeviceSpec",
     "NetworkConfig",
     "NodesConfig",
+    "SpecDecConfig",
     "UeWorkloadConfig",
     "device_hardware_ids",
 ]

@@ -13,7 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from edgetwin.scenarios.edge_cloud_schema import NetworkConfig, NodesConfig, UeWorkloadConfig
+from edgetwin.scenarios.edge_cloud_schema import (
+    NetworkConfig,
+    NodesConfig,
+    SpecDecConfig,
+    UeWorkloadConfig,
+)
 from edgetwin.sim.configbase import StrictConfig, check_path_name
 from edgetwin.sim.radio.channel import ChannelConfig
 from edgetwin.sim.radio.config import CellConfig, UplinkConfig
@@ -29,6 +34,7 @@ DEFAULT_POLICIES: dict[str, str] = {
     "power": "power/equal",
     "ul_prb": "ul_prb/pf",
     "offload": "offload/min_latency",
+    "draft": "draft/fixed",
 }
 
 
@@ -196,7 +202,14 @@ class PoliciesConfig(BaseModel):
         "(ids 'offload/...'; edge-cloud scenarios only; null: offload/min_latency).",
     )
 
-    @field_validator("prb", "power", "ul_prb", "offload", mode="before")
+    draft: PolicyRef | None = Field(
+        None,
+        description="Draft length of speculative decoding per round: 'fixed', 'osd', "
+        "'specdecpp', 'flexspec' (ids 'draft/...'; scenarios with a speculative section only; "
+        "null: draft/fixed).",
+    )
+
+    @field_validator("prb", "power", "ul_prb", "offload", "draft", mode="before")
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
         family = str(info.field_name)
@@ -287,6 +300,11 @@ class ScenarioConfig(StrictConfig):
     workload: UeWorkloadConfig | None = Field(
         None, description="UEs sending LLM requests in chat sessions (edge-cloud scenarios)."
     )
+    speculative: SpecDecConfig | None = Field(
+        None,
+        description="Speculative decoding of the cloud's requests: draft on the device, verify "
+        "in the cloud (edge-cloud scenarios with a cloud node).",
+    )
     policies: PoliciesConfig = Field(
         default_factory=PoliciesConfig, description="Policy per decision family (prb, power)."
     )
@@ -357,6 +375,25 @@ class ScenarioConfig(StrictConfig):
                 f"policies.{extra[0]} is set but this scenario has no {extra[0]} decision "
                 f"(its families: {', '.join(self.families)})"
             )
+        spec = self.speculative
+        if spec is not None:
+            if self.nodes is None or self.nodes.cloud is None:
+                raise ValueError(
+                    "speculative needs nodes.cloud (the target model verifies in the cloud)"
+                )
+            if (
+                spec.mode != "autoregressive"
+                and spec.draft_model is None
+                and (self.nodes.device is None)
+            ):
+                raise ValueError(
+                    f"speculative.mode={spec.mode!r} needs a draft model: give nodes.device "
+                    "(its model drafts) or speculative.draft_model"
+                )
+            if spec.mode == "distributed" and self.nodes.device is None:
+                raise ValueError(
+                    "speculative.mode='distributed' drafts on the UEs: give nodes.device"
+                )
         if self.network is not None and self.nodes is None:
             raise ValueError("network applies to edge-cloud scenarios only: add nodes and workload")
         if self.workload is not None:
@@ -376,6 +413,8 @@ class ScenarioConfig(StrictConfig):
             present.add("ul_prb")
         if self.nodes is not None:
             present.add("offload")
+        if self.speculative is not None:
+            present.add("draft")
         return tuple(f for f in DEFAULT_POLICIES if f in present)
 
     @property

@@ -29,9 +29,11 @@ import pandas as pd
 from edgetwin.sim.compute.device import Device
 from edgetwin.sim.compute.offload import TIERS, Offloader
 from edgetwin.sim.compute.server import LLMServer
+from edgetwin.sim.compute.specdec import round_summary
 from edgetwin.sim.metrics.summary import RunResult
 from edgetwin.sim.net.journey import Journeys
 from edgetwin.sim.net.link import WiredLink
+from edgetwin.sim.net.spec_journey import SpeculativeJourneys
 
 __all__ = ["BREAKDOWN", "EdgeCloudSystem", "SloTargets"]
 
@@ -97,7 +99,7 @@ class EdgeCloudSystem:
     offloader: Offloader
     devices: Mapping[str, Device]
     servers: Mapping[str, Sequence[LLMServer]]
-    journeys: Sequence[tuple[str, Journeys]]
+    journeys: Sequence[tuple[str, Journeys | SpeculativeJourneys]]
     links: Sequence[WiredLink]
     ue_where: Mapping[str, tuple[int, int]]
     slo: SloTargets
@@ -147,7 +149,7 @@ class EdgeCloudSystem:
         decided = self.offloader.results().tables["offload"][["id", "est_latency_s"]]
         return df.merge(decided, on="id", how="left").reset_index(drop=True)
 
-    def _remote_rows(self, tier: str, journeys: Journeys) -> pd.DataFrame:
+    def _remote_rows(self, tier: str, journeys: Journeys | SpeculativeJourneys) -> pd.DataFrame:
         df = journeys.table()
         if not len(df):
             return df
@@ -174,12 +176,12 @@ class EdgeCloudSystem:
                 "t_decode_s": df["t_decode_s"],
                 "t_network_down_s": df["t_down_s"] - t_downlink,
                 "t_downlink_s": t_downlink.where(df["t_down_s"].notna()),
-                "device_energy_j": 0.0,
+                "device_energy_j": df.get("device_energy_j", 0.0),
                 "tx_energy_j": self._tx_energy_j(df, journeys),
             }
         )
 
-    def _tx_energy_j(self, df: pd.DataFrame, journeys: Journeys) -> Any:
+    def _tx_energy_j(self, df: pd.DataFrame, journeys: Journeys | SpeculativeJourneys) -> Any:
         """UE transmit (DC) energy of each prompt, J: its share of the UE's PUSCH energy.
 
         The UE's radiated PUSCH energy over the run, in proportion to the prompt's bits among
@@ -258,6 +260,11 @@ class EdgeCloudSystem:
             )
         summary["tx_energy_j"] = float(req["tx_energy_j"].sum()) if len(req) else 0.0
         tables: dict[str, pd.DataFrame] = {"requests": req}
+        spec = [j for _tier, j in self.journeys if isinstance(j, SpeculativeJourneys)]
+        if spec:  # speculative rounds (issue 11): one row per round, and their metrics
+            rounds = pd.concat([j.round_table() for j in spec], ignore_index=True)
+            tables["spec_rounds"] = rounds
+            summary.update(round_summary(rounds))
         tables["offload"] = self.offloader.results().tables["offload"]
         if self.links:
             now = self._t_end_s

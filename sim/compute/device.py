@@ -159,6 +159,18 @@ class Device:
         idle_s = max(now_s - self.busy_s, 0.0)
         return self.config.battery_j - self.active_energy_j - self.config.idle_power_w * idle_s
 
+    def spend(self, busy_s: float) -> float:
+        """Account ``busy_s`` seconds of compute outside a local job (e.g. drafting); its J.
+
+        The energy is the active power times ``busy_s`` (the two-state model above). Such
+        compute is not queued behind local jobs: a scenario that drafts on a device should not
+        also run local requests on it (overlaps are not modelled).
+        """
+        energy = self.config.active_power_w * busy_s
+        self.busy_s += busy_s
+        self.active_energy_j += energy
+        return energy
+
     def _loop(self) -> simpy.events.ProcessGenerator:
         power = self.config.active_power_w
         while True:

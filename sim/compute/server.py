@@ -32,6 +32,20 @@ preemptions) and holds at least two requests, the server builds the observation 
 at the first request that does not fit). Without a scheduler none of this runs.
 
 Per-request Python work is O(1) per iteration; KV accounting is by block counts.
+
+**Speculative verification** (issue 11; Leviathan, Kalman, Matias, ICML 2023; served as vLLM
+v1 schedules spec-decode tokens): a request submitted with :meth:`LLMServer.submit_speculative`
+is prefilled like any other (its prefill emits the first token), then *parks*: it leaves the
+running batch but keeps its KV blocks until :meth:`LLMServer.verify` brings a draft of ``k``
+tokens. In the next iteration it contributes ``k + 1`` query tokens (the last sampled token and
+the draft) — costed as a chunked-prefill chunk of ``k + 1`` tokens over its context, or as a
+decode when ``k = 0`` — batched with the other requests' decode and verify work, under the same
+token budget and KV preemption rules as a partial prefill. After the iteration its KV is
+trimmed to the accepted prefix: ``n_computed`` and ``n_generated`` grow by ``n_accepted + 1``
+(the last token, the accepted draft tokens, and the corrected or bonus token sampled), and the
+blocks of rejected positions are freed. A verifying request that is preempted re-prefills up to
+the token before its draft, then verifies. Without speculative requests none of this runs and
+the scheduler is the one above, step for step.
 """
 
 from __future__ import annotations
@@ -39,6 +53,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -63,6 +78,26 @@ if TYPE_CHECKING:  # sim never imports agents at runtime (layering)
 SCHEDULER_FAMILY = "serve"
 
 _NAN = float("nan")
+
+
+_EMPTY = np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyOutcome:
+    """What a speculative request's iteration did (the value of its event).
+
+    Attributes:
+        start_s: When the iteration started (``nan`` for a prefill).
+        end_s: When it ended (its tokens sampled).
+        kv_tokens: Tokens in the request's KV cache after it (rejected positions trimmed).
+        kv_blocks: KV blocks it held after it (before a completion frees them).
+    """
+
+    start_s: float
+    end_s: float
+    kv_tokens: int
+    kv_blocks: int
 
 
 #: Columns of the server's level series (:meth:`LLMServer.kv_table`).
@@ -172,6 +207,23 @@ class PrefixCachingBlockManager(BlockManager):
         if self._cached:
             self._evict(n_blocks)
 
+    def trim(self, req_id: int, n_tokens: int) -> int:
+        """Keep only the blocks of ``req_id``'s first ``n_tokens`` tokens; returns blocks freed.
+
+        Rejected draft positions of a speculative verify (their KV was written, then dropped);
+        the freed blocks go to the tail of the free queue, anonymous.
+        """
+        keep = self.blocks_for(n_tokens)
+        held = self._held.get(req_id, 0)
+        n = held - keep
+        if n <= 0:
+            return 0
+        self._held[req_id] = keep
+        self.n_used -= n
+        if self._cached:
+            self._append(-1, n)
+        return n
+
     def _evict(self, n_blocks: int) -> None:
         segs, cached = self._segments, self._cached
         k = n_blocks
@@ -272,6 +324,17 @@ class LLMServer:
         self._wakeup: simpy.Event = env.event()
         self._idle = False
         self._end_s = _NAN
+        # speculative requests (see the module docstring): the event each one's next
+        # iteration fires (prefill done, or verify done), the parked ones (KV kept, out of the
+        # batch), and the pending verifies: id -> (query tokens k + 1, kept tokens N_acc + 1)
+        self._spec_wait: dict[int, simpy.Event] = {}
+        self.parked: dict[int, Request] = {}
+        self._verifying: dict[int, tuple[int, int]] = {}
+        self._verify_start: dict[int, float] = {}
+        self.n_verifies = 0
+        self.n_verify_query_tokens = 0
+        self.n_verify_kept_tokens = 0
+        self._abandoned: list[Request] = []
         # levels at each iteration start and idle start; a long replay runs ~50 iterations a
         # request, hence the binned/none modes for long runs
         self.levels = LevelSeries(LEVELS, rows=config.level_rows, bin_s=config.level_bin_s)
@@ -343,6 +406,92 @@ class LLMServer:
         if self._idle and not self._wakeup.triggered:
             self._wakeup.succeed()
         return True
+
+    def submit_speculative(self, req: Request) -> simpy.Event | None:
+        """Queue ``req`` in speculative mode (see the module docstring).
+
+        Returns:
+            An event fired with a :class:`VerifyOutcome` at the end of the iteration that
+            samples its first token (the request is then parked, or finished), or ``None``
+            when the request is rejected (as :meth:`submit`).
+        """
+        if not self.submit(req):
+            return None
+        event = self.env.event()
+        self._spec_wait[req.id] = event
+        return event
+
+    def verify(self, req: Request, n_draft: int, n_accepted: int) -> simpy.Event:
+        """Verify ``n_draft`` drafted tokens of the parked ``req``, of which ``n_accepted`` pass.
+
+        The acceptance is drawn by the caller (common random numbers across draft policies);
+        the server times the ``n_draft + 1``-token query in its batch and keeps
+        ``n_accepted + 1`` tokens (the accepted prefix plus the corrected or bonus token).
+
+        Returns:
+            An event fired with a :class:`VerifyOutcome` at the end of the verify iteration.
+
+        Raises:
+            ValueError: ``req`` is not parked here, or the counts are out of range.
+        """
+        if req.id not in self.parked:
+            raise ValueError(f"{self.name}: request {req.id} is not parked for a verify")
+        left = req.output_tokens - req.n_generated
+        if not (0 <= n_accepted <= n_draft and n_accepted + 1 <= left):
+            raise ValueError(
+                f"{self.name}: request {req.id}: need 0 <= n_accepted ({n_accepted}) <= n_draft "
+                f"({n_draft}) and n_accepted + 1 <= tokens left ({left})"
+            )
+        if n_draft + 1 > self.config.max_num_batched_tokens:
+            raise ValueError(
+                f"{self.name}: a draft of {n_draft} tokens exceeds max_num_batched_tokens - 1 "
+                f"({self.config.max_num_batched_tokens - 1})"
+            )
+        del self.parked[req.id]
+        self._verifying[req.id] = (n_draft + 1, n_accepted + 1)
+        event = self.env.event()
+        self._spec_wait[req.id] = event
+        self.running.append(req)
+        if self._idle and not self._wakeup.triggered:
+            self._wakeup.succeed()
+        return event
+
+    def abandon(self, req: Request) -> None:
+        """Drop the parked ``req`` (its draft or reply was lost): free its KV blocks now.
+
+        It is logged as ``unfinished`` at :meth:`finalize` (with a request log).
+        """
+        if self.parked.pop(req.id, None) is None:
+            return
+        self._spec_wait.pop(req.id, None)
+        self.kv.free(req.id)
+        if req.adapter >= 0 and self.adapters is not None:
+            self.adapters.release(req.adapter)
+        self._abandoned.append(req)
+
+    def verify_time_s(self, req: Request, k_max: int) -> np.ndarray:
+        """Iteration time if ``req`` verified ``k = 0..k_max`` tokens with the running batch, s.
+
+        The running requests' decodes plus ``req``'s ``k + 1`` query tokens over its context
+        (for the ``draft`` observation; an estimate, the batch may change), shape [k_max + 1].
+        """
+        cost = self.cost_model.iteration_time_s
+        others = [r for r in self.running if r.id != req.id]
+        dec = np.array([r.n_computed + 1 for r in others], dtype=np.int64)
+        ctx = np.array([req.n_computed], dtype=np.int64)
+        out = np.empty(k_max + 1)
+        out[0] = cost(_EMPTY, _EMPTY, np.append(dec, req.n_computed + 1))
+        for k in range(1, k_max + 1):
+            out[k] = cost(np.array([k + 1], dtype=np.int64), ctx, dec)
+        return out + self.config.overhead_s
+
+    def _spec_done(self, r: Request, now: float) -> None:
+        """Park (or finish) a speculative request after its iteration and fire its event."""
+        event = self._spec_wait.pop(r.id)
+        kv_tokens, kv_blocks = r.n_computed, self.kv.held(r.id)
+        if r.n_generated < r.output_tokens:
+            self.parked[r.id] = r
+        event.succeed(VerifyOutcome(self._verify_start.pop(r.id, _NAN), now, kv_tokens, kv_blocks))
 
     # ------------------------------------------------------------------------------------
     # Iteration process
@@ -472,7 +621,8 @@ class LLMServer:
         cost = self.cost_model.iteration_time_s
         overhead_s = cfg.overhead_s
         scheduled = self.scheduler is not None
-        log = self.request_log
+        verifying = self._verifying  # empty without speculative requests: no extra work
+        spec = self._spec_wait
         while True:
             if not waiting and not self.running:
                 self._record(env.now, 0)
@@ -487,6 +637,7 @@ class LLMServer:
             dec: list[Request] = []
             pre: list[Request] = []
             pre_n: list[int] = []
+            ver: list[Request] = []  # speculative verifies of this iteration
             # --- running requests first, in admission order: each decode gets its one token,
             # each partial prefill (chunked prefill only) a chunk of the remaining budget (vLLM
             # v1 ``Scheduler.schedule``: "First, schedule the RUNNING requests"; decodes and
@@ -500,6 +651,29 @@ class LLMServer:
             preempted = False
             for r in running:
                 left = r.prompt_tokens + r.n_generated - r.n_computed
+                if verifying and r.id in verifying:
+                    if left == 1:  # its verify: k + 1 query tokens, KV as a prefill chunk
+                        n = verifying[r.id][0]
+                        if n > budget:
+                            continue  # next iteration (a draft is never cut)
+                        extra = kv.extra_blocks(r.id, r.n_computed + n)
+                        lost = False
+                        while extra > kv.n_free:
+                            victim = running.pop()
+                            self._preempt(victim)
+                            preempted = True
+                            if victim is r:
+                                lost = True
+                                break
+                        if lost:
+                            break
+                        kv.allocate(r.id, extra)
+                        ver.append(r)
+                        budget -= n
+                        if budget <= 0:
+                            break
+                        continue
+                    left -= 1  # re-prefill after a preemption: up to the token before its draft
                 if left == 1:  # a decode (hot path): one more block at a block boundary
                     if r.n_computed % bs == 0:
                         lost = False
@@ -545,12 +719,14 @@ class LLMServer:
                 if r.adapter >= 0 and not self._adapter_ready(r):
                     continue  # moved aside until its adapter is loaded
                 seq = r.prompt_tokens + r.n_generated
+                # a preempted verify re-prefills up to the token before its draft
+                target = seq - 1 if verifying and r.id in verifying else seq
                 # automatic prefix caching: the full blocks of its own earlier computation
                 # that are still cached (vLLM ``get_computed_blocks``; at most seq - 1 tokens,
                 # the last one is always recomputed to sample from)
                 hit = kv.cached_blocks(r.id) if caching else 0
-                hit_tokens = min(hit * bs, seq - 1)
-                need = seq - hit_tokens
+                hit_tokens = min(hit * bs, target - 1)
+                need = target - hit_tokens
                 if chunked:
                     n = min(need, budget)
                 elif need <= budget:
@@ -584,9 +760,9 @@ class LLMServer:
                 budget -= n
                 if math.isnan(r.first_scheduled_s):
                     r.first_scheduled_s = now
-            if not dec and not pre and not running and preempted:
+            if not dec and not pre and not ver and not running and preempted:
                 continue  # it preempted itself alone: the next pass admits (no time passes)
-            if not dec and not pre and not running:
+            if not dec and not pre and not ver and not running:
                 # every waiting request went aside for its adapter: sleep until a load ends
                 self._record(now, 0)
                 self._idle = True
@@ -594,29 +770,58 @@ class LLMServer:
                 yield self._wakeup
                 self._idle = False
                 continue
-            if not dec and not pre:
+            if not dec and not pre and not ver:
                 # KV deadlock among partial prefills: preempt from the tail until the oldest
                 # running request can compute a chunk (the pool holds any single request)
                 r = running[0]
                 while kv.n_free == 0 and len(running) > 1:
                     self._preempt(running.pop())
                 n = min(r.prompt_tokens + r.n_generated - r.n_computed, budget)
-                n = min(n, (kv.held(r.id) + kv.n_free) * bs - r.n_computed)
+                is_verify = bool(verifying) and r.id in verifying and n == 1
+                if is_verify:  # its whole draft, or nothing (a draft is never cut)
+                    n = verifying[r.id][0]
+                elif verifying and r.id in verifying:
+                    n -= 1  # its re-prefill stops before its draft
+                room = (kv.held(r.id) + kv.n_free) * bs - r.n_computed
+                if is_verify and n > room:
+                    raise RuntimeError(
+                        f"{self.name}: the KV pool cannot hold request {r.id}'s verify of {n} "
+                        "tokens alone; give the server more KV blocks"
+                    )
+                n = min(n, room)
                 if n <= 0:
                     raise RuntimeError(f"{self.name}: nothing schedulable at t={now} (bug)")
                 kv.allocate(r.id, kv.extra_blocks(r.id, r.n_computed + n))
-                pre.append(r)
-                pre_n.append(n)
+                if is_verify:
+                    ver.append(r)
+                else:
+                    pre.append(r)
+                    pre_n.append(n)
                 budget -= n
             # --- run the iteration
             n_tokens = cfg.max_num_batched_tokens - budget
             self._record(now, n_tokens)
             self.n_iterations += 1
-            dt = cost(
-                np.array(pre_n, dtype=np.int64),
-                np.array([r.n_computed for r in pre], dtype=np.int64),
-                np.array([r.n_computed + 1 for r in dec], dtype=np.int64),
-            )
+            if ver:  # verifies: a chunk of k + 1 tokens over the context; k = 0 is a decode
+                for r in ver:
+                    self._verify_start[r.id] = now
+                q = [verifying[r.id][0] for r in ver]
+                vp = [r for r, n in zip(ver, q, strict=True) if n > 1]
+                dt = cost(
+                    np.array(pre_n + [n for n in q if n > 1], dtype=np.int64),
+                    np.array([r.n_computed for r in (*pre, *vp)], dtype=np.int64),
+                    np.array(
+                        [r.n_computed + 1 for r in dec]
+                        + [r.n_computed + 1 for r, n in zip(ver, q, strict=True) if n == 1],
+                        dtype=np.int64,
+                    ),
+                )
+            else:
+                dt = cost(
+                    np.array(pre_n, dtype=np.int64),
+                    np.array([r.n_computed for r in pre], dtype=np.int64),
+                    np.array([r.n_computed + 1 for r in dec], dtype=np.int64),
+                )
             if self.adapters is not None:
                 dt += self._lora_s(pre, pre_n, dec)
             self.busy_s += dt + overhead_s
@@ -628,6 +833,7 @@ class LLMServer:
                 r.n_computed += n
             for r in dec:
                 r.n_computed += 1
+            park = False
             for r in (*pre, *dec):
                 if r.n_computed == r.prompt_tokens + r.n_generated:  # fully computed: sample
                     r.n_generated += 1
@@ -636,18 +842,47 @@ class LLMServer:
                         r.first_token_s = now
                     if self.on_token is not None:
                         self.on_token(r)
+                    if spec and r.id in spec:  # a speculative prefill's first token: park
+                        self._spec_done(r, now)
+                        park = True
                     if r.n_generated >= r.output_tokens:
-                        r.completion_s = now
-                        kv.free(r.id)
-                        if r.adapter >= 0 and self.adapters is not None:
-                            self.adapters.release(r.adapter)
+                        self._complete(r, now)
                         done = True
-                        if log is not None:
-                            log.write(r, self.replica, "finished")
-                        if self.on_complete is not None:
-                            self.on_complete(r)
-            if done:
+            for r in ver:  # keep the accepted prefix + 1 sampled token; trim rejected KV
+                n_query, keep = verifying.pop(r.id)
+                r.n_computed += keep
+                kv.trim(r.id, r.n_computed)
+                self.n_verifies += 1
+                self.n_verify_query_tokens += n_query
+                self.n_verify_kept_tokens += keep
+                for _ in range(keep):
+                    r.n_generated += 1
+                    r.last_token_s = now
+                    if self.on_token is not None:
+                        self.on_token(r)
+                self._spec_done(r, now)
+                park = True
+                if r.n_generated >= r.output_tokens:
+                    self._complete(r, now)
+                    done = True
+            if park:
+                parked = self.parked
+                self.running = [
+                    r for r in running if r.n_generated < r.output_tokens and r.id not in parked
+                ]
+            elif done:
                 self.running = [r for r in running if r.n_generated < r.output_tokens]
+
+    def _complete(self, r: Request, now: float) -> None:
+        """``r`` sampled its last token at ``now``: free its KV, log it, tell the caller."""
+        r.completion_s = now
+        self.kv.free(r.id)
+        if r.adapter >= 0 and self.adapters is not None:
+            self.adapters.release(r.adapter)
+        if self.request_log is not None:
+            self.request_log.write(r, self.replica, "finished")
+        if self.on_complete is not None:
+            self.on_complete(r)
 
     # ------------------------------------------------------------------------------------
     # Results
@@ -657,7 +892,7 @@ class LLMServer:
         self._end_s = now_s
         self.levels.close(now_s)
         if self.request_log is not None:
-            for r in (*self.running, *self.waiting):
+            for r in (*self.running, *self.waiting, *self.parked.values(), *self._abandoned):
                 self.request_log.write(r, self.replica, "unfinished")
 
     def request_table(self) -> pd.DataFrame:
@@ -754,6 +989,11 @@ class LLMServer:
             "slo_attainment": float(ok.mean()) if n_fin else _NAN,
             "goodput_rps": float(ok.sum()) / duration_s if duration_s > 0 else _NAN,
         }
+        if self.n_verifies or self.parked:  # speculative verification (issue 11)
+            summary["n_verifies"] = self.n_verifies
+            summary["n_parked"] = len(self.parked)
+            summary["verify_query_tokens"] = self.n_verify_query_tokens
+            summary["verify_kept_tokens"] = self.n_verify_kept_tokens
         for col in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
             summary.update(_stats(col.removesuffix("_s"), fin[col].to_numpy()))
         return RunResult(tables={"requests": req, "kv": kv}, summary=summary)
