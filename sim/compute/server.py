@@ -496,6 +496,23 @@ class LLMServer:
     # ------------------------------------------------------------------------------------
     # Iteration process
     # ------------------------------------------------------------------------------------
+    def _free_blocks(self, running: list[Request], r: Request, need: int) -> tuple[bool, bool]:
+        """Preempt from the back of ``running`` until ``need`` KV blocks are free (vLLM v1).
+
+        Returns:
+            ``(lost, preempted)``: whether ``r`` itself was preempted (it cannot run this
+            iteration), and whether any request was.
+        """
+        kv = self.kv
+        preempted = False
+        while need > kv.n_free:
+            victim = running.pop()
+            self._preempt(victim)
+            preempted = True
+            if victim is r:
+                return True, True
+        return False, preempted
+
     def _preempt(self, victim: Request) -> None:
         """Recompute preemption: free the victim's KV, put it at the head of ``waiting``.
 
@@ -657,14 +674,8 @@ class LLMServer:
                         if n > budget:
                             continue  # next iteration (a draft is never cut)
                         extra = kv.extra_blocks(r.id, r.n_computed + n)
-                        lost = False
-                        while extra > kv.n_free:
-                            victim = running.pop()
-                            self._preempt(victim)
-                            preempted = True
-                            if victim is r:
-                                lost = True
-                                break
+                        lost, evicted = self._free_blocks(running, r, extra)
+                        preempted |= evicted
                         if lost:
                             break
                         kv.allocate(r.id, extra)
@@ -676,14 +687,8 @@ class LLMServer:
                     left -= 1  # re-prefill after a preemption: up to the token before its draft
                 if left == 1:  # a decode (hot path): one more block at a block boundary
                     if r.n_computed % bs == 0:
-                        lost = False
-                        while kv.n_used >= kv.n_blocks:
-                            victim = running.pop()
-                            self._preempt(victim)
-                            preempted = True
-                            if victim is r:
-                                lost = True
-                                break
+                        lost, evicted = self._free_blocks(running, r, 1)
+                        preempted |= evicted
                         if lost:
                             break
                         kv.allocate(r.id, 1)
@@ -694,14 +699,8 @@ class LLMServer:
                     continue
                 n = min(left, budget)  # a partial prefill's chunk
                 extra = kv.extra_blocks(r.id, r.n_computed + n)
-                lost = False
-                while extra > kv.n_free:
-                    victim = running.pop()
-                    self._preempt(victim)
-                    preempted = True
-                    if victim is r:
-                        lost = True
-                        break
+                lost, evicted = self._free_blocks(running, r, extra)
+                preempted |= evicted
                 if lost:
                     break
                 kv.allocate(r.id, extra)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -238,44 +238,7 @@ class Journeys:
     # ------------------------------------------------------------------ results
     def table(self) -> pd.DataFrame:
         """One row per request: every timestamp (s), the breakdown (s), UE TTFT/TPOT/E2E (s)."""
-        rows = []
-        for rec in self.records.values():
-            r = rec.request
-            up_s = r.arrival_s - rec.created_s
-            row = {
-                "id": r.id,
-                "ue": rec.ue,
-                "status": rec.status,
-                "prompt_tokens": r.prompt_tokens,
-                "output_tokens": r.output_tokens,
-                "received_tokens": rec.received_tokens,
-                "created_s": rec.created_s,
-                "server_arrival_s": r.arrival_s,
-                "first_scheduled_s": r.first_scheduled_s,
-                "first_token_server_s": r.first_token_s,
-                "last_token_server_s": rec.last_token_server_s,
-                "first_token_ue_s": rec.first_token_ue_s,
-                "last_token_ue_s": rec.last_token_ue_s,
-                "t_up_s": up_s,
-                "t_queue_s": r.first_scheduled_s - r.arrival_s,
-                "t_prefill_s": r.first_token_s - r.first_scheduled_s,
-                "t_decode_s": rec.last_token_server_s - r.first_token_s,
-                "t_down_s": rec.last_token_ue_s - rec.last_token_server_s,
-            }
-            if rec.up is not None:  # per-hop time of the prompt
-                for hop in rec.up.hops:
-                    row[f"t_up_{hop.link}_s"] = hop.t_delivered_s - hop.t_enqueued_s
-            if rec.last_down is not None:  # per-hop time of the last token's chunk: t_down
-                for hop in rec.last_down.hops:
-                    row[f"t_down_{hop.link}_s"] = hop.t_delivered_s - hop.t_enqueued_s
-            rows.append(row)
-        df = pd.DataFrame(rows)
-        if len(df):
-            df["ttft_ue_s"] = df["first_token_ue_s"] - df["created_s"]
-            df["e2e_ue_s"] = df["last_token_ue_s"] - df["created_s"]
-            gaps = (df["last_token_ue_s"] - df["first_token_ue_s"]) / (df["received_tokens"] - 1)
-            df["tpot_ue_s"] = gaps.where(df["received_tokens"] > 1)
-        return df
+        return journey_frame([journey_row(rec) for rec in self.records.values()])
 
     def results(self) -> RunResult:
         """``journeys`` table and UE-side headline metrics (s)."""
@@ -289,6 +252,54 @@ class Journeys:
                 float(np.quantile(x, 0.9)) if len(x) else math.nan
             )
         return RunResult(tables={"journeys": df}, summary=summary)
+
+
+def journey_row(rec: Any) -> dict[str, Any]:
+    """A journey record's timestamps (s), its breakdown (s) and per-hop times (s), as a row.
+
+    Args:
+        rec: A journey record (``request``, ``ue``, ``status``, the UE-side timestamps, the
+            prompt's ``up`` message and the last token chunk's ``last_down`` message).
+    """
+    r = rec.request
+    row: dict[str, Any] = {
+        "id": r.id,
+        "ue": rec.ue,
+        "status": rec.status,
+        "prompt_tokens": r.prompt_tokens,
+        "output_tokens": r.output_tokens,
+        "received_tokens": rec.received_tokens,
+        "created_s": rec.created_s,
+        "server_arrival_s": r.arrival_s,
+        "first_scheduled_s": r.first_scheduled_s,
+        "first_token_server_s": r.first_token_s,
+        "last_token_server_s": rec.last_token_server_s,
+        "first_token_ue_s": rec.first_token_ue_s,
+        "last_token_ue_s": rec.last_token_ue_s,
+        "t_up_s": r.arrival_s - rec.created_s,
+        "t_queue_s": r.first_scheduled_s - r.arrival_s,
+        "t_prefill_s": r.first_token_s - r.first_scheduled_s,
+        "t_decode_s": rec.last_token_server_s - r.first_token_s,
+        "t_down_s": rec.last_token_ue_s - rec.last_token_server_s,
+    }
+    if rec.up is not None:  # per-hop time of the prompt
+        for hop in rec.up.hops:
+            row[f"t_up_{hop.link}_s"] = hop.t_delivered_s - hop.t_enqueued_s
+    if rec.last_down is not None:  # per-hop time of the last token's chunk: t_down
+        for hop in rec.last_down.hops:
+            row[f"t_down_{hop.link}_s"] = hop.t_delivered_s - hop.t_enqueued_s
+    return row
+
+
+def journey_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows of :func:`journey_row` as a table, with UE TTFT, TPOT and E2E (s) added."""
+    df = pd.DataFrame(rows)
+    if len(df):
+        df["ttft_ue_s"] = df["first_token_ue_s"] - df["created_s"]
+        df["e2e_ue_s"] = df["last_token_ue_s"] - df["created_s"]
+        gaps = (df["last_token_ue_s"] - df["first_token_ue_s"]) / (df["received_tokens"] - 1)
+        df["tpot_ue_s"] = gaps.where(df["received_tokens"] > 1)
+    return df
 
 
 def _end(rec: _Record) -> None:

@@ -50,7 +50,7 @@ from edgetwin.sim.compute.specdec import (
 )
 from edgetwin.sim.decision import DecisionPoint
 from edgetwin.sim.metrics.summary import RunResult
-from edgetwin.sim.net.journey import Carrier, JourneyConfig
+from edgetwin.sim.net.journey import Carrier, JourneyConfig, journey_frame, journey_row
 from edgetwin.sim.net.message import Message
 from edgetwin.sim.rng import RandomStreams
 from edgetwin.sim.workload.request import Request
@@ -482,45 +482,16 @@ class SpeculativeJourneys:
 
     def table(self) -> pd.DataFrame:
         """One row per request, with the columns of ``Journeys.table`` plus draft energy."""
-        rows = []
-        for rec in self.records.values():
-            r = rec.request
-            row = {
-                "id": r.id,
-                "ue": rec.ue,
-                "status": rec.status,
-                "prompt_tokens": r.prompt_tokens,
-                "output_tokens": r.output_tokens,
-                "received_tokens": rec.received_tokens,
-                "created_s": rec.created_s,
-                "server_arrival_s": r.arrival_s,
-                "first_scheduled_s": r.first_scheduled_s,
-                "first_token_server_s": r.first_token_s,
-                "last_token_server_s": rec.last_token_server_s,
-                "first_token_ue_s": rec.first_token_ue_s,
-                "last_token_ue_s": rec.last_token_ue_s,
-                "t_up_s": r.arrival_s - rec.created_s,
-                "t_queue_s": r.first_scheduled_s - r.arrival_s,
-                "t_prefill_s": r.first_token_s - r.first_scheduled_s,
-                "t_decode_s": rec.last_token_server_s - r.first_token_s,
-                "t_down_s": rec.last_token_ue_s - rec.last_token_server_s,
-                "device_energy_j": rec.device_energy_j,
-                "spec_rounds": rec.rounds,
-            }
-            if rec.up is not None:
-                for hop in rec.up.hops:
-                    row[f"t_up_{hop.link}_s"] = hop.t_delivered_s - hop.t_enqueued_s
-            if rec.last_down is not None:
-                for hop in rec.last_down.hops:
-                    row[f"t_down_{hop.link}_s"] = hop.t_delivered_s - hop.t_enqueued_s
-            rows.append(row)
-        df = pd.DataFrame(rows)
-        if len(df):
-            df["ttft_ue_s"] = df["first_token_ue_s"] - df["created_s"]
-            df["e2e_ue_s"] = df["last_token_ue_s"] - df["created_s"]
-            gaps = (df["last_token_ue_s"] - df["first_token_ue_s"]) / (df["received_tokens"] - 1)
-            df["tpot_ue_s"] = gaps.where(df["received_tokens"] > 1)
-        return df
+        return journey_frame(
+            [
+                {
+                    **journey_row(rec),
+                    "device_energy_j": rec.device_energy_j,
+                    "spec_rounds": rec.rounds,
+                }
+                for rec in self.records.values()
+            ]
+        )
 
     def results(self) -> RunResult:
         """``spec_rounds`` table and the round metrics (:func:`round_summary`)."""
