@@ -13,6 +13,8 @@ single env's, batched; the arguments are the single env's plus ``num_envs``.
 
 Autoreset follows Gymnasium 1.x's default ``AutoresetMode.NEXT_STEP``: the step after a member's
 episode is truncated resets it (its action is ignored; reward 0, not terminated, not truncated).
+``autoreset_mode="SameStep"`` restarts it in the step that ends it instead, with the last
+observation in ``info["final_obs"]`` (what SB3's ``VecEnv`` does; ``agents/rl`` uses it).
 ``reset(options={"episode_seed": [s_0, …, s_{B−1}]})`` replays given simulation seeds (as
 ``edgetwin run --seed s_i``).
 
@@ -74,6 +76,22 @@ def _check_num_envs(num_envs: Any) -> int:
     return int(num_envs)
 
 
+#: Autoreset modes the env implements (Gymnasium 1.x; DISABLED would need partial resets).
+AUTORESET_MODES = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+
+
+def _check_autoreset_mode(mode: Any) -> AutoresetMode:
+    try:
+        value = AutoresetMode(mode.value if isinstance(mode, AutoresetMode) else mode)
+    except ValueError:
+        value = None
+    if value not in AUTORESET_MODES:
+        allowed = ", ".join(m.value for m in AUTORESET_MODES)
+        raise ValueError(f"autoreset_mode must be one of {allowed}, got {mode!r:.80}")
+    assert value is not None
+    return value
+
+
 def _member_obs(obs: dict[str, Any], b: int) -> dict[str, Any]:
     """Member ``b``'s slice of a batch observation, as its own ``CellGroup`` would give it."""
     return {k: (int(v[b]) if k == "slot" else v[b : b + 1]) for k, v in obs.items()}
@@ -98,8 +116,11 @@ class PrbPowerVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]
         t_ref_bps: float | None = None,
         overrides: Mapping[str, Any] | None = None,
         render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ) -> None:
         self.num_envs = _check_num_envs(num_envs)
+        self.autoreset_mode = _check_autoreset_mode(autoreset_mode)
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         if control not in CONTROLS:
             raise ValueError(f"unknown control {control!r}; allowed: {', '.join(CONTROLS)}")
         self.setup = CellEnvSetup.from_args(
@@ -300,26 +321,51 @@ class PrbPowerVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]
                 cell_throughput_bps=thr, _cell_throughput_bps=mask, jain_index=jain,
                 _jain_index=mask.copy(),
             )  # fmt: skip
-        if restart.size:
-            seeds = np.zeros(B, dtype=np.int64)
+        final_obs: dict[str, np.ndarray] | None = None
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
+            # Gymnasium's SAME_STEP: the ended members restart now; their last observation and
+            # info go to info["final_obs"] / info["final_info"].
+            restart = np.flatnonzero(truncated)
+            final_obs = {k: v[restart].copy() for k, v in self._obs.items()}
+            final_info = np.empty(B, dtype=object)
             for i in restart:
-                seed = int(self._member_rng(int(i)).integers(2**31))
-                seeds[i] = seed
-                batch.replace(int(i), self._new_member(seed))
-            self._builder.reset_rows(restart)
-            self._start(restart)
-            mask = np.zeros(B, dtype=bool)
-            mask[restart] = True
-            info.update(episode_seed=seeds, _episode_seed=mask)
+                final_info[i] = {k: info[k][i] for k in ("cell_throughput_bps", "jain_index")}
+            ended = truncated.copy()
+            info.update(final_info=final_info, _final_info=ended, _final_obs=ended.copy())
+        if restart.size:
+            info.update(self._restart(restart))
         new = self._observe()
-        # A truncated member saw no new decision: it keeps its last observation (single env).
-        keep = truncated
-        for key, value in new.items():
-            value[keep] = self._obs[key][keep]
+        if final_obs is None:
+            # A truncated member saw no new decision: it keeps its last observation (single
+            # env); NEXT_STEP resets it at the next step.
+            keep = truncated
+            for key, value in new.items():
+                value[keep] = self._obs[key][keep]
+            self._autoreset = truncated
+        else:
+            objs = np.empty(B, dtype=object)
+            for j, i in enumerate(np.flatnonzero(truncated)):
+                objs[i] = {k: v[j] for k, v in final_obs.items()}
+            info["final_obs"] = objs
         self._obs = new
-        self._autoreset = truncated
         obs_out = {k: v.copy() for k, v in new.items()}
         return obs_out, rewards, np.zeros(B, dtype=bool), truncated, info
+
+    def _restart(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """New episodes for members ``rows`` (seeds from their generators); their infos."""
+        batch = self._batch
+        assert batch is not None
+        B = self.num_envs
+        seeds = np.zeros(B, dtype=np.int64)
+        for i in rows:
+            seed = int(self._member_rng(int(i)).integers(2**31))
+            seeds[i] = seed
+            batch.replace(int(i), self._new_member(seed))
+        self._builder.reset_rows(rows)
+        self._start(rows)
+        mask = np.zeros(B, dtype=bool)
+        mask[rows] = True
+        return {"episode_seed": seeds, "_episode_seed": mask}
 
     def close_extras(self, **kwargs: Any) -> None:
         """Drop the batch."""

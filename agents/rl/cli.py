@@ -121,8 +121,15 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_n_envs,
         default=1,
         metavar="N",
-        help="envs stepped in parallel worker processes (SB3 SubprocVecEnv), env i seeded with "
-        "seed + i; --steps counts the steps of all envs (default 1: one env, in-process)",
+        help="envs stepped per PPO step, env i seeded with seed + i; --steps counts the steps "
+        "of all envs (default 1: one env, in-process)",
+    )
+    ppo.add_argument(
+        "--vec",
+        choices=("batch", "subproc"),
+        default=None,
+        help="how --n-envs > 1 envs step: one cell batch in this process (default for the "
+        "PRB/power envs) or SB3 worker processes (default for --control cache); same results",
     )
     ppo.set_defaults(func=_cmd_train_ppo)
 
@@ -232,6 +239,7 @@ def _cmd_train_ppo(args: argparse.Namespace) -> int:
         overrides=overrides,
         episode_s=episode_s,
         n_envs=args.n_envs,
+        vec=args.vec,
     )
     wall = time.perf_counter() - t0
     summary = policy.meta.get("summary", {})

@@ -31,9 +31,11 @@ per adapter, and the checkpoint's ``cache`` actor runs as ``cache/ppo:PATH`` in
 
 Training is deterministic given ``seed`` and ``n_envs`` on a CPU (SB3's ``seed`` seeds Python,
 numpy, torch and the envs, env ``i`` with ``seed + i``; torch runs on one thread while training).
-With ``n_envs > 1`` the envs step in worker processes (SB3's ``SubprocVecEnv``, one BLAS thread
-each), with the same results as stepping them in-process (``subproc=False``); ``n_envs=1`` steps
-its env in-process (``DummyVecEnv``), as before ``--n-envs`` existed.
+With ``n_envs > 1`` the PRB/power envs step as one cell batch in this process (``vec="batch"``,
+:class:`~edgetwin.agents.rl.batch_vec_env.CellBatchVecEnv`) or in worker processes
+(``vec="subproc"``: SB3's ``SubprocVecEnv``, one BLAS thread each), with the same results as
+stepping them in-process one after another (``vec="inline"``); ``n_envs=1`` steps its env
+in-process (``DummyVecEnv``), as before ``--n-envs`` existed.
 """
 
 from __future__ import annotations
@@ -412,6 +414,7 @@ def make_ppo(
     reward_kwargs: Mapping[str, Any] | None = None,
     verbose: int = 0,
     subproc: bool | None = None,
+    vec: str | None = None,
 ) -> tuple[Any, Any]:
     """An untrained SB3 PPO model on a PRB/power or adapter-cache env and its ``VecNormalize``.
 
@@ -428,7 +431,7 @@ def make_ppo(
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
     _check(control, arch, 1, n_envs)
-    subproc = n_envs > 1 if subproc is None else bool(subproc)
+    vec = _vectorization(vec, subproc, n_envs, control)
     kw = (
         dict(ppo_kwargs)
         if ppo_kwargs is not None
@@ -455,7 +458,24 @@ def make_ppo(
         return wrapper(Monitor(env))  # type: ignore[arg-type]
 
     envs: VecEnv
-    if subproc:
+    if vec == "batch":
+        from edgetwin.agents.rl.batch_vec_env import CellBatchVecEnv
+        from edgetwin.envs.prb_power_vector import PrbPowerVectorEnv
+
+        prototype = make_env()  # the feature wrapper's transform and space
+        assert isinstance(prototype, gym.ObservationWrapper)
+        torch.manual_seed(seed)
+        batch = PrbPowerVectorEnv(
+            num_envs=n_envs,
+            scenario=scenario,
+            control=control,  # type: ignore[arg-type]
+            reward=reward,
+            reward_kwargs=reward_kwargs,
+            overrides=dict(overrides or {}),
+            autoreset_mode="SameStep",
+        )
+        envs = CellBatchVecEnv(batch, prototype.observation, prototype.observation_space)
+    elif vec == "subproc":
         from edgetwin.scenarios.run import _one_blas_thread_per_worker
 
         # Built here once first, so that bad arguments raise their own error (ValueError), not
@@ -472,6 +492,28 @@ def make_ppo(
     except BaseException:
         envs.close()  # ends a SubprocVecEnv's workers
         raise
+
+
+#: How ``n_envs`` envs are stepped: one cell batch in this process (PRB/power envs), worker
+#: processes (``SubprocVecEnv``) or one after another in this process (``DummyVecEnv``).
+VECTORIZATIONS: tuple[str, ...] = ("batch", "subproc", "inline")
+
+
+def _vectorization(vec: str | None, subproc: bool | None, n_envs: int, control: str) -> str:
+    """The vectorization: ``subproc`` (older argument) wins, then ``vec``, then the default."""
+    if subproc is not None:
+        return "subproc" if subproc else "inline"
+    if vec is not None:
+        if vec not in VECTORIZATIONS:
+            raise ValueError(f"unknown vec {vec!r}; allowed: {', '.join(VECTORIZATIONS)}")
+        if vec == "batch" and control == CACHE_CONTROL:
+            raise ValueError(
+                "vec='batch' steps PRB/power envs; for control='cache' allowed: subproc, inline"
+            )
+        return vec
+    if n_envs == 1:
+        return "inline"
+    return "subproc" if control == CACHE_CONTROL else "batch"
 
 
 def _build_ppo(
@@ -526,6 +568,7 @@ def train_ppo(
     episode_s: float | None = None,
     arch: Arch = "per_ue",
     subproc: bool | None = None,
+    vec: str | None = None,
 ) -> TorchPolicy:
     """Train SB3 PPO on ``edgetwin/PrbPower-v0`` (or AdapterCache-v0) and export a checkpoint.
 
@@ -543,8 +586,12 @@ def train_ppo(
             for ``control="cache"`` the env's options.
         n_envs: Envs stepped per PPO step, env ``i`` seeded with ``seed + i``; a rollout is
             ``n_steps`` steps of every env.
-        subproc: Step the envs in worker processes (``SubprocVecEnv``) rather than in this
-            one (``DummyVecEnv``); default: when ``n_envs > 1``. The results are the same.
+        subproc: Step the envs in worker processes (``SubprocVecEnv``, ``True``) or one after
+            another in this process (``DummyVecEnv``, ``False``); overrides ``vec``.
+        vec: ``"batch"`` (default for PRB/power envs when ``n_envs > 1``: one cell batch in
+            this process, :class:`~edgetwin.agents.rl.batch_vec_env.CellBatchVecEnv`),
+            ``"subproc"`` (default for the cache env) or ``"inline"``. The results are the
+            same.
         ppo_kwargs: Overrides of :data:`PPO_DEFAULTS` (``control="cache"``:
             :data:`CACHE_PPO_DEFAULTS`) (``n_steps`` and ``batch_size`` are
             capped so that a short run still updates: ``n_steps ≤ ⌈total_steps / n_envs⌉``).
@@ -588,6 +635,7 @@ def train_ppo(
             reward_kwargs=reward_kwargs,
             verbose=verbose,
             subproc=subproc,
+            vec=vec,
         )
         model.learn(total_timesteps=total_steps)
         wall_s = time.perf_counter() - t0
