@@ -707,7 +707,44 @@ class _Job:
 
 def _run_job(config: ScenarioConfig, job: _Job) -> tuple[dict[str, Any], pd.DataFrame]:
     """One run of a comparison (top-level so that worker processes can unpickle it)."""
-    plan, labels, result = run_once(config, job.policies, job.seed)
+    return _job_output(config, job, *run_once(config, job.policies, job.seed))
+
+
+def _run_batch_jobs(
+    config: ScenarioConfig, jobs: Sequence[_Job]
+) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """Runs of one policy set on several seeds as one cell batch (same results as _run_job)."""
+    from edgetwin.scenarios.batch_run import NotBatchable, run_batch
+
+    if len(jobs) == 1:
+        return [_run_job(config, jobs[0])]
+    try:
+        results = run_batch(config, jobs[0].policies, [job.seed for job in jobs])
+    except NotBatchable:  # e.g. a radio component replaced by a test double
+        return [_run_job(config, job) for job in jobs]
+    return [_job_output(config, job, *res) for job, res in zip(jobs, results, strict=True)]
+
+
+def _batch_chunks(jobs: Sequence[_Job], workers: int) -> list[list[_Job]]:
+    """Each policy set's jobs split into at most ``workers`` chunks of near-equal size."""
+    by_label: dict[str, list[_Job]] = {}
+    for job in jobs:
+        by_label.setdefault(job.label, []).append(job)
+    chunks = []
+    for group in by_label.values():
+        n = min(workers, len(group))
+        chunks += [group[i::n] for i in range(n)]
+    return chunks
+
+
+def _job_output(
+    config: ScenarioConfig,
+    job: _Job,
+    plan: Mapping[str, PolicyLike],
+    labels: Mapping[str, str],
+    result: RunResult,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A finished run's comparison row and UE table; cached as ``job.entry`` if it has one."""
     row: dict[str, Any] = {"policy_set": job.label, "seed": job.seed}
     row.update({f"policy.{f}": v for f, v in labels.items()})
     row.update(metric_values(result.summary))
@@ -717,6 +754,13 @@ def _run_job(config: ScenarioConfig, job: _Job) -> tuple[dict[str, Any], pd.Data
     ue.insert(0, "seed", job.seed)
     ue.insert(0, "policy_set", job.label)
     return row, ue
+
+
+def _run_one_job(
+    config: ScenarioConfig, jobs: Sequence[_Job]
+) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """:func:`_run_job` of a one-job chunk (the task shape ``execute`` submits)."""
+    return [_run_job(config, job) for job in jobs]
 
 
 def _store_entry(
@@ -842,6 +886,7 @@ def compare(
     plots: bool | None = None,
     labels: Sequence[str | None] | None = None,
     notify: Callable[[str], None] | None = None,
+    batch: bool = True,
 ) -> pd.DataFrame:
     """Run every policy set on every seed (common random numbers) and tabulate the metrics.
 
@@ -864,6 +909,9 @@ def compare(
             ``None`` entry) names a set by its policies, ``"prb=pf+power=equal"``.
         notify: Called with one line when an existing result is replaced (see
             :func:`atomic_dir`).
+        batch: Run a lock-step radio scenario's seeds of each policy set as cell batches
+            (``scenarios/batch_run.py``; one per worker) rather than one run per seed. The
+            results are the same (``wall_s`` apart).
 
     Returns:
         One row per policy set × seed: ``policy_set``, ``seed``, ``policy.<family>`` and the
@@ -901,6 +949,10 @@ def compare(
     n_jobs = len(resolved) * len(seeds)
     workers = min(2, n_jobs) if workers is None else max(1, min(int(workers), n_jobs))
 
+    from edgetwin.scenarios.batch_run import batchable
+
+    batch_runs = batchable(config) and batch
+
     def jobs(partial: Path | None) -> list[_Job]:
         def entry(refs: dict[str, PolicyRef], label: str, seed: int) -> Path | None:
             if partial is None:
@@ -910,7 +962,7 @@ def compare(
 
         return [
             _Job(
-                index=i,
+                index=i * len(seeds) + k,
                 label=label,
                 policies=refs,
                 seed=seed,
@@ -918,17 +970,23 @@ def compare(
                 plots=plots,
             )
             for i, (label, refs) in enumerate(resolved)
-            for seed in seeds
+            for k, seed in enumerate(seeds)
         ]
 
     def execute(todo: list[_Job]) -> list[tuple[dict[str, Any], pd.DataFrame]]:
-        outputs: list[tuple[dict[str, Any], pd.DataFrame]] = []
+        # A lock-step radio scenario runs each policy set's seeds as cell batches (one per
+        # worker): the same results as one run per seed, at a fraction of the wall time.
+        if batch_runs:
+            tasks = [(_run_batch_jobs, chunk) for chunk in _batch_chunks(todo, workers)]
+        else:
+            tasks = [(_run_one_job, [job]) for job in todo]
+        done: dict[int, tuple[dict[str, Any], pd.DataFrame]] = {}
         with _progress_bar(progress, f"{config.name}: {n_jobs} runs") as update:
             if workers == 1:
-                for j, job in enumerate(todo, 1):
-                    outputs.append(_run_job(config, job))
+                for fn, chunk in tasks:
+                    done.update(zip([job.index for job in chunk], fn(config, chunk), strict=True))
                     if update:
-                        update(j / n_jobs)
+                        update(len(done) / n_jobs)
             else:
                 import multiprocessing
 
@@ -936,16 +994,16 @@ def compare(
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
                 try:
                     with _one_blas_thread_per_worker():  # workers start on submit
-                        futures = [pool.submit(_run_job, config, job) for job in todo]
-                    for j, fut in enumerate(futures, 1):
-                        outputs.append(fut.result())
+                        futures = [(pool.submit(fn, config, chunk), chunk) for fn, chunk in tasks]
+                    for fut, chunk in futures:
+                        done.update(zip([job.index for job in chunk], fut.result(), strict=True))
                         if update:
-                            update(j / n_jobs)
+                            update(len(done) / n_jobs)
                 except BaseException:
                     _stop_pool(pool)
                     raise
                 pool.shutdown()
-        return outputs
+        return [done[job.index] for job in todo]
 
     if target is None:
         return pd.DataFrame([row for row, _ in execute(jobs(None))])

@@ -70,6 +70,16 @@ class Simulation:
                 c.start()
             self._horizon_event = self.env.timeout(self.horizon_s)
 
+    def start(self) -> simpy.Event:
+        """Start the components (once) and return the horizon event.
+
+        For callers that step the environment themselves (``env.run(until=their_event |
+        horizon)``), such as an RL environment counting a server's arrivals.
+        """
+        self._start()
+        assert self._horizon_event is not None
+        return self._horizon_event
+
     def run(self, progress: Callable[[float], None] | None = None, n_chunks: int = 50) -> None:
         """Run to the horizon; ``progress(fraction)`` is called between chunks if given."""
         self._start()
@@ -98,6 +108,17 @@ class Simulation:
             return value
         self._finish()
         return None
+
+    def finish_outside(self, wall_s: float) -> None:
+        """Mark the run finished after its components were advanced outside SimPy.
+
+        A cell batch (``sim/radio/cell_batch.py``) steps many one-cell runs together and writes
+        each run's final state back into its components; this closes the run as ``run()``
+        would, with ``wall_s`` as its share of the batch's wall time.
+        """
+        self._start()
+        self.wall_s += float(wall_s)
+        self._finish()
 
     def _finish(self) -> None:
         if not self._finished:

@@ -41,8 +41,8 @@ class CellBatchVecEnv(VecEnv):
     ) -> None:
         if venv.autoreset_mode != AutoresetMode.SAME_STEP:
             raise ValueError("CellBatchVecEnv needs a vector env with autoreset_mode='SameStep'")
+        self.venv = venv  # before VecEnv's init, which reads render_mode through get_attr
         super().__init__(venv.num_envs, observation_space, venv.single_action_space)
-        self.venv = venv
         self._features = features
         self._actions: np.ndarray | None = None
         n = venv.num_envs

@@ -45,13 +45,16 @@ class CellBatch:
     Args:
         members: One-cell :class:`CellGroup` objects of the same configuration (carrier, UEs,
             link adaptation, channel batch length), freshly built and not started.
+        record: Also keep each member's per-slot metric sums and MCS histogram, so that
+            :meth:`write_back` can give every member what a scenario run leaves in it (its
+            ``results()`` tables equal the run's).
 
     Raises:
         ValueError: An empty list, a member with more than one cell, or members that differ in
             configuration or dimensions.
     """
 
-    def __init__(self, members: list[CellGroup]) -> None:
+    def __init__(self, members: list[CellGroup], *, record: bool = False) -> None:
         if not members:
             raise ValueError("a cell batch needs at least one member")
         head = members[0]
@@ -108,6 +111,10 @@ class CellBatch:
         self._delivered: FloatArray = np.zeros((B, U))
         self._m_slot_k: FloatArray = np.zeros((B, sk.S_N))
         self._mcs_counts: IntArray = np.zeros(self.tables.n_mcs, dtype=np.int64)
+        self.record = record
+        n_rec = self.n_slot_total if record else 0
+        self.m_slot: FloatArray = np.zeros((n_rec, B, sk.S_N))  # per slot and member
+        self.mcs_counts: IntArray = np.zeros((B if record else 0, self.tables.n_mcs), np.int64)
         self._sidx = self.tables.kernel_sinr_grid
         self._rate_per_se = head._rate_per_se
         self._p_eq = head._p_eq
@@ -197,6 +204,8 @@ class CellBatch:
             self._gain[:R, idx] = self._gain[-R:, idx]
         for b, batch in zip(idx, batches, strict=True):
             self._gain[R:, b] = batch.gain[:, 0]
+            member = self.members[b]  # as channel_at leaves it (results read the latest batch)
+            member._prev_batch, member._batch = member._batch, batch
         self._n_channel_batches[idx] += 1
 
     def _gain_row(self, b: IntArray, k: IntArray) -> IntArray:
@@ -368,6 +377,8 @@ class CellBatch:
         harq, la = self.config.harq, self.config.link_adaptation
         lo, inv_step, hi = self._sidx
         t = self.tables
+        if self.record:
+            n_tx_before = self.m_ue[..., sk.M_TX].copy()
         bad = sk.transmit(
             self.slot, alloc, power_w, self._gain, rows, _NO_INTERFERENCE, _NO_ROWS,
             self.noise_w, self._report_lin, self.olla_offset_db, self.last_mcs, self.has_data,
@@ -383,7 +394,31 @@ class CellBatch:
                 "which has no data (has_data=False)"
             )
         idx = np.asarray(idx, dtype=np.int64)
+        if self.record:
+            self.m_slot[self.slot[idx], idx] = self._m_slot_k[idx]
+            b_tx, u_tx = np.nonzero(self.m_ue[..., sk.M_TX] > n_tx_before)
+            np.add.at(self.mcs_counts, (b_tx, self.last_mcs[b_tx, u_tx]), 1)
         self._finish_slot(idx, self._delivered if idx.size == B else self._delivered[idx])
+
+    def write_back(self) -> None:
+        """Leave in every member the state a scenario run leaves in its cell (needs ``record``).
+
+        Its ``results()`` then reads the batch's metrics: per-UE sums, per-slot sums, MCS
+        histogram, buffers, smoothed rates and link-adaptation state.
+        """
+        if not self.record:
+            raise RuntimeError("write_back needs a CellBatch built with record=True")
+        for b, m in enumerate(self.members):
+            m.m_ue[0] = self.m_ue[b]  # in place: the observation views stay valid
+            m.m_slot[:, 0] = self.m_slot[:, b]
+            m.mcs_counts[:] = self.mcs_counts[b]
+            m.n_active_slots = int(self.n_active_slots[b])
+            m.buffer_bits[0] = self.buffer_bits[b]
+            m.retx_bits[0] = self.retx_bits[b]
+            m.olla_offset_db[0] = self.olla_offset_db[b]
+            m.avg_rate_bps = self.avg_rate_bps[b : b + 1].copy()
+            m.last_rate_bps = self.last_rate_bps[b : b + 1].copy()
+            m.last_mcs[0] = self.last_mcs[b]
 
     def _finish_slot(self, idx: IntArray, delivered: FloatArray) -> None:
         """Smoothed rates after the slot of members ``idx`` (CellGroup._slot's last phase)."""
