@@ -26,7 +26,7 @@ from edgetwin.sim.radio.cell import CellGroup
 from edgetwin.sim.radio.cell_batch import CellBatch
 
 
-class NotBatchable(ValueError):
+class NotBatchableError(ValueError):
     """The scenario (or what its build made) cannot run as a cell batch."""
 
 
@@ -55,11 +55,11 @@ def run_batch(
         labels and the run's result.
 
     Raises:
-        NotBatchable: A scenario that is not :func:`batchable`, or whose build made components
+        NotBatchableError: A scenario that is not :func:`batchable`, or whose build made components
             other than a radio cell group.
     """
     if not batchable(config):
-        raise NotBatchable(f"scenario {config.name!r} cannot run as a cell batch")
+        raise NotBatchableError(f"scenario {config.name!r} cannot run as a cell batch")
     t0 = time.perf_counter()
     plan = policy_plan(config, dict(policies))
     labels = {f: policy_label(v) for f, v in plan.items()}
@@ -68,7 +68,7 @@ def run_batch(
     for sim in sims:
         cell = sim.components.get("radio")
         if set(sim.components) != {"radio"} or not isinstance(cell, CellGroup):
-            raise NotBatchable(f"scenario {config.name!r} builds more than a radio cell group")
+            raise NotBatchableError(f"scenario {config.name!r} builds more than a radio cell group")
         members.append(cell)
     # The first seed's policy objects decide for the batch (fresh, one row per member).
     prb_dp, power_dp = members[0].prb_dp, members[0].power_dp

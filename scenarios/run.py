@@ -714,13 +714,13 @@ def _run_batch_jobs(
     config: ScenarioConfig, jobs: Sequence[_Job]
 ) -> list[tuple[dict[str, Any], pd.DataFrame]]:
     """Runs of one policy set on several seeds as one cell batch (same results as _run_job)."""
-    from edgetwin.scenarios.batch_run import NotBatchable, run_batch
+    from edgetwin.scenarios.batch_run import NotBatchableError, run_batch
 
     if len(jobs) == 1:
         return [_run_job(config, jobs[0])]
     try:
         results = run_batch(config, jobs[0].policies, [job.seed for job in jobs])
-    except NotBatchable:  # e.g. a radio component replaced by a test double
+    except NotBatchableError:  # e.g. a radio component replaced by a test double
         return [_run_job(config, job) for job in jobs]
     return [_job_output(config, job, *res) for job, res in zip(jobs, results, strict=True)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from edgetwin.scenarios.batch_run import NotBatchable, batchable, run_batch
+from edgetwin.scenarios.batch_run import NotBatchableError, batchable, run_batch
 from edgetwin.scenarios.load import load_scenario
 from edgetwin.scenarios.run import run_once
 
@@ -18,8 +18,8 @@ def test_batch_results_equal_one_by_one_runs(policies):
     config = load_scenario("nr_cell", {"duration_s": 0.05})
     seeds = [2, 9, 4]
     batched = run_batch(config, policies, seeds)
-    for seed, (plan, labels, result) in zip(seeds, batched, strict=True):
-        plan1, labels1, alone = run_once(config, policies, seed)
+    for seed, (_plan, labels, result) in zip(seeds, batched, strict=True):
+        _, labels1, alone = run_once(config, policies, seed)
         assert labels == labels1
         assert set(result.tables) == set(alone.tables)
         for name, table in alone.tables.items():
@@ -34,7 +34,7 @@ def test_only_lock_step_radio_scenarios_are_batchable():
     assert not batchable(load_scenario("bursty_cell"))  # Poisson arrivals
     assert not batchable(load_scenario("multi_cell_57"))
     assert not batchable(load_scenario("edge_cloud"))
-    with pytest.raises(NotBatchable, match="cannot run as a cell batch"):
+    with pytest.raises(NotBatchableError, match="cannot run as a cell batch"):
         run_batch(load_scenario("edge_cloud"), {}, [0, 1])
 
 
