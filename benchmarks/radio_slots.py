@@ -13,6 +13,9 @@ contains and what it leaves out):
    ``--no-sionna-compile``) wrapped in ``torch.compile``.
 3. Their ratio, against the faster Sionna variant.
 4. EdgeTwin slots/s, 57 cells x 20 UEs (hex, 19 sites x 3 sectors, ISD 500 m).
+5. B = 64 independent cells: EdgeTwin's cell batch (``sim/radio/cell_batch.py``, PF + equal
+   power, its channel generated inside the loop) against Sionna SYS's blocks with
+   ``batch_size=64`` (fed 64 precomputed SINR arrays), eager and compiled; in cell-slots/s.
 
 Every case is repeated; the table reports the best wall time (the least disturbed by other
 processes on a shared machine) and the median. Goals use the best time on both sides.
@@ -45,6 +48,8 @@ from harness import CaseResult, guard, json_header, repeat, report_failures, wri
 GOAL_EDGETWIN_1CELL_SLOTS_PER_S = 20_000.0
 GOAL_RATIO_VS_SIONNA = 100.0
 GOAL_EDGETWIN_57CELL_SLOTS_PER_S = 1_000.0
+GOAL_BATCHED_RATIO_VS_SIONNA = 100.0  # per cell-slot, B cells, against Sionna at the same B
+BATCH_CELLS = 64
 
 # --- scenario -------------------------------------------------------------------------------
 N_UE = 20
@@ -217,6 +222,55 @@ def bench_edgetwin(
     return guard(res, body, tb_limit=4)
 
 
+def bench_edgetwin_batched(
+    *, n_cell: int, horizon_s: float, repeats: int, budget_s: float, seed: int
+) -> CaseResult:
+    """Time B independent 1-cell runs stepped as one cell batch (PF + equal power).
+
+    The members are the 1-cell case's cells with seeds ``seed + b``; each slot of all B is one
+    call of each compiled kernel and one PF/equal-power decision over the member axis (as
+    ``edgetwin compare`` runs them, ``scenarios/batch_run.py``). Building is not timed.
+    """
+    res = CaseResult(
+        f"EdgeTwin cell batch {n_cell} cells x 20 UE x 51 PRB", "batched_edgetwin", "cell-slots"
+    )
+
+    def body() -> None:
+        from edgetwin.agents import make_policy
+        from edgetwin.agents.baselines.power import equal_power
+        from edgetwin.sim.radio.cell_batch import CellBatch
+
+        def run(horizon: float, first_seed: int) -> tuple[float, int]:
+            members = [
+                _build_edgetwin(multi_cell=False, horizon_s=horizon, seed=first_seed + b)[1]
+                for b in range(n_cell)
+            ]
+            t0 = time.perf_counter()
+            batch = CellBatch(members)
+            pf = make_policy("prb/pf")
+            rows = np.arange(n_cell)
+            batch.prepare(rows)
+            while not batch.done.all():
+                obs = {**batch.observation(), "slot": int(batch.slot[0])}
+                alloc = pf.act(obs)
+                batch.transmit(rows, alloc, equal_power(alloc, batch.max_power_w))
+                batch.prepare(rows)
+            return time.perf_counter() - t0, int(batch.n_active_slots.sum())
+
+        run(20 * SLOT_S, seed)  # untimed warm-up
+        n: dict[str, int] = {}
+
+        def run_once() -> float:
+            wall, n["cell_slots"] = run(horizon_s, seed + 1000 * len(n))
+            return wall
+
+        res.walls_s = repeat(run_once, repeats, budget_s)
+        res.n_units = n["cell_slots"]
+        res.info = {"n_cell": n_cell}
+
+    return guard(res, body, tb_limit=4)
+
+
 # ============================================================================================
 # SINR input for the Sionna SYS loop (precomputed, untimed)
 # ============================================================================================
@@ -295,7 +349,8 @@ class SionnaSysLoop:
        (decoded bits) to PF; running sum of decoded bits.
 
     Args:
-        sinr: Per-slot linear SINR, shape [n_slot, n_ue, n_prb].
+        sinr: Per-slot linear SINR, shape [n_slot, n_ue, n_prb], or [n_slot, B, n_ue, n_prb]
+            for B cells stepped as Sionna's batch dimension (``batch_size=B`` of its blocks).
         compile_step: Wrap the per-slot step in ``torch.compile`` (default inductor backend).
         seed: ``sionna.phy.config.seed`` (HARQ draws).
     """
@@ -309,16 +364,21 @@ class SionnaSysLoop:
         config.precision = "single"
         config.seed = seed
         self.torch = torch
-        n_slot, n_ue, n_prb = sinr.shape
+        self.batch = sinr.shape[1] if sinr.ndim == 4 else None
+        n_slot, n_ue, n_prb = sinr.shape[0], sinr.shape[-2], sinr.shape[-1]
         self.n_slot_available = n_slot
-        # [n_slot, 1 (OFDM-symbol group), n_prb, n_ue]: the layout Sionna's blocks take.
-        self.sinr = torch.as_tensor(np.ascontiguousarray(sinr.transpose(0, 2, 1)))[:, None]
+        # [n_slot, (B,) 1 (OFDM-symbol group), n_prb, n_ue]: the layout Sionna's blocks take.
+        self.sinr = torch.as_tensor(np.ascontiguousarray(np.swapaxes(sinr, -1, -2))).unsqueeze(-3)
         self.phy_abs = PHYAbstraction()
         self.eesm = EESM()
         self.olla = OuterLoopLinkAdaptation(
-            self.phy_abs, num_ut=n_ue, bler_target=BLER_TARGET, delta_up=OLLA_DELTA_UP_DB
+            self.phy_abs,
+            num_ut=n_ue,
+            batch_size=self.batch,
+            bler_target=BLER_TARGET,
+            delta_up=OLLA_DELTA_UP_DB,
         )
-        self.scheduler = PFSchedulerSUMIMO(n_ue, n_prb, 1, beta=PF_BETA)
+        self.scheduler = PFSchedulerSUMIMO(n_ue, n_prb, 1, batch_size=self.batch, beta=PF_BETA)
         self.n_ue = n_ue
         self.reset_feedback()
         self._step: Callable[..., Any] = (
@@ -328,9 +388,10 @@ class SionnaSysLoop:
     def reset_feedback(self) -> None:
         """No feedback yet (first slot): HARQ N/A, no SINR report, zero achieved rate."""
         torch = self.torch
-        self.harq = torch.full((self.n_ue,), -1, dtype=torch.int32)
-        self.sinr_eff_fb = torch.zeros(self.n_ue, dtype=torch.float32)
-        self.rate_last = torch.zeros(self.n_ue, dtype=torch.float32)
+        shape = (self.n_ue,) if self.batch is None else (self.batch, self.n_ue)
+        self.harq = torch.full(shape, -1, dtype=torch.int32)
+        self.sinr_eff_fb = torch.zeros(shape, dtype=torch.float32)
+        self.rate_last = torch.zeros(shape, dtype=torch.float32)
         self.bits_total = torch.zeros((), dtype=torch.float64)
 
     def _step_eager(
@@ -396,10 +457,12 @@ def bench_sionna(
 ) -> CaseResult:
     """Time the Sionna SYS loop (construction, warm-up and compilation excluded)."""
     name = "torch.compile" if compile_step else "eager"
+    n_cell = sinr.shape[1] if sinr.ndim == 4 else 1
+    key = "sionna_compiled" if compile_step else "sionna_eager"
     res = CaseResult(
-        f"Sionna SYS ({name}) 1 cell x 20 UE x 51 PRB",
-        "sionna_compiled" if compile_step else "sionna_eager",
-        "slots",
+        f"Sionna SYS ({name}) {n_cell} cell{'s' if n_cell > 1 else ''} x 20 UE x 51 PRB",
+        key if n_cell == 1 else f"batched_{key}",
+        "slots" if n_cell == 1 else "cell-slots",
     )
 
     def body() -> None:
@@ -413,8 +476,8 @@ def bench_sionna(
         warmup_s = time.perf_counter() - t0
         loop.reset_feedback()
         res.walls_s = repeat(lambda: loop.run(n_slots), repeats, budget_s)
-        res.n_units = n_slots
-        n_runs = len(res.walls_s)
+        res.n_units = n_slots * n_cell
+        n_runs = len(res.walls_s) * n_cell
         res.info = {
             "construction_s": build_s,
             "warmup_and_compile_s": warmup_s,
@@ -441,6 +504,14 @@ def _goal(
 def evaluate_goals(cases: dict[str, CaseResult]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Goal verdicts and the EdgeTwin / Sionna ratios."""
     et1, et57 = cases.get("edgetwin_1cell"), cases.get("edgetwin_57cell")
+    etb = cases.get("batched_edgetwin")
+    sionna_b = [c for k, c in cases.items() if k.startswith("batched_sionna") and c.ok]
+    sionna_b_ref = max(sionna_b, key=lambda c: c.rate) if sionna_b else None
+    ratio_b = (
+        etb.rate / sionna_b_ref.rate
+        if etb is not None and etb.ok and sionna_b_ref is not None
+        else None
+    )
     sionna = [c for k, c in cases.items() if k.startswith("sionna") and c.ok]
     sionna_ref = max(sionna, key=lambda c: c.rate) if sionna else None
     ratios: dict[str, Any] = {}
@@ -473,7 +544,19 @@ def evaluate_goals(cases: dict[str, CaseResult]) -> tuple[list[dict[str, Any]], 
             GOAL_EDGETWIN_57CELL_SLOTS_PER_S,
             "slots/s",
         ),
+        _goal(
+            f"cell batch / Sionna SYS, B={BATCH_CELLS}",
+            f">= {GOAL_BATCHED_RATIO_VS_SIONNA:,.0f}x",
+            ratio_b,
+            GOAL_BATCHED_RATIO_VS_SIONNA,
+            "x",
+        ),
     ]
+    if ratio_b is not None and sionna_b_ref is not None:
+        ratios["batched_reference"] = sionna_b_ref.key
+    for c in sionna_b:
+        if etb is not None and etb.ok:
+            ratios[c.key] = etb.rate / c.rate
     return goals, ratios
 
 
@@ -502,7 +585,9 @@ def print_report(
                 f"takes {ch:.3f} s for {c.n_units} slots ({ch / c.best_wall_s:.0%} of best wall)"
             )
     for key, r in ratios.items():
-        if key != "reference":
+        if key.startswith("batched_sionna"):
+            print(f"ratio EdgeTwin cell batch / {cases[key].case}: {r:,.1f}x per cell-slot")
+        elif key not in ("reference", "batched_reference"):
             print(f"ratio EdgeTwin 1 cell / {cases[key].case.split(' 1 cell')[0]}: {r:,.1f}x")
     print()
     print(f"{'goal':<42} {'target':>10} {'measured':>12}  status")
@@ -545,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--skip",
-        choices=("edgetwin", "sionna", "multicell"),
+        choices=("edgetwin", "sionna", "multicell", "batched"),
         action="append",
         default=[],
         help="skip a part (repeatable)",
@@ -627,6 +712,43 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         cases[c.key] = c
+
+    # --- 5. B = 64 independent cells: EdgeTwin's cell batch, Sionna's batch dimension --------
+    if "batched" not in args.skip:
+        B = BATCH_CELLS
+        if "edgetwin" not in args.skip:
+            print(f"running EdgeTwin cell batch of {B} cells ...", flush=True)
+            c = bench_edgetwin_batched(
+                n_cell=B,
+                horizon_s=plan.et57_horizon_s / 2,
+                repeats=plan.et57_repeats,
+                budget_s=plan.budget_s,
+                seed=args.seed,
+            )
+            cases[c.key] = c
+        if "sionna" not in args.skip:
+            n_b = plan.warmup_slots + plan.sionna_compiled_slots // 10
+            try:
+                sinr_b = np.stack(
+                    [sinr_from_edgetwin_channel(n_b, args.seed + b) for b in range(B)], axis=1
+                )
+            except Exception:
+                sinr_b = np.stack([sinr_synthetic(n_b, args.seed + b) for b in range(B)], axis=1)
+            for compile_step in [False, True] if compile_sionna else [False]:
+                print(f"running Sionna SYS batch_size={B} (compile={compile_step}) ...", flush=True)
+                c = bench_sionna(
+                    sinr_b,
+                    compile_step=compile_step,
+                    n_slots=(
+                        plan.sionna_compiled_slots if compile_step else plan.sionna_eager_slots
+                    )
+                    // 10,
+                    warmup_slots=plan.warmup_slots,
+                    repeats=plan.sionna_repeats,
+                    budget_s=plan.budget_s,
+                    seed=args.seed,
+                )
+                cases[c.key] = c
 
     # --- 3. ratio and report ---------------------------------------------------------------
     goals, ratios = evaluate_goals(cases)
