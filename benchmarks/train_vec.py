@@ -5,7 +5,9 @@ their wall time in one run on this machine: SB3 PPO (``agents/rl/ppo.py`` defaul
 network) on ``nr_cell`` with ``--control prb``, 0.25 s episodes (as the shipped checkpoints),
 ``n_envs`` envs, ``steps`` env steps in all (``model.learn``; building the model is not
 timed). Printed: env steps per wall second, and each as a ratio to the in-process
-``DummyVecEnv`` (``inline``) measured in the same run.
+``DummyVecEnv`` (``inline``) measured in the same run. Then the MAPPO curriculum's ``prb`` phase
+(``agents/rl/mappo.py``, 4 × the PPO steps of team transitions) on the MARL env against
+``--n-envs`` cells as one cell batch; the ratio there is to the MARL env.
 
 Usage::
 
@@ -54,6 +56,24 @@ def bench(vec: str, n_envs: int, steps: int, seed: int) -> CaseResult:
     return guard(res, body)
 
 
+def bench_mappo(n_envs: int, slots: int, seed: int) -> CaseResult:
+    """The MAPPO curriculum's ``prb`` phase for ``slots`` team transitions on ``n_envs`` cells."""
+    label = "MARL env" if n_envs == 1 else f"{n_envs} cells, cell batch"
+    res = CaseResult(f"MAPPO prb phase, {label}", f"mappo_{n_envs}", "slots")
+
+    def body() -> None:
+        from edgetwin.agents.rl.mappo import train_curriculum
+
+        t0 = time.perf_counter()
+        train_curriculum(
+            phases=["prb"], steps_per_phase=slots, seed=seed, log=lambda _: None, n_envs=n_envs
+        )
+        res.walls_s = [time.perf_counter() - t0]
+        res.n_units = slots
+
+    return guard(res, body)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three cases; returns the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -67,14 +87,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training with vec={vec} ...", flush=True)
         c = bench(vec, n_envs, steps, args.seed)
         cases[c.key] = c
+    for cells in (1, n_envs):
+        print(f"training MAPPO with {cells} cell(s) ...", flush=True)
+        c = bench_mappo(cells, 4 * steps, args.seed)
+        cases[c.key] = c
     ref = cases["inline"].rate if cases["inline"].ok else None
-    print(f"\n{'case':<34} {'steps':>7} {'wall s':>8} {'steps/s':>9} {'vs inline':>9}")
+    mappo_ref = cases["mappo_1"].rate if cases["mappo_1"].ok else None
+    print(f"\n{'case':<36} {'steps':>7} {'wall s':>8} {'steps/s':>9} {'ratio':>9}")
     for c in cases.values():
         if not c.ok:
-            print(f"{c.case:<34} NOT RUN: {c.error}")
+            print(f"{c.case:<36} NOT RUN: {c.error}")
             continue
-        ratio = f"{c.rate / ref:.2f}x" if ref else "-"
-        print(f"{c.case:<34} {c.n_units:>7} {c.walls_s[0]:>8.1f} {c.rate:>9,.0f} {ratio:>9}")
+        base = mappo_ref if c.key.startswith("mappo") else ref
+        ratio = f"{c.rate / base:.2f}x" if base else "-"
+        print(f"{c.case:<36} {c.n_units:>7} {c.walls_s[0]:>8.1f} {c.rate:>9,.0f} {ratio:>9}")
     status = report_failures(cases.values())
     if args.json is not None:
         payload = {

@@ -139,6 +139,7 @@ class PrbPowerVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]
         self._builder = BatchObservationBuilder(self.num_envs, s.max_ue, s.n_prb)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._alloc = np.full((self.num_envs, s.n_prb), -1, dtype=np.int64)
+        self._pending_alloc: np.ndarray | None = None  # joint: set by observe_power
         self._obs: dict[str, np.ndarray] | None = None
         self._warned_clip = False
 
@@ -224,6 +225,7 @@ class PrbPowerVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]
         if self._batch.done.any():
             raise RuntimeError("the scenario reached its horizon before the first decision")
         self._autoreset[:] = False
+        self._pending_alloc = None
         self._obs = self._observe()
         info = {"episode_seed": np.array(episode_seeds), "_episode_seed": np.ones(B, bool)}
         return {k: v.copy() for k, v in self._obs.items()}, info
@@ -256,8 +258,8 @@ class PrbPowerVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]
             return self._builder(batch.power_observation(self._alloc, with_gains=False))
         return self._builder(batch.observation())
 
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        shape = self.action_space.shape or (0,)
+    def _check_actions(self, actions: Any, shape: tuple[int, ...] | None) -> np.ndarray:
+        shape = shape or (0,)
         expected = f"actions must be an array of numbers in [-1, 1] of shape {shape}"
         try:
             a = np.asarray(actions, dtype=np.float64)
@@ -288,24 +290,73 @@ class PrbPowerVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]
         batch = self._batch
         if batch is None or self._obs is None:
             raise RuntimeError("call reset() before step()")
-        a = self._check_actions(actions)
-        B, M = self.num_envs, self.max_ue
+        a = self._check_actions(actions, self.action_space.shape)
+        if self._pending_alloc is not None:
+            raise RuntimeError("observe_power() is pending: finish the slot with step_power()")
+        M = self.max_ue
+        if self.control == "joint":
+            self._pending_alloc = prb_actions_to_alloc(a[:, :M], batch.observation())
+            return self._finish_step(a[:, M:])
+        return self._finish_step(a)
+
+    def observe_power(self, prb_actions: np.ndarray) -> dict[str, np.ndarray]:
+        """First half of a ``joint`` step, as the MARL env's two agents take it.
+
+        Applies the PRB agent's actions ([num_envs, max_ue] in [−1, 1]) and returns the power
+        agent's observation of the same slot (its ``prb_count`` holds the PRB map); finish the
+        slot with :meth:`step_power`. A member waiting for its autoreset ignores its actions.
+
+        Raises:
+            ValueError: Not ``control="joint"``, or bad actions.
+            RuntimeError: Before :meth:`reset`, or a pending :meth:`observe_power`.
+        """
+        batch = self._batch
+        if self.control != "joint":
+            raise ValueError(f"observe_power needs control='joint', got {self.control!r}")
+        if batch is None or self._obs is None:
+            raise RuntimeError("call reset() before observe_power()")
+        if self._pending_alloc is not None:
+            raise RuntimeError("observe_power() is pending: finish the slot with step_power()")
+        a = self._check_actions(prb_actions, (self.num_envs, self.max_ue))
+        self._pending_alloc = prb_actions_to_alloc(a, batch.observation())
+        pobs = batch.power_observation(self._pending_alloc, with_gains=False)
+        return {k: v.copy() for k, v in self._builder(pobs).items()}
+
+    def step_power(
+        self, power_actions: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Second half of a ``joint`` step: the power agent's actions; returns as :meth:`step`."""
+        if self._pending_alloc is None:
+            raise RuntimeError("call observe_power() before step_power()")
+        return self._finish_step(self._check_actions(power_actions, (self.num_envs, self.max_ue)))
+
+    def _finish_step(
+        self, a: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """The step with the PRB map settled: ``a`` is the power actions (joint, power) or the
+        PRB actions (prb)."""
+        batch = self._batch
+        assert batch is not None and self._obs is not None
+        alloc_joint, self._pending_alloc = self._pending_alloc, None
+        B = self.num_envs
         rewards = np.zeros(B)
         truncated = np.zeros(B, dtype=bool)
         acting = np.flatnonzero(~self._autoreset)
         restart = np.flatnonzero(self._autoreset)
         info: dict[str, Any] = {}
         if acting.size:
-            obs = batch.observation()
             if self.control == "power":
                 alloc = self._alloc.copy()
+            elif self.control == "prb":
+                alloc = prb_actions_to_alloc(a, batch.observation())
             else:
-                alloc = prb_actions_to_alloc(a[:, :M], obs)
+                assert alloc_joint is not None
+                alloc = alloc_joint
             pobs = batch.power_observation(alloc, with_gains=self.control == "prb")
             if self.control == "prb":
                 watts = self._scenario_power(acting, pobs)
             else:
-                watts = power_actions_to_watts(a[:, M:] if self.control == "joint" else a, pobs)
+                watts = power_actions_to_watts(a, pobs)
             batch.transmit(acting, alloc, watts)
             self._start(acting)
             avg = batch.avg_rate_bps[acting]

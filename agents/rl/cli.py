@@ -148,6 +148,14 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"curriculum phases in order, from {', '.join(PHASES)} (default prb,power,joint)",
     )
     mappo.add_argument("--steps", type=pos_int, default=20_000, metavar="N", help="slots per phase")
+    mappo.add_argument(
+        "--n-envs",
+        type=_n_envs,
+        default=1,
+        metavar="N",
+        help="cells stepped per team step as one cell batch (default 1: the MARL env); "
+        "--steps counts the slots of all of them",
+    )
     mappo.set_defaults(func=_cmd_train_mappo)
     return train
 
@@ -274,11 +282,13 @@ def _cmd_train_mappo(args: argparse.Namespace) -> int:
         episode_s=args.episode_s if args.episode_s is not None else DEFAULT_EPISODE_S,
         out=out,
         overrides=overrides,
+        n_envs=args.n_envs,
     )
     wall = time.perf_counter() - t0
+    envs_text = f", {args.n_envs} cells as one batch" if args.n_envs > 1 else ""
     _say(
-        f"trained MAPPO on {scenario}: phases {','.join(phases)}, {args.steps} slots each, "
-        f"seed {args.seed}, {wall:.1f} s"
+        f"trained MAPPO on {scenario}: phases {','.join(phases)}, {args.steps} slots each"
+        f"{envs_text}, seed {args.seed}, {wall:.1f} s"
     )
     for ph in summary.get("phases", []) if isinstance(summary, dict) else []:
         _say(

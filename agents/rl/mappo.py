@@ -136,6 +136,7 @@ def train_curriculum(
     reward_kwargs: Mapping[str, Any] | None = None,
     config: MappoConfig | None = None,
     log: Callable[[str], None] | None = None,
+    n_envs: int = 1,
 ) -> dict[str, Any]:
     """Train the PRB and power actors through the curriculum and save one checkpoint.
 
@@ -151,6 +152,9 @@ def train_curriculum(
         reward_kwargs: Its keyword arguments (e.g. ``{"lam": 0.5}``).
         config: PPO hyperparameters.
         log: Where progress lines go (default: stderr).
+        n_envs: Cells stepped per team step. 1 steps the MARL env; more step the cells as one
+            cell batch (``PrbPowerVectorEnv``'s two-agent steps), a rollout holding
+            ``rollout_slots`` transitions of all of them.
 
     Returns:
         Summary: per-phase mean reward, cell throughput and Jain index of the last rollouts,
@@ -165,20 +169,30 @@ def train_curriculum(
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(seed)
+    if not isinstance(n_envs, int) or n_envs < 1:
+        raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
     try:
-        env = raw_env(
-            scenario=scenario,
-            overrides={**dict(overrides or {}), "duration_s": episode_s},
-            reward=reward,
-            reward_kwargs=reward_kwargs,
-        )
-        max_ue = int(env.max_ue)
+        env_kwargs: dict[str, Any] = {
+            "scenario": scenario,
+            "overrides": {**dict(overrides or {}), "duration_s": episode_s},
+            "reward": reward,
+            "reward_kwargs": reward_kwargs,
+        }
+        env: Any = raw_env(**env_kwargs) if n_envs == 1 else None
         rng = np.random.default_rng(seed)
+        state: _Rollout | _BatchRollout
+        if env is not None:
+            state = _Rollout(env, rng)
+        else:
+            from edgetwin.envs.prb_power_vector import PrbPowerVectorEnv
+
+            env = PrbPowerVectorEnv(num_envs=n_envs, autoreset_mode="SameStep", **env_kwargs)
+            state = _BatchRollout(env, rng)
+        max_ue = int(env.max_ue)
         agents = {name: _Agent(name, N_UE_FEATURES, cfg.hidden, cfg.init_std) for name in AGENTS}
         critic = CentralCritic(N_UE_FEATURES, cfg.hidden)
         ret_rms = RunningMeanStd(())
         summary: dict[str, Any] = {"phases": [], "max_ue": max_ue}
-        state = _Rollout(env, rng)
         for phase in phases:
             trains = _TRAINS[phase]
             params = [p for n in trains for p in agents[n].actor.parameters()]
@@ -186,10 +200,11 @@ def train_curriculum(
             done = 0
             stats: dict[str, float] = {}
             while done < steps_per_phase:
-                n = min(cfg.rollout_slots, steps_per_phase - done)
+                # team steps of all cells: n slots of each of the n_envs cells
+                n = math.ceil(min(cfg.rollout_slots, steps_per_phase - done) / n_envs)
                 batch = state.collect(n, agents, trains, critic, ret_rms, cfg)
                 stats = _update(batch, agents, trains, critic, opt, ret_rms, cfg)
-                done += n
+                done += n * n_envs
             for n_ in trains:
                 agents[n_].trained = True
             stats.update(state.recent())
@@ -211,8 +226,9 @@ def train_curriculum(
                     "command": (
                         f"edgetwin train prb-power --scenario {scenario} --phases "
                         f"{','.join(phases)} --steps {steps_per_phase} --seed {seed} "
-                        f"--episode-s {episode_s}"
+                        f"--episode-s {episode_s}" + (f" --n-envs {n_envs}" if n_envs > 1 else "")
                     ),
+                    "n_envs": n_envs,
                     "scenario": scenario,
                     "phases": list(phases),
                     "steps_per_phase": steps_per_phase,
@@ -341,6 +357,107 @@ class _Rollout:
         buf["adv"] = adv
         buf["ret"] = adv + val[:n]
         return buf
+
+
+class _BatchRollout:
+    """Steps ``n_envs`` cells as one batch, the two agents per slot (same-step autoreset).
+
+    The counterpart of :class:`_Rollout` on ``PrbPowerVectorEnv``: per slot the PRB agent acts
+    on every cell (``observe_power``), then the power agent (``step_power``); a cell whose
+    episode ends restarts at once with a seed from its own generator (``seed + i`` streams).
+    Buffers are ``[n, n_envs, ...]``, advantages are computed per cell, then flattened.
+    """
+
+    def __init__(self, venv: Any, rng: np.random.Generator) -> None:
+        self.venv = venv
+        self.rng = rng
+        self._recent: list[tuple[float, float, float]] = []
+        self.obs, _ = venv.reset(seed=int(rng.integers(2**31)))
+
+    recent = _Rollout.recent
+
+    def _act(
+        self, agent: _Agent, obs: Mapping[str, np.ndarray], trainable: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        B = self.venv.num_envs
+        x = np.stack(
+            [agent.features({k: v[b] for k, v in obs.items()}, update=trainable) for b in range(B)]
+        )
+        m = _mask(obs, agent.name)
+        if not trainable and not agent.trained:
+            return x, m, np.zeros(x.shape[:2], np.float32), np.zeros(B, np.float32)
+        with torch.no_grad():
+            mean = agent.actor(torch.from_numpy(x), torch.from_numpy(obs["ue_mask"] > 0))
+            if not trainable:
+                return x, m, mean.numpy().astype(np.float32), np.zeros(B, np.float32)
+            noise = self.rng.standard_normal(x.shape[:2], dtype=np.float32)
+            a = mean + agent.actor.log_std.exp() * torch.from_numpy(noise)
+            lp, _ = _log_prob(mean, agent.actor.log_std, a, torch.from_numpy(m))
+        return x, m, a.numpy(), lp.numpy().astype(np.float32)
+
+    def collect(
+        self,
+        n: int,
+        agents: Mapping[str, _Agent],
+        trains: tuple[str, ...],
+        critic: nn.Module,
+        ret_rms: RunningMeanStd,
+        cfg: MappoConfig,
+    ) -> dict[str, Any]:
+        venv = self.venv
+        B, M, F = venv.num_envs, int(venv.max_ue), N_UE_FEATURES
+        buf: dict[str, Any] = {
+            f"{k}_{a}": np.zeros(shape, dt)
+            for a in AGENTS
+            for k, shape, dt in (
+                ("x", (n, B, M, F), np.float32),
+                ("m", (n, B, M), bool),
+                ("a", (n, B, M), np.float32),
+                ("lp", (n, B), np.float32),
+            )
+        }
+        buf["real"] = np.zeros((n, B, M), bool)
+        rew = np.zeros((n, B), np.float32)
+        trunc = np.zeros((n, B), bool)
+        for t in range(n):
+            obs = self.obs
+            x, m, a, lp = self._act(agents["prb"], obs, "prb" in trains)
+            buf["x_prb"][t], buf["m_prb"][t], buf["a_prb"][t], buf["lp_prb"][t] = x, m, a, lp
+            buf["real"][t] = obs["ue_mask"] > 0
+            pobs = venv.observe_power(np.clip(a, -1.0, 1.0))
+            x, m, a, lp = self._act(agents["power"], pobs, "power" in trains)
+            buf["x_power"][t], buf["m_power"][t], buf["a_power"][t] = x, m, a
+            buf["lp_power"][t] = lp
+            self.obs, r, _, truncated, info = venv.step_power(np.clip(a, -1.0, 1.0))
+            rew[t] = r
+            trunc[t] = truncated
+            thr, jain = info["cell_throughput_bps"], info["jain_index"]
+            self._recent.extend(zip(r.tolist(), thr.tolist(), jain.tolist(), strict=True))
+        scale = math.sqrt(ret_rms.var + 1e-8)
+        with torch.no_grad():
+            xs = torch.from_numpy(buf["x_prb"].reshape(n * B, M, F))
+            real = torch.from_numpy(buf["real"].reshape(n * B, M))
+            val = np.zeros((n + 1, B), np.float32)
+            val[:n] = (critic(xs, real).numpy() * scale + ret_rms.mean).reshape(n, B)
+            xl = np.stack(
+                [
+                    agents["prb"].features({k: v[b] for k, v in self.obs.items()}, update=False)
+                    for b in range(B)
+                ]
+            )
+            ml = torch.from_numpy(self.obs["ue_mask"] > 0)
+            val[n] = critic(torch.from_numpy(xl), ml).numpy() * scale + ret_rms.mean
+        # GAE per cell; at a truncation the next value is approximated by the current one.
+        adv = np.zeros((n, B), np.float32)
+        last = np.zeros(B, np.float32)
+        for t in range(n - 1, -1, -1):
+            nxt = np.where(trunc[t], val[t], val[t + 1])
+            delta = rew[t] + cfg.gamma * nxt - val[t]
+            last = delta + cfg.gamma * cfg.gae_lambda * np.where(trunc[t], 0.0, last)
+            adv[t] = last
+        buf["adv"] = adv
+        buf["ret"] = adv + val[:n]
+        return {k: v.reshape(n * B, *v.shape[2:]) for k, v in buf.items()}
 
 
 def _update(

@@ -132,3 +132,42 @@ def test_bad_reset_and_step_arguments_are_one_line_errors():
     bad[1, 3] = np.nan
     with pytest.raises(ValueError, match="action of member 1 has nan at index 3"):
         venv.step(bad)
+
+
+def test_two_agent_steps_equal_the_marl_env_bit_for_bit():
+    # observe_power / step_power: the PRB agent, then the power agent of the same slot, as
+    # PrbPowerMARL-v0's AEC agents take them.
+    from edgetwin.envs import make_marl
+
+    n = 2
+    venv = _vec(n)
+    marl = [make_marl("edgetwin/PrbPowerMARL-v0", overrides=SHORT) for _ in range(n)]
+    obs_prev, _ = venv.reset(seed=21)
+    for i, env in enumerate(marl):
+        env.reset(seed=21 + i)
+    rng = np.random.default_rng(5)
+    restart = np.zeros(n, dtype=bool)
+    for _ in range(50):
+        a_prb = rng.uniform(-1, 1, (n, venv.max_ue)).astype(np.float32)
+        a_pow = rng.uniform(-1, 1, (n, venv.max_ue)).astype(np.float32)
+        pobs = venv.observe_power(a_prb)
+        obs, reward, _, truncated, _ = venv.step_power(a_pow)
+        for i, env in enumerate(marl):
+            if restart[i]:
+                env.reset()
+                np.testing.assert_array_equal(obs["sinr_db"][i], env.observe("prb")["sinr_db"])
+                continue
+            np.testing.assert_array_equal(obs_prev["sinr_db"][i], env.observe("prb")["sinr_db"])
+            env.step(a_prb[i])
+            for key, value in env.observe("power").items():
+                np.testing.assert_array_equal(pobs[key][i], value)
+            env.step(a_pow[i])
+            assert reward[i] == env.rewards["prb"]
+            assert truncated[i] == env.truncations["prb"]
+        restart = truncated.copy()
+        obs_prev = obs
+    with pytest.raises(RuntimeError, match="call observe_power"):
+        venv.step_power(a_pow)
+    venv.observe_power(a_prb)
+    with pytest.raises(RuntimeError, match="observe_power\\(\\) is pending"):
+        venv.step(np.zeros(venv.action_space.shape))

@@ -106,3 +106,41 @@ def test_per_ue_actor_sees_no_padding_effect(tmp_path):
     sim = build(config, policies={"prb": policy}, seed=2)
     sim.run()
     assert np.isfinite(sim.results().summary["cell_throughput_mbps"])
+
+
+def test_n_envs_trains_on_the_cell_batch_deterministically(tmp_path):
+    def train(name, seed):
+        out = tmp_path / name
+        summary = train_curriculum(
+            phases=["prb", "joint"],
+            steps_per_phase=48,
+            seed=seed,
+            episode_s=0.01,  # 20-slot episodes: cells restart inside rollouts
+            out=out,
+            config=TINY,
+            log=lambda _: None,
+            n_envs=4,
+        )
+        return out, summary
+
+    a, summary = train("a.pt", 3)
+    b, _ = train("b.pt", 3)
+    c, _ = train("c.pt", 4)
+    assert [p["slots"] for p in summary["phases"]] == [48, 48]  # 4 cells x 12 team steps
+    meta = load_policy_checkpoint(a)["meta"]
+    assert meta["n_envs"] == 4 and "--n-envs 4" in meta["command"]
+    sa, sb, sc = (load_policy_checkpoint(p)["actors"]["prb"]["state_dict"] for p in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    sim = build(
+        load_scenario("nr_cell", ["duration_s=0.01"]),
+        policies={
+            "prb": make_policy("prb/ppo", path=str(a)),
+            "power": make_policy("power/ppo", path=str(a)),
+        },
+        seed=1,
+    )
+    sim.run()
+    assert sim.results().summary["cell_throughput_mbps"] > 0
+    with pytest.raises(ValueError, match="n_envs must be an integer >= 1"):
+        train_curriculum(phases=["prb"], steps_per_phase=8, n_envs=0, log=lambda _: None)
