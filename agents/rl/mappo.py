@@ -246,6 +246,16 @@ def train_curriculum(
         torch.set_num_threads(n_threads)
 
 
+def _recent_stats(recent: list[tuple[float, float, float]]) -> dict[str, float]:
+    """Mean reward, cell throughput (Mbit/s) and Jain index of the last 2,000 transitions."""
+    r = np.asarray(recent[-2000:]) if recent else np.zeros((1, 3))
+    return {
+        "reward": float(r[:, 0].mean()),
+        "cell_throughput_mbps": float(r[:, 1].mean() / 1e6),
+        "jain": float(r[:, 2].mean()),
+    }
+
+
 class _Rollout:
     """Steps the AEC env slot by slot and keeps its episode going across rollouts."""
 
@@ -259,12 +269,7 @@ class _Rollout:
         self.env.reset(seed=int(self.rng.integers(2**31)))
 
     def recent(self) -> dict[str, float]:
-        r = np.asarray(self._recent[-2000:]) if self._recent else np.zeros((1, 3))
-        return {
-            "reward": float(r[:, 0].mean()),
-            "cell_throughput_mbps": float(r[:, 1].mean() / 1e6),
-            "jain": float(r[:, 2].mean()),
-        }
+        return _recent_stats(self._recent)
 
     def _act(
         self, agent: _Agent, obs: Mapping[str, np.ndarray], trainable: bool
@@ -374,7 +379,8 @@ class _BatchRollout:
         self._recent: list[tuple[float, float, float]] = []
         self.obs, _ = venv.reset(seed=int(rng.integers(2**31)))
 
-    recent = _Rollout.recent
+    def recent(self) -> dict[str, float]:
+        return _recent_stats(self._recent)
 
     def _act(
         self, agent: _Agent, obs: Mapping[str, np.ndarray], trainable: bool
