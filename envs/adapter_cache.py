@@ -73,7 +73,28 @@ Arguments (``gym.make("edgetwin/AdapterCache-v0", **kwargs)``, or the same names
     episode's hidden θ and the env's λ), ``router_kwargs``, ``on_miss`` (None, or
     a ``cache/...`` id asked on every miss inside an epoch, e.g. ``cache/lru``), ``route_block``
     (1: route and learn per request; B > 1: the router's batched API on blocks of B requests,
-    faster but with feedback delayed to the block's end, so not the same decisions).
+    faster but with feedback delayed to the block's end, so not the same decisions),
+    ``source`` (``loop``, the default, as above; ``server``; ``radio``: see below),
+    ``serving`` (``server`` only), ``scenario`` (``radio`` only).
+
+Sources
+    ``source="server"``: the requests are a serving workload served by a real ``LLMServer``
+    with adapter tiers and per-request routing (:class:`~edgetwin.sim.compute.adapter_route.
+    ServerAdapterEpochs`; ``serving``: a serving scenario, dict or YAML path, default
+    :data:`DEFAULT_SERVING`; the env's ``n_adapters`` and ``capacity`` override its
+    ``serving.lora`` library and slots, its arrival process gives the requests, and the env's
+    utility options replace its ``workload.adapters``). ``source="radio"``: the UEs' requests of
+    an edge–cloud scenario (``scenario``: a name or YAML path, default ``edge_cloud`` with
+    :data:`RADIO_OVERRIDES`) reach its one edge server over the NR uplink. With either, an
+    epoch is ``epoch_requests`` arrivals at the server; the action's top K become resident at
+    the boundary (idle adapters outside it evicted, the others prefetched through the server's
+    serialized loader) and a miss inside the epoch evicts the lowest-scored idle adapter; the
+    observation has the same keys (``hits`` / ``misses``: the epoch's arrivals, by whether the
+    adapter they were routed to was resident; ``load_time_s`` from the tiers, host or disk);
+    the reward is the mean of ``utility − λ · TTFT`` (the server's time to first token) over
+    the requests that completed during the epoch, 0 if none did (``info["requests"]``);
+    ``load_time_s``, ``rate_rps`` (the serving workload's rate is used), ``on_miss`` and
+    ``route_block`` are ``loop`` options. A radio episode also ends at the scenario's horizon.
 
 Bad input
     Every bad argument raises one ``ValueError`` whose one-line message names the argument, its
@@ -83,7 +104,8 @@ Bad input
     warning once per env. ``reset(options=...)`` accepts only ``episode_seed``.
 
 Version History
-    * v0: initial version.
+    * v0: initial version; ``source="server"`` / ``"radio"`` added later (the default
+      ``"loop"`` is unchanged).
 """
 
 from __future__ import annotations
@@ -98,7 +120,9 @@ import numpy as np
 from gymnasium import spaces
 from pydantic import ValidationError
 
+from edgetwin.agents.baselines.route import LATENCY_AWARE
 from edgetwin.agents.registry import PolicyRegistryError, make_policy, policy_spec
+from edgetwin.sim.compute.adapter_route import ServerAdapterEpochs
 from edgetwin.sim.compute.adapter_utility import (
     AdapterEpochResult,
     AdapterServingLoop,
@@ -133,6 +157,32 @@ DEFAULTS: dict[str, Any] = {
     "router_kwargs": None,
     "on_miss": None,
     "route_block": 1,
+    "source": "loop",
+    "serving": None,
+    "scenario": None,
+}
+#: Where an episode's requests are served: the standalone loop, or a real LLM server.
+SOURCES: tuple[str, ...] = ("loop", "server", "radio")
+#: The server and workload of ``source="server"`` when ``serving`` is not given: Qwen2.5-7B on
+#: an L40S with rank-64 adapters read at 0.5 GB/s (a 164.7 ms load, as
+#: ``examples/adapter_caching.py``), 8 requests/s of geometric prompts (256) and outputs (32).
+DEFAULT_SERVING: dict[str, Any] = {
+    "name": "adapter_cache_server",
+    "serving": {
+        "model": "qwen2.5-7b",
+        "hardware": "l40s",
+        "lora": {
+            "n_adapters": 20,
+            "max_loras": 4,
+            "adapter": {"rank": 64},
+            "disk_read_bytes_per_s": 0.5e9,
+        },
+    },
+    "workload": {
+        "arrival": {"process": "poisson", "rate_rps": 8.0, "n_requests": 1},
+        "prompt_tokens": {"dist": "geometric", "mean": 256},
+        "output_tokens": {"dist": "geometric", "mean": 32},
+    },
 }
 #: Fewest epochs (steps) of an episode: one decision would be a one-shot bandit, not a sequential
 #: problem (and Gymnasium's ``check_env`` refuses an env that truncates after one step).
@@ -171,6 +221,41 @@ OBS_KEYS: tuple[str, ...] = (
 )
 
 
+#: The edge–cloud run of ``source="radio"`` when ``scenario`` is not given: ``edge_cloud`` cut to
+#: one cell of 12 UEs, 10 of them in chat sessions (1 s think time, 60-token prompts, 30-token
+#: answers) over the NR uplink and downlink, every request to the site's edge server
+#: (Qwen2.5-7B on an L40S, rank-64 adapters read at 0.5 GB/s), for up to an hour of simulated
+#: time (the episode ends at its last epoch, or there).
+RADIO_OVERRIDES: dict[str, Any] = {
+    "duration_s": 3600.0,
+    "topology.n_sites": 1,
+    "topology.sectors_per_site": 1,
+    "topology.ues_per_cell": 12,
+    "workload.llm_ues_per_cell": 10,
+    "workload.sessions": {
+        "turns_mean": 4,
+        "think_time_mean_s": 1.0,
+        "session_gap_mean_s": 2.0,
+        "new_prompt_tokens_mean": 60,
+        "output_tokens_mean": 30,
+    },
+    "nodes": {
+        "edge": {
+            "model": "qwen2.5-7b",
+            "hardware": "l40s",
+            "max_num_seqs": 64,
+            "lora": {
+                "n_adapters": 20,
+                "max_loras": 4,
+                "adapter": {"rank": 64},
+                "disk_read_bytes_per_s": 0.5e9,
+            },
+        }
+    },
+    "policies.offload": "edge",
+}
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
@@ -206,6 +291,20 @@ def _resolve(kwargs: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> 
         if not ok:
             side = "(" if open_low else "["
             raise ValueError(f"{name} must be a number in {side}{low:g}, {high:g}], got {v!r:.80}")
+    if opt["source"] not in SOURCES:
+        raise ValueError(
+            f"source must be one of {', '.join(map(repr, SOURCES))}, got {opt['source']!r:.80}"
+        )
+    if opt["source"] != "server" and opt["serving"] is not None:
+        raise ValueError(f"serving is read only with source='server'; got {opt['source']!r}")
+    if opt["source"] != "radio" and opt["scenario"] is not None:
+        raise ValueError(f"scenario is read only with source='radio'; got {opt['source']!r}")
+    if opt["source"] != "loop" and (opt["on_miss"] is not None or opt["route_block"] != 1):
+        raise ValueError(
+            "on_miss and route_block are options of source='loop'; with a server the "
+            f"server's loader picks victims by the action's scores and routes per request, got "
+            f"on_miss={opt['on_miss']!r:.40}, route_block={opt['route_block']!r}"
+        )
     if opt["n_epochs"] is not None and opt["duration_s"] is not None:
         raise ValueError(
             f"give at most one of n_epochs and duration_s, got n_epochs={opt['n_epochs']} and "
@@ -235,6 +334,130 @@ def _make_family_policy(pid: Any, family: str, kwargs: Any, what: str) -> Any:
         return make_policy(pid, **dict(kwargs or {}))
     except PolicyRegistryError as exc:
         raise ValueError(f"{what}: {exc}") from None
+
+
+class _ServerSetup:
+    """What ``source="server"`` builds once per env: the serving scenario, its cost model."""
+
+    def __init__(self, serving: Any, n_adapters: int, capacity: int) -> None:
+        from edgetwin.scenarios.load import read_yaml_file
+        from edgetwin.scenarios.serve import (
+            build_cost_model,
+            default_kv_blocks,
+            lora_server_kwargs,
+            server_config,
+        )
+        from edgetwin.scenarios.serving_schema import validate_serving
+
+        if serving is None:
+            raw: Any = DEFAULT_SERVING
+        elif isinstance(serving, str):
+            from pathlib import Path
+
+            raw = read_yaml_file(Path(serving), "serving scenario")
+        elif isinstance(serving, Mapping):
+            raw = serving
+        else:
+            raise ValueError(
+                f"serving must be a serving scenario (a dict or a YAML path) or None, got "
+                f"{type(serving).__name__}"
+            )
+        config = validate_serving(raw, source="(the env's serving option)")
+        s = config.serving
+        if s.lora is None:
+            raise ValueError("serving: the scenario's serving.lora (the adapter tiers) is missing")
+        if s.replicas != 1:
+            raise ValueError(f"serving.replicas must be 1 here (one edge server), got {s.replicas}")
+        # the env's N and K are the library and the GPU slots (they override the scenario's)
+        lora = s.lora.model_copy(update={"n_adapters": n_adapters, "max_loras": capacity})
+        try:
+            lora = type(lora).model_validate(lora.model_dump())
+        except ValidationError as exc:
+            raise ValueError(f"serving.lora: {exc.errors()[0]['msg']}") from None
+        kv_blocks = s.kv_blocks or default_kv_blocks(s.model, s.hardware, s.block_size)
+        self.spec = s.model_copy(update={"lora": lora, "kv_blocks": kv_blocks})
+        self.config = config
+        self.cost, _info = build_cost_model(s.model, s.hardware, s.profiles)
+        self.server_config = server_config(self.spec)
+        self.lora_kwargs = lora_server_kwargs(self.spec)
+        arrival = config.workload.arrival
+        self.rate_rps = arrival.rate_rps if arrival is not None else None
+
+    def workload(self, n_requests: int) -> Any:
+        """The workload section with exactly ``n_requests`` requests and no adapter column."""
+        w = self.config.workload
+        if w.arrival is not None:
+            arrival = w.arrival.model_copy(update={"n_requests": n_requests, "duration_s": None})
+            return w.model_copy(update={"arrival": arrival, "adapters": None})
+        return w.model_copy(update={"max_requests": n_requests, "adapters": None})
+
+    def build(self, router: Any, model: AdapterUtilityModel, n_requests: int, seed: int) -> Any:
+        """A fresh server with routing and its epoch runner over ``n_requests`` arrivals."""
+        import simpy
+
+        from edgetwin.scenarios.serve import load_workload
+        from edgetwin.sim.compute.adapter_route import AdapterContexts
+        from edgetwin.sim.compute.server import LLMServer
+        from edgetwin.sim.rng import RandomStreams
+        from edgetwin.sim.workload.request_log import RequestLog
+
+        work = load_workload(self.workload(n_requests), RandomStreams(seed))
+        if len(work) < n_requests:
+            raise ValueError(
+                f"serving: the trace holds {len(work)} requests; the episode needs {n_requests}"
+            )
+        log = RequestLog(work["arrival_s"], work["prompt_tokens"], work["output_tokens"])
+        env = simpy.Environment()
+        server = LLMServer(
+            env,
+            self.server_config,
+            self.cost,
+            name="edge",
+            request_log=log,
+            route_policy=router,
+            adapter_contexts=AdapterContexts(model),
+            **self.lora_kwargs,
+        )
+        return env, server, log
+
+
+class _RadioSetup:
+    """What ``source="radio"`` validates once per env: the edge–cloud scenario.
+
+    The env's utility options become the scenario's ``workload.adapters`` and its N and K the
+    edge server's library and GPU slots; the edge server's router is replaced by the env's.
+    """
+
+    def __init__(self, scenario: Any, config: AdapterUtilityConfig, capacity: int) -> None:
+        from edgetwin.scenarios.load import load_scenario
+
+        if scenario is not None and not isinstance(scenario, str):
+            raise ValueError(
+                f"scenario must be an edge-cloud scenario name or YAML path, or None, got "
+                f"{type(scenario).__name__}"
+            )
+        overrides: dict[str, Any] = dict(RADIO_OVERRIDES) if scenario is None else {}
+        overrides["workload.adapters"] = {**config.model_dump(), "router": "route/fixed"}
+        overrides["nodes.edge.lora.n_adapters"] = config.n_adapters
+        overrides["nodes.edge.lora.max_loras"] = capacity
+        self.config = load_scenario(scenario or "edge_cloud", overrides)
+        nodes = self.config.nodes
+        assert nodes is not None
+        if nodes.edge is None or nodes.edge.replicas != 1 or self.config.topology.n_sites != 1:
+            raise ValueError(
+                "scenario: source='radio' needs one edge server (nodes.edge with replicas: 1, "
+                "topology.n_sites: 1)"
+            )
+
+    def build(self, router: Any, seed: int) -> tuple[Any, Any]:
+        """The episode's simulation, started; its edge server routing with ``router``."""
+        from edgetwin.scenarios.builder import build
+
+        sim = build(self.config, seed=seed)
+        systems = [c for c in sim.components.values() if hasattr(c, "servers")]
+        server = systems[0].servers["edge"][0]
+        server.routing.attach(router)
+        return sim, server
 
 
 def cache_policy_obs(
@@ -321,13 +544,23 @@ class AdapterCacheEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.options = opt
         self.n_adapters, self.capacity = n, int(opt["capacity"])
         self.epoch_requests = int(opt["epoch_requests"])
+        self.source = str(opt["source"])
+        self._server: _ServerSetup | None = None
+        self._radio: _RadioSetup | None = None
+        if self.source == "server":
+            self._server = _ServerSetup(opt["serving"], n, self.capacity)
+        elif self.source == "radio":
+            self._radio = _RadioSetup(opt["scenario"], self.config, self.capacity)
         if opt["duration_s"] is not None:
-            requests = opt["duration_s"] * opt["rate_rps"]
+            rate = opt["rate_rps"]
+            if self._server is not None and self._server.rate_rps is not None:
+                rate = self._server.rate_rps  # the serving workload's own arrival rate
+            requests = opt["duration_s"] * rate
             self.n_epochs = max(MIN_EPOCHS, math.ceil(requests / self.epoch_requests))
         else:
             self.n_epochs = int(opt["n_epochs"] or DEFAULT_EPOCHS)
         router_kwargs = dict(opt["router_kwargs"] or {})
-        if opt["router"] in ("route/cache_aware", "route/oracle"):
+        if opt["router"] in LATENCY_AWARE:
             router_kwargs.setdefault("latency_weight_per_s", self.config.latency_weight_per_s)
         self.router = _make_family_policy(opt["router"], "route", router_kwargs, "router")
         self.on_miss = (
@@ -355,13 +588,17 @@ class AdapterCacheEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             }
         )
         self.action_space = spaces.Box(-1.0, 1.0, (n,), np.float32)
-        self._loop: AdapterServingLoop | None = None
+        self._loop: AdapterServingLoop | ServerAdapterEpochs | None = None
         self._steps = 0
         self._warned_clip = False
 
     @property
-    def loop(self) -> AdapterServingLoop | None:
-        """The running episode's serving loop (its ``cache_obs``), ``None`` before reset."""
+    def loop(self) -> AdapterServingLoop | ServerAdapterEpochs | None:
+        """The running episode's serving loop (its ``cache_obs``), ``None`` before reset.
+
+        With ``source="server"`` the :class:`ServerAdapterEpochs` over the episode's server
+        (``loop.server``: its request table, its pool).
+        """
         return self._loop
 
     # --- observation -----------------------------------------------------------------------------
@@ -394,15 +631,25 @@ class AdapterCacheEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         )
 
     def _info(self, res: AdapterEpochResult) -> dict[str, Any]:
-        return {
-            "hit_ratio": res.hit_ratio,
-            "mean_utility": float(res.utility.mean()),
-            "mean_latency_s": float(res.latency_s.mean()),
-            "mean_regret": float((res.best_utility - res.utility).mean()),
+        def mean(x: np.ndarray) -> float:
+            return float(x.mean()) if x.size else math.nan
+
+        info = {
+            "hit_ratio": mean(res.hit),
+            "mean_utility": mean(res.utility),
+            "mean_latency_s": mean(res.latency_s),
+            "mean_regret": mean(res.best_utility - res.utility),
             "net_utility": res.mean_net_reward,
             "n_loads": res.n_loads,
             "requests": int(res.task.shape[0]),
         }
+        loop = self._loop
+        if isinstance(loop, ServerAdapterEpochs):  # requests above: those completed in it
+            routed = int(loop.hits.sum() + loop.misses.sum())
+            info["arrivals"] = int(loop.counts.sum())
+            info["route_hit_ratio"] = float(loop.hits.sum()) / routed if routed else math.nan
+            info["now_s"] = float(loop.env.now)
+        return info
 
     # --- Gymnasium API ---------------------------------------------------------------------------
     def reset(
@@ -421,19 +668,34 @@ class AdapterCacheEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         episode_seed = episode_seed_from(options, self.np_random, strict=True)
         model = AdapterUtilityModel(self.config, seed=episode_seed)
         self.router.reset(seed=episode_seed)
+        sim = server = None
+        if self._radio is not None:  # the edge server's model is seeded by the simulation
+            sim, server = self._radio.build(self.router, episode_seed)
+            model = server.routing.model
         if self.options["router"] == "route/oracle":  # the oracle knows the episode's hidden θ
             self.router.theta = model.theta  # type: ignore[attr-defined]
         if self.on_miss is not None:
             self.on_miss.reset(seed=episode_seed)
-        self._loop = AdapterServingLoop(
-            model,
-            router=self.router,
-            capacity=self.capacity,
-            epoch_requests=self.epoch_requests,
-            load_time_s=self.load_time_s,
-            on_miss=self.on_miss,
-            route_block=self.route_block,
-        )
+        if sim is not None:  # UEs' requests over the radio to the edge server
+            assert server is not None
+            horizon = sim.start()
+            self._loop = ServerAdapterEpochs(
+                sim.env, server, epoch_requests=self.epoch_requests, until=horizon
+            )
+        elif self._server is not None:  # the real server, one epoch of arrivals per step
+            n_requests = (self.n_epochs + 1) * self.epoch_requests
+            env, server, log = self._server.build(self.router, model, n_requests, episode_seed)
+            self._loop = ServerAdapterEpochs(env, server, log, epoch_requests=self.epoch_requests)
+        else:
+            self._loop = AdapterServingLoop(
+                model,
+                router=self.router,
+                capacity=self.capacity,
+                epoch_requests=self.epoch_requests,
+                load_time_s=self.load_time_s,
+                on_miss=self.on_miss,
+                route_block=self.route_block,
+            )
         self._steps = 0
         res = self._loop.step(np.full(self.n_adapters, -np.inf))  # cold start: misses fill
         info = {"episode_seed": episode_seed, "reward": res.mean_net_reward, **self._info(res)}
@@ -460,6 +722,8 @@ class AdapterCacheEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         scores = np.where(a <= -1.0, -np.inf, a)
         res = loop.step(scores)
         self._steps += 1
+        if isinstance(loop, ServerAdapterEpochs) and loop.ended:  # the scenario's horizon
+            self._steps = self.n_epochs
         return (
             self._observe(),
             res.mean_net_reward,

@@ -238,10 +238,14 @@ def _wire_edge_cloud(
          [ue for ue, site in site_of_ue.items() if site == s])
         for s in range(n_site)
     ] + [("cloud", "cloud", nodes.cloud, net.wan, list(ue_where))]  # fmt: skip
+    routed = _edge_routing(sim, wl)  # per-request adapter routing at the edge servers
     for tier, name, spec, link_cfg, ues in groups:
         if spec is None or not ues:
             continue
-        replicas = _servers(env, name, spec)
+        replicas = _servers(env, name, spec, routed if tier == "edge" else None)
+        for server in replicas:
+            if server.routing is not None:
+                sim.add_decision_point(f"route.{server.name}", server.routing.dp)
         router = Router(replicas, spec.router, rng=sim.streams.get(f"routing.{name}"), name=name)
         up: Carrier
         down: Carrier
@@ -376,15 +380,38 @@ def _request_source(sim: Simulation, wl: Any, ues: list[str], send: Any) -> Any:
     return WorkloadSource(sim.env, requests, lambda r: send(r, ues[r.id % n]), name="trace")
 
 
-def _servers(env: Any, tier: str, spec: Any) -> list[Any]:
-    """The replicas of one tier, timed by the spec's cost model (profiles or roofline)."""
+def _servers(env: Any, tier: str, spec: Any, routed: Any = None) -> list[Any]:
+    """The replicas of one tier, timed by the spec's cost model (profiles or roofline).
+
+    ``routed``: an ``AdapterRoutingPlan`` giving each replica a router (per-request routing).
+    """
     from edgetwin.scenarios.serve import build_cost_model, lora_server_kwargs, server_config
     from edgetwin.sim.compute.server import LLMServer
 
     cost, _info = build_cost_model(spec.model, spec.hardware, spec.profiles)
     cfg = server_config(spec)
     lora = lora_server_kwargs(spec)
-    return [LLMServer(env, cfg, cost, name=f"{tier}{i}", **lora) for i in range(spec.replicas)]
+    return [
+        LLMServer(
+            env,
+            cfg,
+            cost,
+            name=f"{tier}{i}",
+            **lora,
+            **(routed.server_kwargs() if routed is not None else {}),
+        )
+        for i in range(spec.replicas)
+    ]
+
+
+def _edge_routing(sim: Simulation, wl: Any) -> Any:
+    """The routing plan of ``workload.adapters`` (its router at every edge replica), or None."""
+    if wl.adapters is None:
+        return None
+    from edgetwin.scenarios.serve import adapter_routing
+
+    # the serving replay's rule: the model seeded from the "adapters" stream, shared contexts
+    return adapter_routing(wl.adapters, sim.streams)
 
 
 def _devices(env: Any, spec: Any, ues: list[str]) -> dict[str, Any]:

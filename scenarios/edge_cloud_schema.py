@@ -31,7 +31,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from edgetwin.scenarios.serving_schema import ServingSpec, WorkloadSpec
+from edgetwin.scenarios.serving_schema import ServingSpec, WorkloadAdapters, WorkloadSpec
 from edgetwin.sim.compute.specdec import SpecDecConfig
 from edgetwin.sim.configbase import StrictConfig
 from edgetwin.sim.net.journey import JourneyConfig
@@ -157,6 +157,13 @@ class UeWorkloadConfig(_Frozen):
     )
     trace: WorkloadSpec | None = Field(
         None, description="Open-loop requests instead of sessions (serving workload syntax)."
+    )
+
+    adapters: WorkloadAdapters | None = Field(
+        None,
+        description="LoRA tasks of the UEs' requests: each request reaching an edge server "
+        "brings a task and a context and is routed there by adapters.router (needs "
+        "nodes.edge.lora with the same n_adapters).",
     )
 
     @model_validator(mode="after")

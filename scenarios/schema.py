@@ -396,6 +396,18 @@ class ScenarioConfig(StrictConfig):
                 )
         if self.network is not None and self.nodes is None:
             raise ValueError("network applies to edge-cloud scenarios only: add nodes and workload")
+        if self.workload is not None and self.workload.adapters is not None:
+            from edgetwin.scenarios.serving_schema import check_adapters
+
+            edge = self.nodes.edge if self.nodes is not None else None
+            if edge is None:
+                raise ValueError("workload.adapters needs nodes.edge (requests are routed there)")
+            check_adapters(edge.lora, self.workload.adapters, "nodes.edge.lora")
+            if self.workload.adapters.router is None:
+                raise ValueError(
+                    "workload.adapters.router is required in an edge-cloud scenario (the UEs' "
+                    "requests name no adapter: the edge server routes each one)"
+                )
         if self.workload is not None:
             n_ue = self.topology.ues_per_cell
             if self.workload.llm_ues_per_cell > n_ue:

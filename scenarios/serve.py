@@ -48,8 +48,14 @@ from edgetwin.scenarios.run import (
     git_commit,
     versions,
 )
-from edgetwin.scenarios.serving_schema import ServingScenarioConfig, ServingSpec, WorkloadSpec
+from edgetwin.scenarios.serving_schema import (
+    ServingScenarioConfig,
+    ServingSpec,
+    WorkloadAdapters,
+    WorkloadSpec,
+)
 from edgetwin.sim.compute.adapter_pool import lora_iteration_s
+from edgetwin.sim.compute.adapter_route import AdapterContexts, route_summary
 from edgetwin.sim.compute.cost_model import (
     MODEL_DIMS,
     CostModel,
@@ -422,6 +428,70 @@ def load_workload(spec: WorkloadSpec, streams: RandomStreams) -> pd.DataFrame:
     return df
 
 
+@dataclass
+class AdapterRoutingPlan:
+    """Per-request routing of a serving run (``workload.adapters.router``).
+
+    Attributes:
+        route_id: The registered route policy id.
+        kwargs: Its keyword arguments from the scenario.
+        contexts: The requests' tasks and contexts, shared by the replicas (the model seeded
+            as :func:`load_workload`'s ``adapter`` column: request k's task is the k-th).
+        seed: Seed of the policies (each replica's router is reset with it).
+    """
+
+    route_id: str
+    kwargs: dict[str, Any]
+    contexts: AdapterContexts
+    seed: int
+
+    def server_kwargs(self) -> dict[str, Any]:
+        """``route_policy`` (a fresh router per replica) and ``adapter_contexts``."""
+        from edgetwin.agents.baselines.route import bind_router
+
+        model = self.contexts.model
+        policy = bind_router(
+            self.route_id,
+            self.kwargs,
+            latency_weight_per_s=model.config.latency_weight_per_s,
+            theta=model.theta,
+        )
+        policy.reset(seed=self.seed)
+        return {"route_policy": policy, "adapter_contexts": self.contexts}
+
+    def merge(self, req: pd.DataFrame, servers: list[LLMServer]) -> pd.DataFrame:
+        """The run's request table with every replica's routing record (by id)."""
+        routes = pd.concat([srv.routing.table() for srv in servers if srv.routing is not None])
+        out = req.drop(columns="adapter", errors="ignore").merge(
+            routes, on="id", how="left", validate="one_to_one"
+        )
+        for col in ("task", "adapter"):  # requests that never reached a server: -1
+            out[col] = out[col].fillna(-1).astype(np.int64)
+        out["route_hit"] = out["route_hit"].astype("boolean").fillna(False).astype(bool)
+        return out
+
+
+def adapter_routing(
+    adapters: WorkloadAdapters | None, streams: RandomStreams
+) -> AdapterRoutingPlan | None:
+    """The routing plan of ``adapters.router`` (None without a router).
+
+    The utility model is seeded from the first draw of the ``adapters`` stream, as
+    :func:`load_workload`'s tasks, so that the k-th arrival's task is the workload's k-th.
+    """
+    ad = adapters
+    if ad is None or ad.router is None:
+        return None
+    from edgetwin.scenarios.serving_schema import route_policy
+    from edgetwin.sim.compute.adapter_utility import AdapterUtilityModel
+
+    route_id, kwargs = route_policy(ad.router)
+    seed = int(streams.fresh("adapters").integers(2**31))
+    model = AdapterUtilityModel(ad, seed=seed)
+    policy_seed = int(streams.fresh("policy.route").integers(2**31))
+    return AdapterRoutingPlan(route_id, kwargs, AdapterContexts(model), policy_seed)
+
+
 # ----------------------------------------------------------------------------------------
 # Simulation
 # ----------------------------------------------------------------------------------------
@@ -544,9 +614,13 @@ def simulate(
     config = config.model_copy(update={"serving": s.model_copy(update={"kv_blocks": kv_blocks})})
     s = config.serving
     work = load_workload(config.workload, streams)
+    routing = adapter_routing(config.workload.adapters, streams)
     # the requests' columns, allocated once; Request objects exist only while in a server
     log = RequestLog(
-        work["arrival_s"], work["prompt_tokens"], work["output_tokens"], adapter=work.get("adapter")
+        work["arrival_s"],
+        work["prompt_tokens"],
+        work["output_tokens"],
+        adapter=None if routing is not None else work.get("adapter"),
     )
     del work
     n_total = len(log)
@@ -581,6 +655,7 @@ def simulate(
             request_log=log,
             replica=i,
             **lora_server_kwargs(s),
+            **(routing.server_kwargs() if routing is not None else {}),
         )
         for i in range(s.replicas)
     ]
@@ -617,7 +692,12 @@ def simulate(
     kv_mean = [srv.levels.mean("kv_blocks_used") / kv_blocks for srv in servers]
     kv_max = [srv.levels.max("kv_blocks_used") / kv_blocks for srv in servers]
     req = log.table()
+    if routing is not None:
+        req = routing.merge(req, servers)
     summary = _metrics(req, end_s, s.ttft_slo_s, s.tpot_slo_s)
+    if routing is not None:
+        summary["router"] = routing.route_id
+        summary.update(route_summary(req))
     if summary["n_rejected"]:
         limit = (
             "" if s.chunked_prefill else f" or max_num_batched_tokens={s.max_num_batched_tokens}"

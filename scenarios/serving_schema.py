@@ -39,6 +39,7 @@ __all__ = [
     "ServingOutput",
     "ServingScenarioConfig",
     "ServingSpec",
+    "WorkloadAdapters",
     "WorkloadSpec",
     "is_serving_scenario",
     "validate_serving",
@@ -151,6 +152,46 @@ class LengthSpec(_Frozen):
         return self
 
 
+class WorkloadAdapters(AdapterUtilityConfig):
+    """``workload.adapters``: the utility model of the adapters, and who picks them.
+
+    Without ``router`` each request runs on its own task's adapter (the ``adapter`` column).
+    With ``router`` every request carries its task and a context ``x ∈ R^d`` drawn from the
+    same seeded model, and each replica's ``route`` decision point asks the router which
+    adapter serves it (``sim/compute/adapter_route.py``); ``route/cache_aware`` and
+    ``route/oracle`` weigh paging with this section's ``latency_weight_per_s`` unless the id's
+    keywords give it, and ``route/oracle`` knows the hidden θ.
+    """
+
+    router: str | None = Field(
+        None,
+        min_length=1,
+        description="A route policy id or short name (fixed, linucb, cache_aware, greedy, "
+        "oracle; ID:key=value for keywords) routing each request by its context; None: each "
+        "request on its own task's adapter.",
+    )
+
+    @field_validator("router")
+    @classmethod
+    def _known_router(cls, value: str | None) -> str | None:
+        """Resolve to a registered ``route/...`` id now (one line naming the allowed ids)."""
+        if value is None:
+            return None
+        route_id, kwargs = route_policy(value)
+        from edgetwin.agents.registry import check_policy_kwargs
+
+        check_policy_kwargs(route_id, kwargs, "workload.adapters.router")
+        return value
+
+
+def route_policy(text: str) -> tuple[str, dict[str, Any]]:
+    """A ``router`` string (``ID``, short name, ``ID:key=value``) → (registered id, kwargs)."""
+    from edgetwin.scenarios.schema import check_policy_id, split_policy_string
+
+    name, kwargs = split_policy_string(text)
+    return check_policy_id(name, "route"), kwargs
+
+
 class WorkloadSpec(_Frozen):
     """Either ``trace`` (CSV path, ``azure-conv`` or ``azure-code``) or a generator."""
 
@@ -159,10 +200,11 @@ class WorkloadSpec(_Frozen):
     arrival: ArrivalSpec | None = None
     prompt_tokens: LengthSpec | None = None
     output_tokens: LengthSpec | None = None
-    adapters: AdapterUtilityConfig | None = Field(
+    adapters: WorkloadAdapters | None = Field(
         None,
         description="Give each request a LoRA adapter: its task drawn by Zipf popularity "
-        "(stationary or drifting) over n_adapters (needs serving.lora).",
+        "(stationary or drifting) over n_adapters (needs serving.lora); with router, a "
+        "context per request and per-request routing in the servers.",
     )
 
     @model_validator(mode="after")

@@ -35,7 +35,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["LinearUCB", "OwnAdapter", "TrueUtilityOracle"]
+__all__ = ["LATENCY_AWARE", "LinearUCB", "OwnAdapter", "TrueUtilityOracle", "bind_router"]
+
+#: Route policies that weigh paging time by λ: a scenario gives them its own λ.
+LATENCY_AWARE: tuple[str, ...] = ("route/cache_aware", "route/oracle")
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -281,3 +284,32 @@ class LinearUCB:
         mean = np.einsum("nd,nd->n", theta_hat, x_ref)
         width2 = np.einsum("nd,nde,ne->n", x_ref, A_inv, x_ref)
         return mean, np.sqrt(np.maximum(width2, 0.0))
+
+
+def bind_router(
+    route_id: str,
+    kwargs: Mapping[str, Any] | None,
+    *,
+    latency_weight_per_s: float,
+    theta: Any = None,
+) -> Any:
+    """A registered route policy bound to a scenario (the env's and the server's rule).
+
+    ``route/cache_aware`` and ``route/oracle`` get the scenario's λ unless ``kwargs`` give
+    one; ``route/oracle`` is given the scenario's hidden θ (when ``theta`` is not None).
+
+    Args:
+        route_id: A registered ``route/...`` id.
+        kwargs: Keyword arguments over the registered defaults.
+        latency_weight_per_s: The scenario's λ, utility per second.
+        theta: The scenario's adapter parameters, [N, d] (the oracle's knowledge).
+    """
+    from edgetwin.agents.registry import make_policy
+
+    kw = dict(kwargs or {})
+    if route_id in LATENCY_AWARE:
+        kw.setdefault("latency_weight_per_s", latency_weight_per_s)
+    policy = make_policy(route_id, **kw)
+    if theta is not None and isinstance(policy, TrueUtilityOracle):
+        policy.theta = np.asarray(theta, dtype=np.float64)
+    return policy

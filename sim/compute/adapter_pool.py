@@ -169,6 +169,9 @@ class AdapterPool:
         self.on_loaded = on_loaded
         self.gpu: OrderedDict[int, None] = OrderedDict()  # resident, least recently used first
         self.host: OrderedDict[int, None] = OrderedDict()
+        #: GPU residency as a mask, bool [N] (the same set as ``gpu``, for vector reads)
+        self.resident_mask = np.zeros(config.n_adapters, dtype=bool)
+        self._in_host = np.zeros(config.n_adapters, dtype=bool)  # the same set as ``host``
         self.in_use = np.zeros(config.n_adapters, dtype=np.int64)  # running requests per id
         self._queue: deque[int] = deque()
         self._queued = np.zeros(config.n_adapters, dtype=bool)
@@ -207,6 +210,13 @@ class AdapterPool:
             t += cfg.disk_read_overhead_s + self.n_bytes / cfg.disk_read_bytes_per_s
         return t
 
+    def load_times_s(self) -> np.ndarray:
+        """:meth:`load_time_s` of every adapter now, float64 [N] (resident ones included)."""
+        cfg = self.config
+        t = self.n_bytes / cfg.host_link_bytes_per_s + cfg.load_overhead_s
+        disk = t + cfg.disk_read_overhead_s + self.n_bytes / cfg.disk_read_bytes_per_s
+        return np.where(self._in_host, t, disk)
+
     # ------------------------------------------------------------------ requests
     def admit(self, adapter: int, *, count: bool = True) -> bool:
         """A request of ``adapter`` wants to run.
@@ -244,6 +254,28 @@ class AdapterPool:
         if self.in_use[adapter] == 0 and not self._released.triggered:
             self._released.succeed()  # the loader may be waiting for an evictable adapter
 
+    def set_resident(self, want: np.ndarray, order: Sequence[int]) -> None:
+        """Move toward the resident set ``want`` (bool [N]) now: an epoch boundary's action.
+
+        Resident adapters outside ``want`` that no running request uses are evicted at once;
+        the adapters of ``order`` (those of ``want``, most wanted first) that are neither
+        resident nor queued are queued for loading behind the loads already queued (a
+        prefetch: no request waits for it). Adapters in use stay until their requests release
+        them; the loader then makes room with the ``cache`` decision as for any load.
+        """
+        for a in [a for a in self.gpu if not want[a] and self.in_use[a] == 0]:
+            self._evict(a)
+        woke = False
+        for a in order:
+            if a not in self.gpu and not self._queued[a]:
+                self._queued[a] = True
+                self._queue.append(a)
+                woke = True
+        if woke and not self._wakeup.triggered:
+            self._wakeup.succeed()
+        if not self._released.triggered:  # a loader waiting for room may find it now
+            self._released.succeed()
+
     # ------------------------------------------------------------------ loading
     def _loader(self) -> simpy.events.ProcessGenerator:
         while True:
@@ -269,7 +301,9 @@ class AdapterPool:
             self.load_busy_s += t
             yield self.env.timeout(t)
             self.host.pop(adapter, None)
+            self._in_host[adapter] = False
             self.gpu[adapter] = None
+            self.resident_mask[adapter] = True
             self._queued[adapter] = False
             self.n_loads += 1
             self.n_disk_loads += int(disk)
@@ -300,13 +334,16 @@ class AdapterPool:
 
     def _evict(self, adapter: int) -> None:
         del self.gpu[adapter]
+        self.resident_mask[adapter] = False
         if self.kv_blocks:
             assert self.kv is not None
             self.kv.free(_kv_key(adapter))
         if self.config.max_cpu_loras > 0:
             self.host[adapter] = None
+            self._in_host[adapter] = True
             while len(self.host) > self.config.max_cpu_loras:
-                self.host.popitem(last=False)
+                dropped, _ = self.host.popitem(last=False)
+                self._in_host[dropped] = False
 
     def cache_obs(self) -> dict[str, Any]:
         """Observation of the ``cache`` decision (asked when a load needs a victim).

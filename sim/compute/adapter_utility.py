@@ -58,6 +58,7 @@ __all__ = [
     "AdapterUtilityConfig",
     "AdapterUtilityModel",
     "che_hit_ratio",
+    "epoch_estimates",
     "resident_from_scores",
     "simulate_adapter_serving",
     "zipf_pmf",
@@ -231,6 +232,14 @@ class AdapterUtilityModel:
         theta = self.theta[np.atleast_1d(arm)]  # [n, d]
         return np.einsum("nd,nd->n", theta, np.reshape(x, (-1, d)))  # type: ignore[no-any-return]
 
+    def observed_utility(self, arm: int, x: FloatArray, noise: float) -> float:
+        """The utility a router observes serving context ``x`` [d] with ``arm``: ``θ_armᵀ x + ε``.
+
+        The feedback of the route family's ``observe_reward(arm, x, utility)`` in the
+        standalone loop and in the server (``adapter_route.py``) alike.
+        """
+        return float(self.theta[arm] @ x) + float(noise)
+
     def true_utility(self, x: FloatArray) -> FloatArray:
         """Expected utility of every adapter: contexts [n, d] → [n, N]."""
         return x @ self.theta.T  # type: ignore[no-any-return]
@@ -357,8 +366,11 @@ class AdapterEpochResult(ServedRequests):
 
     @property
     def mean_net_reward(self) -> float:
-        """The epoch's net utility: mean of ``utility − λ · latency_s`` over its requests."""
-        return float(self.net_reward.mean())
+        """The epoch's net utility: mean of ``utility − λ · latency_s`` over its requests.
+
+        0 for an epoch without requests (a server epoch in which none completed).
+        """
+        return float(self.net_reward.mean()) if self.net_reward.size else 0.0
 
 
 class AdapterServingLoop:
@@ -543,15 +555,11 @@ class AdapterServingLoop:
 
     def _boundary(self) -> None:
         """Advance the cache observation to the end of a complete epoch."""
-        cobs, counts = self.cache_obs, self.counts
+        cobs = self.cache_obs
         if self._estimates is not None:
-            seen = counts > 0
-            x_ref = np.where(
-                seen[:, None],
-                self.ctx_sum / np.maximum(counts, 1)[:, None],
-                self.ctx_sum.sum(axis=0) / max(int(counts.sum()), 1),
+            cobs["est_utility"], cobs["uncertainty"] = epoch_estimates(
+                self._estimates, self.ctx_sum, self.counts
             )
-            cobs["est_utility"], cobs["uncertainty"] = self._estimates(x_ref)
         cobs["requested"] = -1
         cobs["epoch"] += 1
         start = self.position
@@ -569,7 +577,7 @@ class AdapterServingLoop:
                 self._serve_batched(sub, served[s : s + b], hit[s : s + b])
             return
         n = self.model.config.n_adapters
-        router, observe, theta = self.router, self._observe, self.model.theta
+        router, observe, observed = self.router, self._observe, self.model.observed_utility
         resident, counts, total_counts = self.resident, self.counts, self.total_counts
         hits, misses, last_used, ctx_sum = self.hits, self.misses, self.last_used, self.ctx_sum
         robs, track_ctx = self._route_obs, self._estimates is not None
@@ -598,7 +606,7 @@ class AdapterServingLoop:
             served[j] = arm
             hit[j] = h
             if observe is not None:
-                observe(arm, x, float(theta[arm] @ x) + float(noise[j]))
+                observe(arm, x, observed(arm, x, noise[j]))
 
     def _serve_batched(self, reqs: AdapterRequests, served: IntArray, hit: BoolArray) -> None:
         """One routing block: route with frozen statistics, serve per request, learn at the end."""
@@ -631,6 +639,29 @@ class AdapterServingLoop:
                 hit[j] = h
         rewards = np.einsum("nd,nd->n", self.model.theta[arms], xs) + reqs.noise
         router.observe_rewards(arms, xs, rewards)
+
+
+def epoch_estimates(
+    arm_estimates: Any, ctx_sum: FloatArray, counts: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """The cache observation's ``est_utility`` / ``uncertainty`` at an epoch boundary.
+
+    The router's ``arm_estimates`` at each adapter's mean context over the epoch's requests
+    that named it (the mean of all the epoch's contexts for an adapter no request named).
+
+    Args:
+        arm_estimates: The router's ``arm_estimates(x_ref [N, d]) -> ([N], [N])``.
+        ctx_sum: Sum of the epoch's contexts per task, [N, d].
+        counts: The epoch's requests per task, int [N].
+    """
+    seen = counts > 0
+    x_ref = np.where(
+        seen[:, None],
+        ctx_sum / np.maximum(counts, 1)[:, None],
+        ctx_sum.sum(axis=0) / max(int(counts.sum()), 1),
+    )
+    est, width = arm_estimates(x_ref)
+    return est, width
 
 
 def simulate_adapter_serving(

@@ -33,6 +33,12 @@ at the first request that does not fit). Without a scheduler none of this runs.
 
 Per-request Python work is O(1) per iteration; KV accounting is by block counts.
 
+**LoRA adapters** (``config.lora``, :mod:`~edgetwin.sim.compute.adapter_pool`): a request
+runs on its ``adapter``, which must be resident in GPU memory; a miss waits for a serialized
+load. With a ``route_policy`` and ``adapter_contexts`` (:mod:`~edgetwin.sim.compute.
+adapter_route`) the server asks its ``route`` decision point which adapter serves each accepted
+request as it arrives, records its utility when it completes and feeds it back to the router.
+
 **Speculative verification** (issue 11; Leviathan, Kalman, Matias, ICML 2023; served as vLLM
 v1 schedules spec-decode tokens): a request submitted with :meth:`LLMServer.submit_speculative`
 is prefilled like any other (its prefill emits the first token), then *parks*: it leaves the
@@ -62,6 +68,7 @@ import simpy
 from pydantic import Field
 
 from edgetwin.sim.compute.adapter_pool import AdapterPool, LoraServingConfig
+from edgetwin.sim.compute.adapter_route import AdapterContexts, AdapterRouting
 from edgetwin.sim.compute.cost_model import CostModel, TransformerDims
 from edgetwin.sim.compute.kv_cache import BlockManager
 from edgetwin.sim.configbase import StrictConfig
@@ -302,6 +309,8 @@ class LLMServer:
         dims: TransformerDims | None = None,
         lora_cost: Callable[[int, int], float] | None = None,
         cache_policy: Policy[Any, Any] | None = None,
+        route_policy: Policy[Any, Any] | None = None,
+        adapter_contexts: AdapterContexts | None = None,
     ) -> None:
         self.env = env
         self.config = config
@@ -365,6 +374,17 @@ class LLMServer:
                 policy=cache_policy,
                 name=name,
             )
+        # per-request adapter routing (adapter_route.py): every arriving request is routed
+        self.routing: AdapterRouting | None = None
+        if route_policy is not None or adapter_contexts is not None:
+            if self.adapters is None or route_policy is None or adapter_contexts is None:
+                raise ValueError(
+                    f"{name}: routing requests to adapters needs config.lora, a route_policy "
+                    "and adapter_contexts (the requests' tasks and contexts)"
+                )
+            self.routing = AdapterRouting(
+                env, self.adapters, adapter_contexts, route_policy, name=name
+            )
 
     # ------------------------------------------------------------------------------------
     # Interface
@@ -381,7 +401,8 @@ class LLMServer:
         it goes to ``rejected`` (or the request log) and is never served.
         """
         cfg = self.config
-        if req.adapter >= 0:
+        routing = self.routing
+        if req.adapter >= 0 and routing is None:
             if self.adapters is None:
                 raise ValueError(
                     f"{self.name}: request {req.id} asks for adapter {req.adapter}, but the "
@@ -393,11 +414,15 @@ class LLMServer:
             not cfg.chunked_prefill and longest > cfg.max_num_batched_tokens
         ):
             self.n_rejected += 1
+            if routing is not None:
+                routing.skip(req)
             if self.request_log is None:
                 self.rejected.append(req)
             else:
                 self.request_log.write(req, self.replica, "rejected")
             return False
+        if routing is not None:
+            routing.route(req)  # sets req.adapter: the normal tier/load/batch path follows
         self.n_accepted += 1
         if self.request_log is None:
             self.requests.append(req)
@@ -878,6 +903,8 @@ class LLMServer:
         self.kv.free(r.id)
         if r.adapter >= 0 and self.adapters is not None:
             self.adapters.release(r.adapter)
+        if self.routing is not None:
+            self.routing.complete(r)
         if self.request_log is not None:
             self.request_log.write(r, self.replica, "finished")
         if self.on_complete is not None:
@@ -898,8 +925,20 @@ class LLMServer:
         """One row per accepted request (unfinished ones have ``nan`` timestamps).
 
         With a request log: its finished and (after :meth:`finalize`) unfinished rows of this
-        replica, with the log's ``replica`` and ``status`` columns.
+        replica, with the log's ``replica`` and ``status`` columns. With adapter routing
+        (``route_policy``): ``adapter`` is the adapter that served the request, and the columns
+        of :data:`~edgetwin.sim.compute.adapter_route.ROUTE_COLUMNS` follow (``task``,
+        ``route_hit``, ``routed_s``, ``utility``, ``regret`` against the oracle router,
+        ``net_utility`` = utility − λ · ttft_s).
         """
+        tab = self._request_rows()
+        if self.routing is None:
+            return tab
+        # routing: the served adapter and the routing record of each request (by id)
+        tab = tab.drop(columns="adapter", errors="ignore")
+        return tab.merge(self.routing.table(), on="id", how="left", validate="one_to_one")
+
+    def _request_rows(self) -> pd.DataFrame:
         log = self.request_log
         if log is not None:
             mine = (log.replica == self.replica) & log.has_status("finished", "unfinished")
@@ -979,6 +1018,7 @@ class LLMServer:
             "n_preemptions": self.n_preemptions,
             "utilization": min(1.0, self.busy_s / duration_s) if duration_s > 0 else _NAN,
             **(self.adapters.summary() if self.adapters is not None else {}),
+            **(self.routing.summary() if self.routing is not None else {}),
             "throughput_rps": n_fin / duration_s if duration_s > 0 else _NAN,
             "throughput_tokens_per_s": (
                 float(req["generated_tokens"].sum()) / duration_s if duration_s > 0 else _NAN
