@@ -69,6 +69,7 @@ from edgetwin.scenarios.run import (
 )
 from edgetwin.scenarios.schema import PolicyRef, ScenarioConfig
 from edgetwin.sim.fsio import check_creatable
+from edgetwin.sim.metrics.summary import RunResult
 from edgetwin.sim.rng import MAX_SEED
 
 __all__ = [
@@ -296,13 +297,83 @@ class _Task:
     path: Path
     point: Mapping[str, Any]
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Its run key (as :attr:`_BatchTask.keys`)."""
+        return (self.key,)
+
+
+@dataclass(frozen=True)
+class _BatchTask:
+    """Several seeds of one grid point and policy set, run as one cell batch.
+
+    For a lock-step radio scenario (``scenarios/batch_run.py``); each run's record equals the
+    one its own task would give (``wall_s`` apart), so the tables do not change.
+    """
+
+    tasks: tuple[_Task, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The run keys of its tasks."""
+        return tuple(t.key for t in self.tasks)
+
 
 def _compute_run(task: _Task) -> dict[str, Any]:
-    """Run one task; returns its record (top level: pool and Ray workers unpickle it).
-
-    The one place a run is computed, whatever the backend.
-    """
+    """Run one task; returns its record (top level: pool and Ray workers unpickle it)."""
     _, labels, result = run_once(task.config, task.policies, task.seed)
+    return _record(task, labels, result)
+
+
+def _compute_records(item: _Task | _BatchTask) -> list[dict[str, Any]]:
+    """The records of a task or a batch task, in its tasks' order (top level: workers).
+
+    The one place runs are computed, whatever the backend.
+    """
+    if isinstance(item, _Task):
+        return [_compute_run(item)]
+    from edgetwin.scenarios.batch_run import NotBatchableError, run_batch
+
+    head = item.tasks[0]
+    try:
+        results = run_batch(head.config, head.policies, [t.seed for t in item.tasks])
+    except NotBatchableError:
+        return [_compute_run(t) for t in item.tasks]
+    return [
+        _record(t, labels, result)
+        for t, (_, labels, result) in zip(item.tasks, results, strict=True)
+    ]
+
+
+def _paths(item: _Task | _BatchTask) -> list[Path]:
+    """Where the records of a task or a batch task are stored, in order."""
+    return [item.path] if isinstance(item, _Task) else [t.path for t in item.tasks]
+
+
+def _batch_items(tasks: Sequence[_Task], n_parallel: int) -> list[_Task | _BatchTask]:
+    """Tasks grouped by grid point and policy set into batch tasks where the scenario allows.
+
+    Each group is split into at most ``n_parallel`` batches, so that workers stay busy.
+    """
+    from edgetwin.scenarios.batch_run import batchable
+
+    groups: dict[tuple[str, str], list[_Task]] = {}
+    for task in tasks:
+        point = json.dumps(dict(task.point), sort_keys=True, default=str)
+        pols = json.dumps({f: r.model_dump(mode="json") for f, r in task.policies.items()})
+        groups.setdefault((point, pols), []).append(task)
+    items: list[_Task | _BatchTask] = []
+    for group in groups.values():
+        if len(group) == 1 or not batchable(group[0].config):
+            items.extend(group)
+            continue
+        n = min(max(1, n_parallel), len(group))
+        items.extend(_BatchTask(tuple(group[i::n])) for i in range(n))
+    return items
+
+
+def _record(task: _Task, labels: Mapping[str, str], result: RunResult) -> dict[str, Any]:
+    """The stored record of a finished run."""
     metrics = metric_values(result.summary)
     wall_s = metrics.pop("wall_s", None)
     return {
@@ -326,22 +397,22 @@ def _store_run(record: Mapping[str, Any], path: Path) -> None:
         part.unlink(missing_ok=True)
 
 
-def _execute(task: _Task) -> str:
-    """Run one task and store it as ``task.path`` (top level: pool workers unpickle it).
+def _execute(item: _Task | _BatchTask) -> None:
+    """Run a task (or batch task) and store its records (top level: pool workers unpickle it).
 
     Stored by the local worker, not the parent, so that the runs finished before a kill are kept.
     """
-    _store_run(_compute_run(task), task.path)
-    return task.key
+    for record, path in zip(_compute_records(item), _paths(item), strict=True):
+        _store_run(record, path)
 
 
 class Backend(Protocol):
     """Runs tasks; the results are the files stored per task, so the order does not matter."""
 
-    def run(self, tasks: Sequence[_Task], done: Callable[[], None]) -> None:
+    def run(self, tasks: Sequence[_Task | _BatchTask], done: Callable[[], None]) -> None:
         """Run and store every task, calling ``done()`` in this process after each one.
 
-        Compute with :func:`_compute_run`, store at ``task.path`` with :func:`_store_run`.
+        Compute with :func:`_compute_records`, store at :func:`_paths` with :func:`_store_run`.
         """
 
 
@@ -355,7 +426,7 @@ class LocalBackend:
     def __init__(self, workers: int) -> None:
         self.workers = max(1, int(workers))
 
-    def run(self, tasks: Sequence[_Task], done: Callable[[], None]) -> None:
+    def run(self, tasks: Sequence[_Task | _BatchTask], done: Callable[[], None]) -> None:
         """Run every task; on an error, Ctrl-C or SIGTERM the workers are stopped at once."""
         if self.workers == 1 or len(tasks) <= 1:
             for task in tasks:
@@ -426,7 +497,7 @@ class RayBackend:
         with _one_blas_thread_per_worker():  # the workers copy the environment when started
             ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **quiet)
 
-    def run(self, tasks: Sequence[_Task], done: Callable[[], None]) -> None:
+    def run(self, tasks: Sequence[_Task | _BatchTask], done: Callable[[], None]) -> None:
         """Run every task; on an error, Ctrl-C or SIGTERM the tasks in flight are cancelled."""
         if not tasks:  # a resumed sweep with nothing missing starts no Ray
             return
@@ -434,9 +505,9 @@ class RayBackend:
         owned = not ray.is_initialized()
         if owned:
             self._init()
-        pending: dict[Any, _Task] = {}
+        pending: dict[Any, _Task | _BatchTask] = {}
         try:
-            remote = ray.remote(num_cpus=1)(_compute_run)
+            remote = ray.remote(num_cpus=1)(_compute_records)
             cap = self.workers if self.address is not None and self.workers else len(tasks)
             queue = list(reversed(tasks))  # pop() from the end: submitted in sweep order
             while queue or pending:
@@ -446,7 +517,8 @@ class RayBackend:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
                     task = pending.pop(ref)
-                    _store_run(ray.get(ref), task.path)
+                    for record, path in zip(ray.get(ref), _paths(task), strict=True):
+                        _store_run(record, path)
                     done()
         except BaseException:
             for ref in pending:
@@ -656,6 +728,7 @@ def sweep(
     progress: bool = False,
     plots: bool | None = None,
     notify: Callable[[str], None] | None = None,
+    batch: bool = True,
 ) -> pd.DataFrame:
     """Run the runs of ``plan`` not stored yet, then write the sweep's tables and plots.
 
@@ -666,6 +739,9 @@ def sweep(
         progress: Show a progress bar (runs done / to do, time left) on stderr.
         plots: Write the plots; default ``plan.config.output.plots``.
         notify: Called with one line when stored runs are reused.
+        batch: Run the seeds of a lock-step radio scenario's grid point and policy set as cell
+            batches (``scenarios/batch_run.py``; at most one per worker) rather than one task
+            per run. The stored records are the same (``wall_s`` apart).
 
     Returns:
         The tidy results (as ``results.parquet``).
@@ -700,14 +776,17 @@ def sweep(
         )
 
     start = time.perf_counter()
+    # Seeds of a lock-step radio scenario run as cell batches (same records, less wall time).
+    n_parallel = getattr(backend, "workers", None) or os.cpu_count() or 1
+    items = _batch_items(list(todo.values()), n_parallel) if batch else list(todo.values())
     with (
         _sigterm_raises(),
         _progress_bar(
-            progress and bool(todo), f"{plan.config.name}: sweep", total=len(todo)
+            progress and bool(items), f"{plan.config.name}: sweep", total=len(items)
         ) as update,
     ):
         count = itertools.count(1)
-        backend.run(list(todo.values()), lambda: update(next(count)) if update else None)
+        backend.run(items, lambda: update(next(count)) if update else None)
     wall_s = time.perf_counter() - start
 
     records = []

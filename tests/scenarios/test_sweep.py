@@ -34,9 +34,11 @@ class Recording(LocalBackend):
     def __init__(self) -> None:
         super().__init__(1)
         self.keys: list[str] = []
+        self.items: list = []
 
     def run(self, tasks, done):
-        self.keys += [t.key for t in tasks]
+        self.keys += [k for t in tasks for k in t.keys]
+        self.items += list(tasks)
         super().run(tasks, done)
 
 
@@ -169,6 +171,20 @@ def test_workers_1_and_2_give_identical_files(small, tmp_path):
     sweep(plan, tmp_path / "w2", make_backend("local", 2), plots=False)
     for name in ("results.parquet", "summary.csv", "paired.csv"):
         assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
+
+
+def test_cell_batches_store_the_records_of_one_by_one_runs(small, tmp_path):
+    # small_cell is a lock-step radio scenario: its seeds run as cell batches by default.
+    plan = _plan(small, seeds=(0, 1, 2))
+    backend = Recording()
+    sweep(plan, tmp_path / "b", backend, plots=False)
+    sweep(plan, tmp_path / "one", make_backend("local", 1), plots=False, batch=False)
+    assert sorted(backend.keys) == sorted({r.key for r in plan.runs})
+    assert all(len(item.keys) == 3 for item in backend.items)  # one batch per point and set
+    a = pd.read_parquet(tmp_path / "b" / "results.parquet")
+    b = pd.read_parquet(tmp_path / "one" / "results.parquet")
+    keep = a["metric"] != "wall_s"
+    pd.testing.assert_frame_equal(a[keep].reset_index(drop=True), b[keep].reset_index(drop=True))
 
 
 # ----------------------------------------------------------------------------------------
