@@ -521,6 +521,18 @@ class LLMServer:
     # ------------------------------------------------------------------------------------
     # Iteration process
     # ------------------------------------------------------------------------------------
+    def _reserve(self, running: list[Request], r: Request, n_tokens: int) -> tuple[bool, bool]:
+        """KV blocks for ``r`` to hold ``n_tokens`` tokens, preempting as :meth:`_free_blocks`.
+
+        Returns:
+            ``(lost, preempted)`` of :meth:`_free_blocks`; the blocks are allocated unless lost.
+        """
+        extra = self.kv.extra_blocks(r.id, n_tokens)
+        lost, evicted = self._free_blocks(running, r, extra)
+        if not lost:
+            self.kv.allocate(r.id, extra)
+        return lost, evicted
+
     def _free_blocks(self, running: list[Request], r: Request, need: int) -> tuple[bool, bool]:
         """Preempt from the back of ``running`` until ``need`` KV blocks are free (vLLM v1).
 
@@ -698,12 +710,10 @@ class LLMServer:
                         n = verifying[r.id][0]
                         if n > budget:
                             continue  # next iteration (a draft is never cut)
-                        extra = kv.extra_blocks(r.id, r.n_computed + n)
-                        lost, evicted = self._free_blocks(running, r, extra)
+                        lost, evicted = self._reserve(running, r, r.n_computed + n)
                         preempted |= evicted
                         if lost:
                             break
-                        kv.allocate(r.id, extra)
                         ver.append(r)
                         budget -= n
                         if budget <= 0:
@@ -723,12 +733,10 @@ class LLMServer:
                         break
                     continue
                 n = min(left, budget)  # a partial prefill's chunk
-                extra = kv.extra_blocks(r.id, r.n_computed + n)
-                lost, evicted = self._free_blocks(running, r, extra)
+                lost, evicted = self._reserve(running, r, r.n_computed + n)
                 preempted |= evicted
                 if lost:
                     break
-                kv.allocate(r.id, extra)
                 pre.append(r)
                 pre_n.append(n)
                 budget -= n
