@@ -9,7 +9,8 @@ import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 #: Examples with their own test below (which runs them with checked output): not run twice.
-OWN_TEST = {"adapter_caching.py"}
+# rllib_prb_power.py: tests/agents/rl/test_rllib_example.py (one Ray session for all its checks).
+OWN_TEST = {"adapter_caching.py", "rllib_prb_power.py"}
 
 
 @pytest.mark.parametrize(
