@@ -164,6 +164,12 @@ register_policy(
     f"{_DRAFT}:FlexSpec",
     description="Max expected tokens/s of the round under an energy budget (FlexSpec, 2601.00644).",
 )
+register_policy(
+    "draft/ppo",
+    "edgetwin.agents.rl.draft:DraftPPOPolicy",
+    requires=("torch",),
+    description="Trained draft-length actor (python -m edgetwin.agents.rl.draft): draft/ppo:PATH.",
+)
 
 # --- LoRA adapter cache (slow timescale: on a miss and at epoch boundaries; issue 10) ----------
 _CACHE = "edgetwin.agents.baselines.cache"

@@ -7,6 +7,9 @@ registers:
   ``gym.make("edgetwin/PrbPower-v0", scenario="nr_cell", control="joint")``; B of them stepped
   as one batch: ``gym.make_vec("edgetwin/PrbPower-v0", num_envs=B,
   vectorization_mode="vector_entry_point")``.
+* ``edgetwin/DraftLength-v0`` (Gymnasium): the draft length of one device's speculative rounds
+  across the radio, one round per step, ``gym.make("edgetwin/DraftLength-v0",
+  scenario="specdec_jetson")``.
 * ``edgetwin/AdapterCache-v0`` (Gymnasium): which LoRA adapters an edge server keeps resident,
   one cache epoch per step, ``gym.make("edgetwin/AdapterCache-v0", n_adapters=20, capacity=4)``.
 
@@ -14,6 +17,8 @@ and lists in :data:`MARL_ENVS` the PettingZoo envs, created with :func:`make_mar
 
 * ``edgetwin/PrbPowerMARL-v0`` (PettingZoo AEC): the same cell with a PRB agent and a power
   agent acting in turn in every slot, ``make_marl("edgetwin/PrbPowerMARL-v0", scenario=...)``.
+* ``edgetwin/DraftLengthMARL-v0`` (PettingZoo AEC): every drafting device of the cell is an
+  agent choosing its draft length at each of its rounds (they share the PRBs and the cloud batch).
 
 PettingZoo ≥ 1.27 also has an official registry (``pettingzoo.register("aec", id,
 entry_point=...)`` and ``pettingzoo.make("aec", id, **kwargs)``); the dict here keeps
@@ -37,6 +42,12 @@ register(
     max_episode_steps=None,  # the simulated horizon is the only time limit (truncated)
 )
 register(
+    id="edgetwin/DraftLength-v0",
+    entry_point="edgetwin.envs.draft_length:DraftLengthEnv",
+    kwargs={"scenario": "specdec_jetson"},
+    max_episode_steps=None,  # the simulated horizon is the only time limit (truncated)
+)
+register(
     id="edgetwin/AdapterCache-v0",
     entry_point="edgetwin.envs.adapter_cache:AdapterCacheEnv",
     max_episode_steps=None,  # the env's n_epochs is the only time limit (truncated)
@@ -45,6 +56,7 @@ register(
 #: PettingZoo env id → ``"module:factory"`` of its wrapped AEC env.
 MARL_ENVS: dict[str, str] = {
     "edgetwin/PrbPowerMARL-v0": "edgetwin.envs.prb_power_marl:env",
+    "edgetwin/DraftLengthMARL-v0": "edgetwin.envs.draft_length_marl:env",
 }
 
 

@@ -333,10 +333,13 @@ class PrbPowerVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]
     def _finish_step(
         self, a: np.ndarray
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """The step with the PRB map settled: ``a`` is the power actions (joint, power) or the
-        PRB actions (prb)."""
+        """The step once the PRB map is settled.
+
+        ``a``: the power actions (controls ``joint`` and ``power``) or the PRB actions (``prb``).
+        """
         batch = self._batch
-        assert batch is not None and self._obs is not None
+        assert batch is not None
+        assert self._obs is not None
         alloc_joint, self._pending_alloc = self._pending_alloc, None
         B = self.num_envs
         rewards = np.zeros(B)

@@ -7,6 +7,7 @@ draft (the cloud decodes one token). The policy is asked once per round.
 
 Observation (a dict; scalars are Python or numpy numbers; SI units):
 
+* ``ue`` — str, optional: the drafting UE's name (for routing; the baselines ignore it).
 * ``k_max`` — int: the longest draft allowed this round.
 * ``alpha_est`` — float in [0, 1]: recent per-token acceptance rate estimate.
 * ``predicted_accept`` — float64 [k_max] in [0, 1]: predicted P(token i accepted | tokens

@@ -145,6 +145,28 @@ class SpeculativeJourneys:
         self.states: dict[str, DeviceDraftState] = {}
         self.rows: list[list[Any]] = []
         self._step_s: dict[int, float] = {}  # draft step time per context (deterministic)
+        self._reply_bits = spec.reply_bits  # the config is frozen: computed once
+        self._overhead_bits = spec.draft_bits(0)
+        self._others: Policy[Any, Any] | None = None
+        self._controls: Callable[[str], bool] | None = None
+        # One external decision pending at a time: two UEs asking in the same instant would
+        # otherwise fire the detached point's ``requested`` twice before the driver reads it.
+        self._asking = simpy.Resource(env, capacity=1)
+
+    def delegate(self, others: Policy[Any, Any], controls: Callable[[str], bool]) -> None:
+        """Let the detached ``draft`` point ask only for the UEs that ``controls(ue)`` selects.
+
+        The other UEs' rounds are answered by ``others`` inline (an RL env controlling one device
+        while the rest of the cell follows the scenario's draft policy). Without delegation a
+        detached point asks for every UE.
+
+        Args:
+            others: Policy of the UEs not controlled from outside.
+            controls: ``controls(ue)`` is True for a UE whose decisions go to the detached
+                point; called at each of a UE's decisions (it may claim a UE on first use).
+        """
+        self._others = others
+        self._controls = controls
 
     # ------------------------------------------------------------------ component
     def start(self) -> None:
@@ -251,8 +273,9 @@ class SpeculativeJourneys:
     ) -> dict[str, Any]:
         """The ``draft`` observation of ``rec``'s next round (``agents/baselines/draft.py``).
 
-        Keys: ``k_max`` (this round's longest draft: ``min(k_max, tokens left − 1)``),
-        ``alpha_est``, ``predicted_accept`` [k_max], ``draft_token_s``, ``draft_token_j``,
+        Keys: ``ue`` (the drafting UE's name), ``k_max`` (this round's longest draft:
+        ``min(k_max, tokens left − 1)``), ``alpha_est``, ``predicted_accept`` [k_max],
+        ``draft_token_s``, ``draft_token_j``,
         ``uplink_bps``, ``bits_per_draft_token``, ``uplink_overhead_bits``,
         ``uplink_j_per_bit``, ``rtt_s`` (wired hops both ways + the uplink's access delay),
         ``verify_s`` [k_max + 1] (the server's iteration time at its current batch),
@@ -277,6 +300,7 @@ class SpeculativeJourneys:
         battery = device.energy_left_j(float(self.env.now)) if device is not None else math.inf
         budget = spec.energy_budget_j_per_token
         return {
+            "ue": ue,
             "k_max": k_cap,
             "alpha_est": state.alpha_est,
             "predicted_accept": predicted,
@@ -309,9 +333,9 @@ class SpeculativeJourneys:
             rate = float(group.rate_estimate_bps(*index[ue]))
             rate = rate if rate > 0 and math.isfinite(rate) else 1.0
         rtt = float(getattr(radio_up, "access_delay_s", 0.0))
-        rtt += sum(h.estimate_s(self.spec.draft_bits(0), ue) for h in self.up[1:])
-        rtt += sum(h.estimate_s(self.spec.reply_bits, ue) for h in self.down[:-1])
-        down = radio_down.estimate_s(self.spec.reply_bits, ue)
+        rtt += sum(h.estimate_s(self._overhead_bits, ue) for h in self.up[1:])
+        rtt += sum(h.estimate_s(self._reply_bits, ue) for h in self.down[:-1])
+        down = radio_down.estimate_s(self._reply_bits, ue)
         return rate, rtt, down if math.isfinite(down) else 0.0
 
     def _draft_step_s(self, ctx: int) -> float:
@@ -332,11 +356,15 @@ class SpeculativeJourneys:
         """Ask the ``draft`` DecisionPoint for ``k`` (checked against this round's cap)."""
         left = rec.request.output_tokens - rec.generated_tokens
         k_cap = min(self.spec.k_max, left - 1)
-        obs = self.observe(rec, state, draws, k_cap)
         if self.dp.is_inline:
-            action = self.dp.decide(obs)
-        else:
-            action = yield from self.dp.ask(obs)
+            action = self.dp.decide(self.observe(rec, state, draws, k_cap))
+        elif self._controls is not None and not self._controls(rec.ue):
+            assert self._others is not None
+            action = self._others.act(self.observe(rec, state, draws, k_cap))
+        else:  # external: observed once it is this UE's turn to ask
+            with self._asking.request() as turn:
+                yield turn
+                action = yield from self.dp.ask(self.observe(rec, state, draws, k_cap))
         value = np.asarray(action)  # an int, a numpy integer or a one-element array (RL)
         whole = value.size == 1 and value.dtype.kind in "iuf"
         whole = whole and float(value.reshape(-1)[0]).is_integer()
@@ -408,7 +436,7 @@ class SpeculativeJourneys:
             rec.generated_tokens += accepted + 1
             rec.last_token_server_s = t5
             # --- the reply down the WAN and the NR downlink
-            reply = Message(spec.reply_bits, "server", rec.ue, t5, "verify", accepted + 1)
+            reply = Message(self._reply_bits, "server", rec.ue, t5, "verify", accepted + 1)
             ok = yield from self._down(rec, reply)
             if not ok:
                 rec.server.abandon(req)

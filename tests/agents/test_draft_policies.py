@@ -52,7 +52,8 @@ def test_registered_and_built():
         "draft/specdecpp",
         "draft/flexspec",
     }
-    for pid in policy_ids(family="draft"):
+    # draft/ppo needs a checkpoint: tests/agents/rl/test_draft_ppo.py checks its contract
+    for pid in [p for p in policy_ids(family="draft") if p != "draft/ppo"]:
         policy = make_policy(pid)
         assert isinstance(policy, Policy)
         policy.reset(seed=0)

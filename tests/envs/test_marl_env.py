@@ -19,12 +19,15 @@ from edgetwin.envs.prb_power import PrbPowerEnv
 from edgetwin.envs.prb_power_marl import AGENTS, PrbPowerAECEnv, raw_env
 
 SHORT = {"duration_s": 0.01}  # 20 slots of 0.5 ms
+#: Envs whose first decision needs more simulated time (a device's first speculative round).
+OVERRIDES: dict[str, dict[str, Any]] = {"edgetwin/DraftLengthMARL-v0": {"duration_s": 1.5}}
 # PettingZoo's checks warn that a Dict observation is not a Box and that agent names are not
 # like "player_0"; both are deliberate here.
 API_WARNINGS = [
     "ignore:Observation is not a NumPy array",
     "ignore:Observation space for each agent probably",
     "ignore:We recommend agents to be named",
+    "ignore:Observation numpy array is all zeros",
 ]
 
 
@@ -36,13 +39,13 @@ def _zeros(e: PrbPowerAECEnv) -> np.ndarray:
 @pytest.mark.parametrize("env_id", sorted(MARL_ENVS))
 def test_pettingzoo_api_test(env_id):
     """Every registered multi-agent env passes PettingZoo's API test (parametrized over ids)."""
-    api_test(make_marl(env_id, overrides=SHORT), num_cycles=30)
+    api_test(make_marl(env_id, overrides=OVERRIDES.get(env_id, SHORT)), num_cycles=30)
 
 
 @pytest.mark.filterwarnings(*API_WARNINGS)
 @pytest.mark.parametrize("env_id", sorted(MARL_ENVS))
 def test_pettingzoo_seed_test(env_id):
-    seed_test(lambda: make_marl(env_id, overrides=SHORT), num_cycles=30)
+    seed_test(lambda: make_marl(env_id, overrides=OVERRIDES.get(env_id, SHORT)), num_cycles=30)
 
 
 def test_reset_option_episode_seed():
@@ -58,10 +61,10 @@ def test_make_marl_registry():
     e.reset(seed=0)
     assert isinstance(e.unwrapped, PrbPowerAECEnv)
     assert e.possible_agents == list(AGENTS)
-    assert list(MARL_ENVS) == ["edgetwin/PrbPowerMARL-v0"]
+    assert "edgetwin/PrbPowerMARL-v0" in MARL_ENVS
     with pytest.raises(ValueError, match=r"did you mean 'edgetwin/PrbPowerMARL-v0'.*allowed"):
         make_marl("edgetwin/PrbPowerMarl-v0")
-    with pytest.raises(ValueError, match="allowed: edgetwin/PrbPowerMARL-v0"):
+    with pytest.raises(ValueError, match=r"allowed: .*edgetwin/PrbPowerMARL-v0"):
         make_marl("CartPole-v1")
 
 

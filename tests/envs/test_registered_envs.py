@@ -18,6 +18,8 @@ import edgetwin.envs  # noqa: F401  (registers the ids)
 from edgetwin.envs.prb_power import CONTROLS
 
 SHORT = {"duration_s": 0.02}  # 40 slots of 0.5 ms
+#: Envs whose first decision needs more simulated time (a device's first speculative round).
+OVERRIDES: dict[str, dict[str, Any]] = {"edgetwin/DraftLength-v0": {"duration_s": 1.5}}
 
 #: Extra constructor arguments per registered id (one case per entry).
 VARIANTS: dict[str, list[dict[str, Any]]] = {
@@ -33,7 +35,7 @@ CASES = [
 
 
 def _make(env_id: str, kw: dict[str, Any]) -> gym.Env[Any, Any]:
-    return gym.make(env_id, overrides=SHORT, **kw)
+    return gym.make(env_id, overrides=OVERRIDES.get(env_id, SHORT), **kw)
 
 
 def test_registry_has_the_edgetwin_envs():
@@ -53,10 +55,13 @@ def _rollout(env: gym.Env[Any, Any], seed: int, n_steps: int) -> list[tuple[Any,
     obs, info = env.reset(seed=seed)
     out: list[tuple[Any, ...]] = [(obs, info)]
     space = env.action_space
-    assert isinstance(space, gym.spaces.Box)
+    assert isinstance(space, gym.spaces.Box | gym.spaces.Discrete)
     rng = np.random.default_rng(1234)
     for _ in range(n_steps):
-        action = rng.uniform(space.low, space.high).astype(space.dtype)
+        if isinstance(space, gym.spaces.Discrete):
+            action = np.int64(rng.integers(space.n))
+        else:
+            action = rng.uniform(space.low, space.high).astype(space.dtype)
         obs, r, terminated, truncated, info = env.step(action)
         out.append((obs, r, terminated, truncated, info))
         if terminated or truncated:

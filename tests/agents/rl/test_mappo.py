@@ -128,7 +128,8 @@ def test_n_envs_trains_on_the_cell_batch_deterministically(tmp_path):
     c, _ = train("c.pt", 4)
     assert [p["slots"] for p in summary["phases"]] == [48, 48]  # 4 cells x 12 team steps
     meta = load_policy_checkpoint(a)["meta"]
-    assert meta["n_envs"] == 4 and "--n-envs 4" in meta["command"]
+    assert meta["n_envs"] == 4
+    assert "--n-envs 4" in meta["command"]
     sa, sb, sc = (load_policy_checkpoint(p)["actors"]["prb"]["state_dict"] for p in (a, b, c))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
