@@ -29,11 +29,10 @@ import pandas as pd
 from edgetwin.sim.compute.device import Device
 from edgetwin.sim.compute.offload import TIERS, Offloader
 from edgetwin.sim.compute.server import LLMServer
-from edgetwin.sim.compute.specdec import round_summary
 from edgetwin.sim.metrics.summary import RunResult
 from edgetwin.sim.net.journey import Journeys
 from edgetwin.sim.net.link import WiredLink
-from edgetwin.sim.net.spec_journey import SpeculativeJourneys
+from edgetwin.sim.net.spec_journey import SpeculativeJourneys, speculative_results
 
 __all__ = ["BREAKDOWN", "EdgeCloudSystem", "SloTargets"]
 
@@ -262,9 +261,9 @@ class EdgeCloudSystem:
         tables: dict[str, pd.DataFrame] = {"requests": req}
         spec = [j for _tier, j in self.journeys if isinstance(j, SpeculativeJourneys)]
         if spec:  # speculative rounds (issue 11): one row per round, and their metrics
-            rounds = pd.concat([j.round_table() for j in spec], ignore_index=True)
-            tables["spec_rounds"] = rounds
-            summary.update(round_summary(rounds))
+            spec_res = speculative_results(spec)
+            tables.update(spec_res.tables)
+            summary.update(spec_res.summary)
         tables["offload"] = self.offloader.results().tables["offload"]
         if self.links:
             now = self._t_end_s

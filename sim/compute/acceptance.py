@@ -469,6 +469,17 @@ class IIDAcceptance(_Acceptance):
         """α at every position, shape [k_max]."""
         return self._a
 
+    def set_rate(self, alpha: float) -> None:
+        """Accept at rate ``alpha`` from now on (e.g. a re-downloaded draft matched to its target).
+
+        Raises:
+            ValueError: ``alpha`` outside [0, 1].
+        """
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+        self.alpha = float(alpha)
+        self._a = np.full(self._k_max, self.alpha)
+
     def _conditional(self) -> FloatArray:
         return self._a
 
@@ -603,8 +614,7 @@ class VersionedAcceptance(IIDAcceptance):
         if version not in table:
             raise ValueError(f"version {version!r} is not in the table ({', '.join(table)})")
         self.version = version
-        self.alpha = float(table[version])
-        self._a = np.full(self._k_max, self.alpha)
+        self.set_rate(float(table[version]))
 
 
 def make_acceptance(config: AcceptanceConfig) -> AcceptanceModel:

@@ -29,6 +29,7 @@ numbers); the predicted-acceptance noise has its own stream (``specdec.predict.<
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -45,6 +46,8 @@ from edgetwin.sim.compute.acceptance import (
     MarkovAcceptance,
     MarkovAcceptanceConfig,
     PositionAcceptanceConfig,
+    VersionedAcceptance,
+    VersionedAcceptanceConfig,
     make_acceptance,
 )
 from edgetwin.sim.configbase import StrictConfig
@@ -53,7 +56,9 @@ __all__ = [
     "DRAFT_FAMILY",
     "ROUND_COLUMNS",
     "DeviceDraftState",
+    "DraftCouplingConfig",
     "SpecDecConfig",
+    "TargetUpdate",
     "round_summary",
 ]
 
@@ -61,6 +66,42 @@ __all__ = [
 DRAFT_FAMILY = "draft"
 
 SpecMode = Literal["distributed", "fused", "autoregressive"]
+
+
+class TargetUpdate(StrictConfig):
+    """The cloud starts serving another target version at ``at_s``."""
+
+    at_s: float = Field(..., gt=0, le=1e7, description="Simulated time of the update, s.")
+    version: str = Field(
+        ..., min_length=1, max_length=100, description="A key of acceptance.alpha_by_version."
+    )
+
+
+class DraftCouplingConfig(StrictConfig):
+    """How the device's draft follows an evolving target (FlexSpec, arXiv 2601.00644).
+
+    ``frozen``: one shared-backbone draft keeps working with every target version, at the
+    version's rate ``acceptance.alpha_by_version[v]``. ``tight``: the draft is re-trained with
+    each target; after an update the device downloads the new draft (``download_bytes`` down
+    the WAN and the NR downlink) before its next round, which then accepts at ``alpha``.
+    """
+
+    kind: Literal["frozen", "tight"] = "frozen"
+    download_bytes: float | None = Field(
+        None, gt=0, le=1e12, description="tight: size of a draft download, bytes."
+    )
+    alpha: float | None = Field(
+        None, ge=0, le=1, description="tight: acceptance rate of a draft matched to its target."
+    )
+
+    @model_validator(mode="after")
+    def _tight_needs_its_draft(self) -> DraftCouplingConfig:
+        if self.kind == "tight" and (self.download_bytes is None or self.alpha is None):
+            raise ValueError(
+                "draft_coupling kind 'tight' needs download_bytes (bytes > 0) and alpha (a rate "
+                "in [0, 1])"
+            )
+        return self
 
 
 class SpecDecConfig(StrictConfig):
@@ -115,6 +156,50 @@ class SpecDecConfig(StrictConfig):
     energy_budget_j_per_token: float | None = Field(
         None, gt=0, le=1e6, description="Device energy allowed per delivered token, J (null: none)."
     )
+    target_updates: list[TargetUpdate] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Times the cloud's target changes version (needs acceptance kind "
+        "'versioned'), in increasing at_s.",
+    )
+    draft_coupling: DraftCouplingConfig = Field(
+        default_factory=DraftCouplingConfig,
+        description="How the draft follows target updates: frozen (keeps working at α_v) or "
+        "tight (re-downloaded, then at its own α).",
+    )
+
+    @model_validator(mode="after")
+    def _updates_fit(self) -> SpecDecConfig:
+        if not self.target_updates:
+            return self
+        acc = self.acceptance
+        if not isinstance(acc, VersionedAcceptanceConfig):
+            raise ValueError(
+                f"target_updates need acceptance kind 'versioned' (a rate per target version), "
+                f"got kind {acc.kind!r}"
+            )
+        times = [u.at_s for u in self.target_updates]
+        if any(b <= a for a, b in itertools.pairwise(times)):
+            raise ValueError(f"target_updates must be in increasing at_s, got {times}")
+        unknown = [u.version for u in self.target_updates if u.version not in acc.alpha_by_version]
+        if unknown:
+            raise ValueError(
+                f"target_updates version {unknown[0]!r} is not in acceptance.alpha_by_version "
+                f"(allowed: {', '.join(acc.alpha_by_version)})"
+            )
+        return self
+
+    def target_version_at(self, t_s: float) -> str | None:
+        """The target version the cloud serves at ``t_s`` (None: acceptance not versioned)."""
+        acc = self.acceptance
+        if not isinstance(acc, VersionedAcceptanceConfig):
+            return None
+        version = acc.version
+        for update in self.target_updates:
+            if update.at_s > t_s:
+                break
+            version = update.version
+        return version
 
     @model_validator(mode="after")
     def _probs_fit(self) -> SpecDecConfig:
@@ -199,6 +284,12 @@ class DeviceDraftState:
     alpha_est: float
     energy_used_j: float = 0.0
     rounds: int = field(default=0)
+    version: str | None = None
+    """Target version the device's draft is matched to (tight) or was last told of (frozen)."""
+    downloads: int = 0
+    """Drafts downloaded after target updates (tight coupling)."""
+    download_s: float = 0.0
+    """Time spent downloading drafts, s."""
 
     @classmethod
     def create(
@@ -208,7 +299,42 @@ class DeviceDraftState:
         predict_rng: np.random.Generator,
     ) -> DeviceDraftState:
         """A fresh state for one device."""
-        return cls(make_acceptance(config.acceptance), rng, predict_rng, config.alpha_prior)
+        state = cls(make_acceptance(config.acceptance), rng, predict_rng, config.alpha_prior)
+        state.version = config.target_version_at(0.0)
+        coupling = config.draft_coupling
+        if coupling.kind == "tight" and coupling.alpha is not None:
+            state._model_rate(coupling.alpha)  # matched to the target it was shipped with
+        return state
+
+    def _model_rate(self, alpha: float) -> None:
+        model = self.model
+        assert isinstance(model, VersionedAcceptance)  # checked by SpecDecConfig
+        model.set_rate(alpha)
+
+    def follow_target(self, config: SpecDecConfig, version: str | None) -> bool:
+        """Catch up with the target ``version`` the cloud serves now.
+
+        A frozen draft just accepts at the new version's rate; a tight one must be downloaded
+        first: True is returned and the caller calls :meth:`downloaded` once it has arrived.
+        """
+        if version is None or version == self.version:
+            return False
+        if config.draft_coupling.kind == "tight":
+            return True
+        model = self.model
+        assert isinstance(model, VersionedAcceptance)
+        model.set_version(version)
+        self.version = version
+        return False
+
+    def downloaded(self, config: SpecDecConfig, version: str, seconds: float) -> None:
+        """The draft matched to ``version`` arrived after ``seconds``: it accepts at its α."""
+        alpha = config.draft_coupling.alpha
+        assert alpha is not None  # a tight coupling has one
+        self._model_rate(alpha)
+        self.version = version
+        self.downloads += 1
+        self.download_s += seconds
 
     def new_request(self, config: SpecDecConfig) -> None:
         """Restart the latent text state (Markov spans) for a new request."""

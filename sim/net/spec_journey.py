@@ -58,7 +58,7 @@ from edgetwin.sim.workload.request import Request
 if TYPE_CHECKING:  # sim never imports agents at runtime (layering)
     from edgetwin.agents.protocol import Policy
 
-__all__ = ["SpeculativeJourneys"]
+__all__ = ["SpeculativeJourneys", "speculative_results"]
 
 _E = np.zeros(0, np.int64)
 
@@ -404,6 +404,23 @@ class SpeculativeJourneys:
             t0 = float(env.now)
             if device_ready_s > t0:
                 yield env.timeout(device_ready_s - t0)
+            # --- a target update: a tight draft is downloaded before the round
+            version = spec.target_version_at(float(env.now))
+            if state.follow_target(spec, version):
+                assert version is not None
+                assert spec.draft_coupling.download_bytes is not None
+                t_dl = float(env.now)
+                model_bits = _bits(spec.draft_coupling.download_bytes)
+                msg = Message(model_bits, "server", rec.ue, t_dl, "draft_model", 0)
+                for hop in self.down:
+                    yield hop.send(msg)
+                    if msg.lost:
+                        self._end(rec, f"lost downlink ({msg.lost})")
+                        assert rec.server is not None
+                        rec.server.abandon(req)
+                        return
+                state.downloaded(spec, version, float(env.now) - t_dl)
+                t0 = float(env.now)
             draws = state.model.draw(state.rng)
             k = yield from self._decide(rec, state, draws)
             ctx = req.prompt_tokens + rec.generated_tokens
@@ -524,7 +541,28 @@ class SpeculativeJourneys:
     def results(self) -> RunResult:
         """``spec_rounds`` table and the round metrics (:func:`round_summary`)."""
         rounds = self.round_table()
-        return RunResult(tables={"spec_rounds": rounds}, summary=round_summary(rounds))
+        summary = round_summary(rounds)
+        if self.spec.target_updates:  # the draft's cost of following an evolving target
+            summary["spec_draft_downloads"] = float(sum(s.downloads for s in self.states.values()))
+            summary["spec_draft_download_s"] = float(
+                sum(s.download_s for s in self.states.values())
+            )
+        return RunResult(tables={"spec_rounds": rounds}, summary=summary)
+
+
+def speculative_results(journeys: Sequence[SpeculativeJourneys]) -> RunResult:
+    """The ``spec_rounds`` table and round metrics of several journeys (e.g. per tier).
+
+    Metrics: :func:`~edgetwin.sim.compute.specdec.round_summary`, plus, when the target
+    evolves, ``spec_draft_downloads`` and ``spec_draft_download_s`` (tight drafts re-fetched).
+    """
+    rounds = pd.concat([j.round_table() for j in journeys], ignore_index=True)
+    summary = round_summary(rounds)
+    if any(j.spec.target_updates for j in journeys):
+        states = [st for j in journeys for st in j.states.values()]
+        summary["spec_draft_downloads"] = float(sum(st.downloads for st in states))
+        summary["spec_draft_download_s"] = float(sum(st.download_s for st in states))
+    return RunResult(tables={"spec_rounds": rounds}, summary=summary)
 
 
 def _bits(n_bytes: float) -> int:
