@@ -406,3 +406,76 @@ def ray_init_kwargs(num_cpus: int) -> dict[str, Any]:
         "configure_logging": True,
         "logging_level": "ERROR",
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The single-agent Gymnasium envs (AdapterCache-v0, DraftLength-v0) on RLlib's default module
+# --------------------------------------------------------------------------------------------
+#: RLlib name of :func:`make_gym_env` (one creator for every registered EdgeTwin Gymnasium id).
+RLLIB_GYM_ENV_NAME = "edgetwin_gym"
+
+
+def make_gym_env(env_config: Mapping[str, Any]) -> Any:
+    """RLlib env creator: ``gym.make(env_config["env_id"], **env_config["env_kwargs"])``.
+
+    A ``Dict`` observation (AdapterCache-v0's) is flattened to one vector, which RLlib's
+    default MLP encoder takes; a flat one (DraftLength-v0's) passes as is.
+    """
+    import gymnasium as gym
+
+    import edgetwin.envs  # noqa: F401  (registers the ids)
+
+    torch.set_num_threads(1)
+    env = gym.make(env_config["env_id"], **dict(env_config.get("env_kwargs", {})))
+    if isinstance(env.observation_space, gym.spaces.Dict):
+        env = gym.wrappers.FlattenObservation(env)
+    return env
+
+
+def gym_ppo_config(
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None = None,
+    *,
+    num_env_runners: int = 0,
+    train_batch_size: int = 256,
+    minibatch_size: int = 64,
+    num_epochs: int = 4,
+    lr: float = 3e-4,
+    gamma: float = 0.99,
+    seed: int = 0,
+) -> Any:
+    """RLlib ``PPOConfig`` (new API stack, torch, CPU, default MLP module) for a Gymnasium env.
+
+    Args:
+        env_id: A registered EdgeTwin Gymnasium id (e.g. ``"edgetwin/DraftLength-v0"``).
+        env_kwargs: Its keyword arguments.
+        num_env_runners: Ray actors stepping envs (0: the driver steps them).
+        train_batch_size: Env steps per iteration.
+        minibatch_size: Env steps per SGD minibatch.
+        num_epochs: Passes over each batch.
+        lr: Adam learning rate.
+        gamma: Discount per env step.
+        seed: RLlib's seed (env runners, module initialization).
+    """
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.tune.registry import register_env as _register
+
+    _register(RLLIB_GYM_ENV_NAME, make_gym_env)
+    return (
+        PPOConfig()
+        .environment(
+            RLLIB_GYM_ENV_NAME,
+            env_config={"env_id": env_id, "env_kwargs": dict(env_kwargs or {})},
+        )
+        .framework("torch")
+        .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=1)
+        .learners(num_learners=0)
+        .training(
+            train_batch_size=train_batch_size,
+            minibatch_size=minibatch_size,
+            num_epochs=num_epochs,
+            lr=lr,
+            gamma=gamma,
+        )
+        .debugging(seed=seed)
+    )
