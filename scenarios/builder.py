@@ -390,14 +390,13 @@ def _servers(env: Any, tier: str, spec: Any, routed: Any = None) -> list[Any]:
 
     cost, _info = build_cost_model(spec.model, spec.hardware, spec.profiles)
     cfg = server_config(spec)
-    lora = lora_server_kwargs(spec)
     return [
         LLMServer(
             env,
             cfg,
             cost,
             name=f"{tier}{i}",
-            **lora,
+            **lora_server_kwargs(spec),  # one cache policy object per replica
             **(routed.server_kwargs() if routed is not None else {}),
         )
         for i in range(spec.replicas)

@@ -289,7 +289,9 @@ def server_config(spec: ServingSpec) -> ServerConfig:
 
 
 def lora_server_kwargs(spec: ServingSpec) -> dict[str, Any]:
-    """What an ``LLMServer`` serving ``spec.lora`` needs: the model's dims and a LoRA cost.
+    """What an ``LLMServer`` serving ``spec.lora`` needs: dims, a LoRA cost, a cache policy.
+
+    The ``cache`` policy is a new object per call: call it once per replica.
 
     The LoRA cost is the SGMV roofline of :func:`~edgetwin.sim.compute.adapter_pool.
     lora_iteration_s` on the declared hardware, derated like the roofline cost model.
@@ -318,7 +320,13 @@ def lora_server_kwargs(spec: ServingSpec) -> dict[str, Any]:
         peak_flops=hw.dense_flops * FLOPS_EFFICIENCY,
         mem_bandwidth_bytes_per_s=hw.mem_bandwidth_bytes_per_s * BANDWIDTH_EFFICIENCY,
     )
-    return {"dims": dims, "lora_cost": cost}
+    kwargs: dict[str, Any] = {"dims": dims, "lora_cost": cost}
+    if spec.lora.cache_policy is not None:  # a fresh policy object per call: one per replica
+        from edgetwin.agents import make_policy
+        from edgetwin.scenarios.schema import check_policy_id
+
+        kwargs["cache_policy"] = make_policy(check_policy_id(spec.lora.cache_policy, "cache"))
+    return kwargs
 
 
 def _hardware_record(hardware: str | HardwareSpec) -> dict[str, Any] | None:
@@ -695,6 +703,15 @@ def simulate(
     if routing is not None:
         req = routing.merge(req, servers)
     summary = _metrics(req, end_s, s.ttft_slo_s, s.tpot_slo_s)
+    pools = [srv.adapters.summary() for srv in servers if srv.adapters is not None]
+    if pools:  # the adapter tiers of all replicas: loads summed, hit ratio over all lookups
+        hits = sum(int(srv.adapters.n_hits.sum()) for srv in servers if srv.adapters is not None)
+        misses = sum(
+            int(srv.adapters.n_misses.sum()) for srv in servers if srv.adapters is not None
+        )
+        summary["lora_hit_ratio"] = hits / (hits + misses) if hits + misses else math.nan
+        for key in ("lora_loads", "lora_disk_loads", "lora_load_busy_s"):
+            summary[key] = float(sum(p[key] for p in pools))
     if routing is not None:
         summary["router"] = routing.route_id
         summary.update(route_summary(req))

@@ -110,6 +110,16 @@ class ServingSpec(_Frozen):
         "blocks not yet evicted.",
     )
     overhead_s: float = Field(0.0, ge=0, le=10, description="Added to every iteration (s).")
+
+    @model_validator(mode="after")
+    def _known_cache_policy(self) -> ServingSpec:
+        """``lora.cache_policy`` names a registered ``cache`` policy (one line otherwise)."""
+        if self.lora is not None and self.lora.cache_policy is not None:
+            from edgetwin.scenarios.schema import check_policy_id
+
+            check_policy_id(self.lora.cache_policy, "cache")
+        return self
+
     ttft_slo_s: float | None = Field(None, gt=0)
     tpot_slo_s: float | None = Field(None, gt=0)
 

@@ -62,6 +62,8 @@ class LoraServingConfig(StrictConfig):
         disk_read_overhead_s: Fixed cost of opening and parsing an adapter file, s.
         host_link_bytes_per_s: Host-to-GPU copy rate, byte/s.
         load_overhead_s: Fixed cost per GPU load (allocation, registration), s.
+        cache_policy: The ``cache`` policy choosing eviction victims (null: LRU); resolved and
+            built by the scenario layer, which knows the registry.
     """
 
     n_adapters: int = Field(..., ge=1, le=1_000_000)
@@ -77,6 +79,13 @@ class LoraServingConfig(StrictConfig):
         25.0e9, gt=0, le=1e13, description="Host-to-GPU rate (PCIe 4.0 x16 achieved), byte/s."
     )
     load_overhead_s: float = Field(0.0, ge=0, le=10)
+    cache_policy: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="A registered 'cache' policy (id or short name: cache/lfu, lfu) asked for "
+        "the victim when a load needs room; null: least recently used.",
+    )
 
     @model_validator(mode="after")
     def _tiers(self) -> LoraServingConfig:

@@ -58,3 +58,13 @@ def test_the_workload_and_the_servers_must_name_the_same_library() -> None:
     raw["serving"]["lora"] = None
     with pytest.raises(ValueError, match=r"workload\.adapters needs serving\.lora"):
         ServingScenarioConfig.model_validate(raw)
+
+
+def test_a_cache_policy_from_yaml_chooses_the_victims() -> None:
+    # serving.lora.cache_policy: LFU keeps the Zipf-popular adapters resident through one-off
+    # requests, so it loads fewer adapters than LRU on the same workload (matched seed).
+    lru = simulate(_config(max_loras=3)).summary
+    lfu = simulate(_config(max_loras=3, cache_policy="lfu")).summary
+    assert lfu["lora_loads"] < lru["lora_loads"]
+    with pytest.raises(ValueError, match=r"unknown cache policy 'nope'.*allowed: cache/lfu"):
+        _config(cache_policy="nope")
