@@ -62,9 +62,17 @@ def test_members_equal_single_envs_bit_for_bit_through_autoreset(control):
 
 
 @pytest.mark.filterwarnings("ignore:action has entries outside")
-def test_members_at_different_slots_equal_single_envs():
-    # Poisson arrivals: members skip idle slots independently (the per-member path).
-    overrides = {"duration_s": 0.03, "traffic.kind": "poisson", "traffic.packet_rate_hz": 100.0}
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # Poisson arrivals: members skip idle slots independently (the per-member path)
+        {"duration_s": 0.03, "traffic.kind": "poisson", "traffic.packet_rate_hz": 100.0},
+        # TDD DDDSU: uplink slots pass without a decision (the per-member path)
+        {"duration_s": 0.03, "cell.tdd": {"pattern": "DDDSU", "special_symbols": "10:2:2"}},
+    ],
+    ids=["poisson", "tdd"],
+)
+def test_members_at_different_slots_equal_single_envs(overrides):
     ends = _assert_same_as_single_envs("joint", overrides, n=3, steps=120)
     assert ends >= 3
 
