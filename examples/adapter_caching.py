@@ -39,18 +39,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from edgetwin.agents import make_policy
+from edgetwin.scenarios.argtypes import OneLineParser, int_at_least, positive_float_up_to
 from edgetwin.scenarios.run import atomic_dir, check_output_dir, mean_ci
 from edgetwin.sim.compute.adapter_utility import (
     AdapterUtilityConfig,
@@ -89,46 +88,17 @@ DISK_BYTES_PER_S, PCIE_BYTES_PER_S, PROMPT_TOKENS = 0.5e9, 25e9, 512
 # ----------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """Bad input: one line on stderr, exit status 2 (as the ``edgetwin`` CLI)."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{PROG}: error: {message} (see '{PROG} --help')\n")
-        sys.exit(2)
-
-
-def _int_at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The options; ``--quick`` (or ``EDGETWIN_FAST=1``) changes the defaults only."""
-    parser = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small run (as the tests do)")
-    parser.add_argument("--seeds", type=_int_at_least(2), help="matched seeds 0..N-1 (>= 2)")
-    parser.add_argument("--requests", type=_int_at_least(10), help="requests per run")
-    parser.add_argument("--epoch", type=_int_at_least(1), help="requests per cache epoch")
-    parser.add_argument("--drift-period", type=_int_at_least(1), help="requests per ranking")
-    parser.add_argument("--rate", type=_positive_float, default=4.0, help="arrivals per second")
+    parser.add_argument("--seeds", type=int_at_least(2), help="matched seeds 0..N-1 (>= 2)")
+    parser.add_argument("--requests", type=int_at_least(10), help="requests per run")
+    parser.add_argument("--epoch", type=int_at_least(1), help="requests per cache epoch")
+    parser.add_argument("--drift-period", type=int_at_least(1), help="requests per ranking")
+    parser.add_argument(
+        "--rate", type=positive_float_up_to(), default=4.0, help="arrivals per second"
+    )
     parser.add_argument("--out", help="result folder (default results/adapter_caching)")
     args = parser.parse_args(argv)
     quick = args.quick or FAST

@@ -41,7 +41,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
+
+from edgetwin.scenarios.argtypes import OneLineParser, int_at_least, positive_float_up_to
 
 FAST = os.environ.get("EDGETWIN_FAST") == "1"
 PROG = "rllib_prb_power.py"
@@ -58,50 +60,23 @@ METRICS = (
 # ----------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """Bad input: one line on stderr, exit status 2 (as the ``edgetwin`` CLI)."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{PROG}: error: {message} (see '{PROG} --help')\n")
-        sys.exit(2)
-
-
-def _int_at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The options; ``--quick`` (or ``EDGETWIN_FAST=1``) changes the defaults only."""
-    parser = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     add = parser.add_argument
     add("--quick", action="store_true", help="a couple of short iterations (as the tests do)")
-    add("--iterations", type=_int_at_least(1), help="PPO iterations (default 30; quick 2)")
-    add("--env-runners", type=_int_at_least(1), default=2, help="Ray env-runner actors")
-    add("--envs-per-runner", type=_int_at_least(1), help="envs each runner steps (4; quick 1)")
-    add("--batch", type=_int_at_least(64), help="agent steps per iteration (4000; quick 400)")
-    add("--episode-s", type=_positive_float, help="simulated s per training episode (0.1)")
-    add("--seeds", type=_int_at_least(2), help="evaluation seeds 0..N-1 (default 5; quick 2)")
-    add("--eval-s", type=_positive_float, help="simulated s per evaluation run (1.0; quick 0.1)")
-    add("--seed", type=_int_at_least(0), default=0, help="training seed")
+    add("--iterations", type=int_at_least(1), help="PPO iterations (default 30; quick 2)")
+    add("--env-runners", type=int_at_least(1), default=2, help="Ray env-runner actors")
+    add("--envs-per-runner", type=int_at_least(1), help="envs each runner steps (4; quick 1)")
+    add("--batch", type=int_at_least(64), help="agent steps per iteration (4000; quick 400)")
+    add("--episode-s", type=positive_float_up_to(), help="simulated s per training episode (0.1)")
+    add("--seeds", type=int_at_least(2), help="evaluation seeds 0..N-1 (default 5; quick 2)")
+    add(
+        "--eval-s",
+        type=positive_float_up_to(),
+        help="simulated s per evaluation run (1.0; quick 0.1)",
+    )
+    add("--seed", type=int_at_least(0), default=0, help="training seed")
     add("--out", help="result folder (default results/rllib_prb_power)")
     args = parser.parse_args(argv)
     args.quick = args.quick or FAST

@@ -35,16 +35,16 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from edgetwin.scenarios import build
+from edgetwin.scenarios.argtypes import OneLineParser, int_at_least, positive_float_up_to
 from edgetwin.scenarios.load import load_scenario, validate_scenario
 from edgetwin.scenarios.run import atomic_dir, check_output_dir
 
@@ -66,43 +66,14 @@ PPO_CHECKPOINT = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad input: one line on stderr, exit status 2 (as the ``edgetwin`` CLI)."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{PROG}: error: {message} (see '{PROG} --help')\n")
-        sys.exit(2)
-
-
-def _int_at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= 3600):
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 3600] seconds, got {text}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The options; ``--quick`` (or ``EDGETWIN_FAST=1``) changes the defaults only."""
-    parser = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small run (as the tests do)")
-    parser.add_argument("--seeds", type=_int_at_least(1), help="matched seeds 0..N-1")
-    parser.add_argument("--duration", type=_positive_float, help="simulated seconds per run")
+    parser.add_argument("--seeds", type=int_at_least(1), help="matched seeds 0..N-1")
+    parser.add_argument(
+        "--duration", type=positive_float_up_to(3600, "seconds"), help="simulated seconds per run"
+    )
     parser.add_argument("--no-ppo", action="store_true", help="leave out draft/ppo")
     parser.add_argument("--out", help="result folder (default results/speculative_decoding)")
     args = parser.parse_args(argv)

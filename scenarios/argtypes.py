@@ -12,7 +12,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from edgetwin.sim.rng import MAX_SEED
 
@@ -95,6 +95,50 @@ def pos_int(text: str) -> int:
 def pos_float(text: str) -> float:
     """A finite number > 0."""
     return _number(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose error is one line ``PROG: error: ... (see 'PROG --help')``.
+
+    Exit status 2, as the ``edgetwin`` CLI; the example scripts use it.
+    """
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        """Print ``message`` as one line on stderr and exit with status 2."""
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An integer ≥ ``low``: ``"expected an integer, got '…'"`` or ``"must be >= low, got …"``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_float_up_to(high: float = math.inf, unit: str = "") -> Callable[[str], float]:
+    """A finite number in ``(0, high]``; the message names the range (and ``unit``)."""
+    what = "a finite number > 0" if math.isinf(high) else f"a number in (0, {high:g}]"
+    what += f" {unit}" if unit else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (math.isfinite(value) and 0 < value <= high):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    return parse
 
 
 def add_set_option(parser: argparse.ArgumentParser) -> None:
