@@ -76,12 +76,11 @@ import gymnasium as gym
 import numpy as np
 
 from edgetwin.scenarios.builder import build, make_policies, policy_plan
-from edgetwin.scenarios.load import load_scenario, with_overrides
 from edgetwin.scenarios.schema import ScenarioConfig
 from edgetwin.sim.decision import DecisionRequest
 from edgetwin.sim.net.spec_journey import SpeculativeJourneys
 
-from .prb_power import episode_seed_from
+from .prb_power import episode_seed_from, load_cell_scenario
 
 __all__ = [
     "FEATURE_HIGH",
@@ -177,25 +176,7 @@ def load_specdec_scenario(
         ValueError: Not a name, path or config; more than one cell; no ``speculative`` section
             in ``distributed`` mode.
     """
-    if not isinstance(scenario, str | Path | ScenarioConfig):
-        raise ValueError(
-            f"scenario must be a scenario name, a YAML path or a ScenarioConfig, got "
-            f"{type(scenario).__name__} {scenario!r:.80}"
-        )
-    if overrides is not None and not isinstance(overrides, Mapping):
-        raise ValueError(
-            f"overrides must be a dict of dotted scenario fields or None, got "
-            f"{type(overrides).__name__} {overrides!r:.80}"
-        )
-    if isinstance(scenario, ScenarioConfig):
-        config = with_overrides(scenario, overrides)
-    else:
-        config = load_scenario(scenario, overrides)
-    if config.topology.kind != "single":
-        raise ValueError(
-            f"the draft-length envs run one cell; scenario {config.name!r} has topology.kind="
-            f"{config.topology.kind!r} (allowed: 'single')"
-        )
+    config = load_cell_scenario(scenario, overrides, "the draft-length envs run")
     spec = config.speculative
     if spec is None or spec.mode != "distributed" or "draft" not in config.families:
         mode = None if spec is None else spec.mode

@@ -105,18 +105,31 @@ CLIP_WARNING = (
 
 
 def load_cell_scenario(
-    scenario: str | ScenarioConfig, overrides: Mapping[str, Any] | None = None
+    scenario: str | Path | ScenarioConfig,
+    overrides: Mapping[str, Any] | None = None,
+    envs: str = "the PRB/power envs control",
 ) -> ScenarioConfig:
-    """Load a single-cell radio scenario for the PRB/power envs.
+    """Load a single-cell scenario for an env (the PRB/power envs, the draft-length envs).
+
+    Args:
+        scenario: A scenario name, a YAML path or a config.
+        overrides: Dotted scenario overrides.
+        envs: How the multi-cell error names the envs (``"<envs> one cell; ..."``).
 
     Raises:
         ScenarioError: Unknown scenario or invalid field.
-        ValueError: Not a name, path or config, or the scenario has more than one cell.
+        ValueError: Not a name, path or config, overrides that are not a dict, or the scenario
+            has more than one cell.
     """
     if not isinstance(scenario, str | Path | ScenarioConfig):
         raise ValueError(
             f"scenario must be a scenario name, a YAML path or a ScenarioConfig, got "
             f"{type(scenario).__name__} {scenario!r:.80}"
+        )
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ValueError(
+            f"overrides must be a dict of dotted scenario fields or None, got "
+            f"{type(overrides).__name__} {overrides!r:.80}"
         )
     if isinstance(scenario, ScenarioConfig):
         config = with_overrides(scenario, overrides)
@@ -124,7 +137,7 @@ def load_cell_scenario(
         config = load_scenario(scenario, overrides)
     if config.topology.kind != "single":
         raise ValueError(
-            f"the PRB/power envs control one cell; scenario {config.name!r} has topology.kind="
+            f"{envs} one cell; scenario {config.name!r} has topology.kind="
             f"{config.topology.kind!r} (allowed: 'single')"
         )
     return config
