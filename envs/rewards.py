@@ -37,8 +37,12 @@ def jain_rows(rates: FloatArray) -> FloatArray:
     """
     total = row_sum(rates)
     sq = row_sum(rates * rates)
+    n = rates.shape[-1]
+    if np.ndim(sq) == 0:  # one cell: plain floats, the same operations as a batch row's
+        t, q = float(total), float(sq)
+        return np.asarray(t * t / (n * q) if q > 0.0 else 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out: FloatArray = np.where(sq > 0.0, total**2 / (rates.shape[-1] * sq), 1.0)
+        out: FloatArray = np.where(sq > 0.0, total * total / (n * sq), 1.0)
     return out
 
 

@@ -42,8 +42,8 @@ def _blas_controller() -> Any:
 def one_blas_thread() -> Iterator[None]:
     """Run the block with one BLAS thread (the previous limits come back after it).
 
-    Why: a slot's matrix products are tiny (a 57-cell network's interference is a
-    [1140, 57] × [57, 51] product); OpenBLAS's worker threads cost more than they give, and
+    Used by :meth:`Simulation.run`. Why: a slot's matrix products are tiny (a 57-cell
+    network's interference is a [1140, 57] × [57, 51] product); OpenBLAS's worker threads cost more than they give, and
     on a busy 2-core machine they spin against each other: the 57-cell ``multi_cell_57`` run
     went from 36 to 213 slots/s with one thread. Results are the same (the products' sums
     are not split across threads at these sizes). ~5 µs per use.
@@ -127,8 +127,9 @@ class Simulation:
         assert self._horizon_event is not None
         t0 = time.perf_counter()
         requested = dp.requested
-        with one_blas_thread():
-            self.env.run(until=requested | self._horizon_event)
+        # No BLAS limit here: an env step is a few slots of one cell (no matrix products), and
+        # the limiter's ~5 µs would be a tenth of the step.
+        self.env.run(until=requested | self._horizon_event)
         self.wall_s += time.perf_counter() - t0
         if requested.triggered:
             value = requested.value
