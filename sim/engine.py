@@ -43,10 +43,10 @@ def one_blas_thread() -> Iterator[None]:
     """Run the block with one BLAS thread (the previous limits come back after it).
 
     Used by :meth:`Simulation.run`. Why: a slot's matrix products are tiny (a 57-cell
-    network's interference is a [1140, 57] × [57, 51] product); OpenBLAS's worker threads cost more than they give, and
-    on a busy 2-core machine they spin against each other: the 57-cell ``multi_cell_57`` run
-    went from 36 to 213 slots/s with one thread. Results are the same (the products' sums
-    are not split across threads at these sizes). ~5 µs per use.
+    network's interference is a [1140, 57] × [57, 51] product); OpenBLAS's worker threads cost
+    more than they give, and on a busy 2-core machine they spin against each other: the
+    57-cell ``multi_cell_57`` run went from 36 to 213 slots/s with one thread. Results are the
+    same (the products' sums are not split across threads at these sizes). ~5 µs per use.
     """
     limiter = _blas_controller().limit(limits=1, user_api="blas")
     try:
