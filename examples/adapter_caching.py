@@ -50,7 +50,7 @@ import pandas as pd
 
 from edgetwin.agents import make_policy
 from edgetwin.scenarios.argtypes import OneLineParser, int_at_least, positive_float_up_to
-from edgetwin.scenarios.run import atomic_dir, check_output_dir, mean_ci
+from edgetwin.scenarios.run import atomic_dir, mean_ci
 from edgetwin.sim.compute.adapter_utility import (
     AdapterUtilityConfig,
     AdapterUtilityModel,
@@ -113,11 +113,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--epoch {args.epoch} is longer than the run (--requests {args.requests})")
     if args.out is None and not FAST:
         args.out = "results/adapter_caching"
-    if args.out is not None:
-        try:
-            check_output_dir(args.out)  # before the work, in one line
-        except ValueError as exc:
-            parser.error(f"--out: {exc}")
+    parser.check_out(args.out)  # before the work, in one line
     return args
 
 

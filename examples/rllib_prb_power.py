@@ -90,13 +90,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             setattr(args, key, value)
     if args.out is None and not args.quick:
         args.out = "results/rllib_prb_power"
-    if args.out is not None:
-        from edgetwin.scenarios.run import check_output_dir
-
-        try:
-            check_output_dir(args.out)  # before the work, in one line
-        except ValueError as exc:
-            parser.error(f"--out: {exc}")
+    parser.check_out(args.out)  # before the work, in one line
     try:  # Ray and RLlib's own dependencies; the error names the extra to install
         from edgetwin.agents.rl import rllib_export  # noqa: F401
     except ImportError as exc:

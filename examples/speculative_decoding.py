@@ -46,7 +46,7 @@ import pandas as pd
 from edgetwin.scenarios import build
 from edgetwin.scenarios.argtypes import OneLineParser, int_at_least, positive_float_up_to
 from edgetwin.scenarios.load import load_scenario, validate_scenario
-from edgetwin.scenarios.run import atomic_dir, check_output_dir
+from edgetwin.scenarios.run import atomic_dir
 
 FAST = os.environ.get("EDGETWIN_FAST") == "1"
 PROG = "speculative_decoding.py"
@@ -84,11 +84,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.duration = 2.0 if args.quick else 6.0
     if args.out is None and not FAST:
         args.out = "results/speculative_decoding"
-    if args.out is not None:
-        try:
-            check_output_dir(args.out)  # before the work, in one line
-        except ValueError as exc:
-            parser.error(f"--out: {exc}")
+    parser.check_out(args.out)  # before the work, in one line
     return args
 
 

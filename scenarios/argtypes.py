@@ -108,6 +108,17 @@ class OneLineParser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
         sys.exit(2)
 
+    def check_out(self, out: str | None) -> None:
+        """Refuse an unusable ``--out`` folder in one line, before any work (None: no output)."""
+        if out is None:
+            return
+        from edgetwin.scenarios.run import check_output_dir  # lazy: pandas, the run machinery
+
+        try:
+            check_output_dir(out)
+        except ValueError as exc:
+            self.error(f"--out: {exc}")
+
 
 def int_at_least(low: int) -> Callable[[str], int]:
     """An integer ≥ ``low``: ``"expected an integer, got '…'"`` or ``"must be >= low, got …"``."""
